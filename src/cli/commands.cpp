@@ -1,0 +1,30 @@
+#include "cli/commands.h"
+
+#include "core/error.h"
+
+namespace rslicer::cli {
+
+namespace {
+// A subcommand whose stage has not landed yet: it composes its config (so --cfg/--info work) and then says so.
+ConfiguredCommand pending(const std::string& name, const std::string& help, const std::string& stage) {
+  return {name, help, [name, stage](const JobContext&) {
+            throw Error("'rslicer " + name + "' is not implemented in this build yet", "stage [" + stage + "]",
+                        "a build that includes it (README, Status)");
+          }};
+}
+}  // namespace
+
+std::vector<ConfiguredCommand> configured_commands() {
+  return {
+      pending("simulate", "Simulate microservice telemetry with workload regimes and faults", "simulate"),
+      pending("ingest", "Read raw telemetry into an HDF5 window store", "ingest"),
+      pending("pretrain", "Data-parallel pre-training of the state encoder", "train"),
+      pending("embed", "Embed the windows of a store with a trained model", "tuning"),
+      pending("cluster", "Partition state embeddings into runtime states", "tuning"),
+      pending("tune", "Tune per-state task models (AD, FL, FC)", "tuning"),
+      pending("evaluate", "Evaluate task models and write report.md/report.json", "tuning"),
+      pending("export", "Export a checkpoint as a release (HF-style safetensors)", "checkpoint"),
+  };
+}
+
+}  // namespace rslicer::cli

@@ -1,0 +1,83 @@
+// rslicer: one binary, one subcommand per pipeline stage. Errors become one line and an exit code here only:
+// 0 ok, 1 runtime error, 2 usage or configuration error.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/hydra_runner.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "dist/mpi_context.h"
+
+namespace {
+
+using rslicer::ExitCode;
+
+int usage_error(const std::string& what, const std::string& command) {
+  std::cerr << "error: " << what << ", command line, see 'rslicer " << command << "--help'" << std::endl;
+  return static_cast<int>(ExitCode::usage);
+}
+
+int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
+  CLI::App app{"RuntimeSlicer: system-state embeddings from metrics, traces and logs, trained on HPC clusters"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "rslicer 0.1.0");
+
+  std::map<std::string, rslicer::cli::HydraArgs> hydra_args;
+  std::vector<std::pair<CLI::App*, rslicer::cli::ConfiguredCommand>> configured;
+  for (auto& command : rslicer::cli::configured_commands()) {
+    auto& args = hydra_args[command.name];
+    CLI::App* sub = app.add_subcommand(command.name, command.help);
+    sub->add_option("overrides", args.overrides,
+                    "Hydra-style overrides: key=value, group=option, +key=value, ++key=value, ~key; "
+                    "with -m: a=1,2 range(0,3) choice(a,b) glob(*)");
+    sub->add_flag("-m,--multirun", args.multirun, "Run one job per combination of the sweep overrides");
+    sub->add_option("--cfg", args.cfg, "Print the composed config (job, hydra or all) and exit");
+    sub->add_flag("--info", args.info, "List config groups and their options, and exit");
+    sub->add_option("--config-dir", args.config_dir, "Config directory (default: RSLICER_CONFIG_DIR or configs/)");
+    sub->add_option("--config-name", args.config_name, "Primary config name (default: the subcommand's name)");
+    sub->footer("Config: configs/" + command.name + ".yaml and its defaults list. Run dir: outputs/<date>/<time>/.");
+    configured.emplace_back(sub, command);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return mpi.is_root() ? app.exit(e) : 0;
+  } catch (const CLI::CallForAllHelp& e) {
+    return mpi.is_root() ? app.exit(e) : 0;
+  } catch (const CLI::CallForVersion& e) {
+    return mpi.is_root() ? app.exit(e) : 0;
+  } catch (const CLI::ParseError& e) {
+    std::string sub;
+    for (auto* s : app.get_subcommands()) sub = s->get_name() + " ";
+    return mpi.is_root() ? usage_error(e.what(), sub) : static_cast<int>(ExitCode::usage);
+  }
+
+  for (auto& [sub, command] : configured)
+    if (sub->parsed()) return rslicer::cli::run_configured(command, hydra_args[command.name], mpi);
+  return usage_error("no subcommand", "");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::unique_ptr<rslicer::dist::MpiContext> mpi;
+  try {
+    mpi = std::make_unique<rslicer::dist::MpiContext>(&argc, &argv);
+    rslicer::init_logging({mpi->rank(), mpi->world_size(), "info", false});
+    return run(argc, argv, *mpi);
+  } catch (const rslicer::Error& e) {
+    std::cerr << e.one_line() << std::endl;
+    // A failure on one rank only: the others may be waiting in a collective, so end the whole job.
+    if (mpi && mpi->world_size() > 1) mpi->abort(static_cast<int>(e.exit_code()));
+    return static_cast<int>(e.exit_code());
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << ", rslicer (internal), a report of this message" << std::endl;
+    if (mpi && mpi->world_size() > 1) mpi->abort(static_cast<int>(ExitCode::runtime));
+    return static_cast<int>(ExitCode::runtime);
+  }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The rslicer binary as a user meets it: help, exit codes, one-line errors, --cfg, --info, multirun listing.
+set -u
+bin=$1
+fails=0; passes=0
+check() {  # check NAME EXPECTED_RC EXPECTED_STDERR_REGEX [STDOUT_REGEX] -- CMD...
+  local name=$1 rc_want=$2 err_re=$3 out_re=$4; shift 5
+  local out err rc
+  out=$("$@" 2>/tmp/rslicer_cli_err.$$); rc=$?; err=$(cat /tmp/rslicer_cli_err.$$)
+  local ok=1
+  [[ $rc == "$rc_want" ]] || { echo "FAIL $name: exit $rc, expected $rc_want"; ok=0; }
+  if [[ -n $err_re ]]; then
+    [[ $err =~ $err_re ]] || { echo "FAIL $name: stderr '$err' does not match '$err_re'"; ok=0; }
+    [[ $(printf '%s\n' "$err" | grep -c .) == 1 ]] || { echo "FAIL $name: stderr is not one line: $err"; ok=0; }
+  fi
+  if [[ -n $out_re ]]; then
+    [[ $out =~ $out_re ]] || { echo "FAIL $name: stdout does not match '$out_re': $out"; ok=0; }
+  fi
+  if ((ok)); then passes=$((passes+1)); else fails=$((fails+1)); fi
+}
+cd "$(mktemp -d)"
+check help 0 "" "pretrain" -- "$bin" --help
+check sub_help 0 "" "multirun" -- "$bin" pretrain --help
+check no_subcommand 2 "^error: .*command line" "" -- "$bin"
+check unknown_subcommand 2 "^error: .*command line" "" -- "$bin" bogus
+check cfg_job 0 "" "num_hidden_layers: 2" -- "$bin" pretrain --cfg job
+check cfg_override 0 "" "lr: 0.5" -- "$bin" pretrain --cfg job train.lr=0.5
+check cfg_group 0 "" "num_hidden_layers: 28" -- "$bin" pretrain --cfg job model=qwen3_0.6b
+check cfg_hydra 0 "" "run:" -- "$bin" pretrain --cfg hydra
+check info 0 "" "model: qwen3_0.6b, tiny" -- "$bin" pretrain --info
+check unknown_key 2 "^error: unknown config key 'train.lrr'.*did you mean 'train.lr'" "" -- "$bin" pretrain --cfg job train.lrr=1
+check unknown_option 2 "^error: no option 'tine' in config group 'model'.*did you mean 'tiny'" "" -- "$bin" pretrain --cfg job model=tine
+check bad_grammar 2 "^error: cannot parse override" "" -- "$bin" pretrain --cfg job "train.lr=[1"
+check sweep_without_m 2 "^error: .*--multirun" "" -- "$bin" pretrain --cfg job train.lr=1,2
+check multirun_cfg 0 "" "lr: 1.*lr: 2" -- "$bin" pretrain -m --cfg job train.lr=1,2
+check bad_cfg 2 "^error: unknown --cfg" "" -- "$bin" pretrain --cfg bogus
+check missing_config_dir 2 "^error: config directory not found" "" -- "$bin" pretrain --config-dir /nonexistent
+echo "$passes passed, $fails failed"
+rm -f /tmp/rslicer_cli_err.$$
+((fails == 0))
