@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/hydra_runner.h"
+#include "cli/inspect_command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/mpi_context.h"
@@ -43,6 +44,12 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
     configured.emplace_back(sub, command);
   }
 
+  rslicer::cli::InspectArgs inspect_args;
+  CLI::App* inspect = app.add_subcommand("inspect", "Summarise a window store (or show a window's events)");
+  inspect->add_option("store", inspect_args.store, "Window store (.h5)")->required();
+  inspect->add_flag("--json", inspect_args.json, "Machine-readable output");
+  inspect->add_option("--window", inspect_args.window, "Show the events of this window index");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -57,6 +64,7 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
     return mpi.is_root() ? usage_error(e.what(), sub) : static_cast<int>(ExitCode::usage);
   }
 
+  if (inspect->parsed()) return mpi.is_root() ? rslicer::cli::run_inspect(inspect_args) : 0;
   for (auto& [sub, command] : configured)
     if (sub->parsed()) return rslicer::cli::run_configured(command, hydra_args[command.name], mpi);
   return usage_error("no subcommand", "");

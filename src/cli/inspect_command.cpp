@@ -1,0 +1,52 @@
+#include "cli/inspect_command.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "core/error.h"
+#include "data/store_summary.h"
+#include "data/time_parse.h"
+
+namespace rslicer::cli {
+
+namespace {
+void print_window(const data::WindowStoreReader& store, std::size_t index, bool json) {
+  const data::Window& w = store.windows().at(index);
+  data::WindowData d = store.read_window(index);
+  nlohmann::json j;
+  j["index"] = index;
+  j["begin"] = data::format_utc(w.begin_ns);
+  j["end"] = data::format_utc(w.end_ns);
+  j["label"] = w.label;
+  j["fault"] = w.fault >= 0 ? store.fault_types().at(store.faults().at(w.fault).type) : "";
+  j["modality_mask"] = w.modality_mask;
+  j["metrics"] = d.metrics.size();
+  j["spans"] = d.spans.size();
+  j["logs"] = d.logs.size();
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("window {} [{} .. {}) label {} {} mask {}: {} metric samples, {} spans, {} log records\n",
+                           index, j["begin"].get<std::string>(), j["end"].get<std::string>(), w.label,
+                           j["fault"].get<std::string>(), w.modality_mask, d.metrics.size(), d.spans.size(),
+                           d.logs.size());
+}
+}  // namespace
+
+int run_inspect(const InspectArgs& args) {
+  data::WindowStoreReader store(args.store);
+  if (args.window >= 0) {
+    if (static_cast<std::size_t>(args.window) >= store.windows().size())
+      throw Error("window " + std::to_string(args.window) + " does not exist", args.store,
+                  "an index below " + std::to_string(store.windows().size()));
+    print_window(store, static_cast<std::size_t>(args.window), args.json);
+    return 0;
+  }
+  auto summary = data::summarize_store(store);
+  std::cout << (args.json ? summary.dump(2) + "\n" : data::render_summary(summary));
+  return 0;
+}
+
+}  // namespace rslicer::cli
