@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/ingest_command.h"
+#include "cli/simulate_command.h"
 #include "core/error.h"
 
 namespace rslicer::cli {
@@ -17,7 +18,7 @@ ConfiguredCommand pending(const std::string& name, const std::string& help, cons
 
 std::vector<ConfiguredCommand> configured_commands() {
   return {
-      pending("simulate", "Simulate microservice telemetry with workload regimes and faults", "simulate"),
+      {"simulate", "Simulate microservice telemetry with workload regimes and faults", run_simulate},
       {"ingest", "Read raw telemetry into an HDF5 window store", run_ingest},
       pending("pretrain", "Data-parallel pre-training of the state encoder", "train"),
       pending("embed", "Embed the windows of a store with a trained model", "tuning"),
