@@ -145,7 +145,12 @@ void write_window_store(const fs::path& path, const Telemetry& t, const std::vec
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) throw Error("cannot rename store into place (" + ec.message() + ")", path.string(), "a writable directory");
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw Error("cannot rename store into place (" + ec.message() + ")", path.string(),
+                "a writable path that is not a directory");
+  }
   fsync_directory(path.has_parent_path() ? path.parent_path() : fs::path("."));
 }
 
