@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/hydra_runner.h"
 #include "cli/inspect_command.h"
+#include "cli/tokenize_command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/mpi_context.h"
@@ -50,6 +51,12 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
   inspect->add_flag("--json", inspect_args.json, "Machine-readable output");
   inspect->add_option("--window", inspect_args.window, "Show the events of this window index");
 
+  rslicer::cli::TokenizeArgs tokenize_args;
+  CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize stdin lines with the Qwen3 tokenizer (ids per line)");
+  tokenize->add_option("tokenizer", tokenize_args.tokenizer, "tokenizer=PATH (tokenizer.json or its directory)");
+  tokenize->add_flag("--special", tokenize_args.special, "Add the post-processor's special tokens");
+  tokenize->add_flag("--embedding", tokenize_args.embedding, "As for embedding: <|endoftext|> last");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -64,6 +71,7 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
     return mpi.is_root() ? usage_error(e.what(), sub) : static_cast<int>(ExitCode::usage);
   }
 
+  if (tokenize->parsed()) return mpi.is_root() ? rslicer::cli::run_tokenize(tokenize_args) : 0;
   if (inspect->parsed()) return mpi.is_root() ? rslicer::cli::run_inspect(inspect_args) : 0;
   for (auto& [sub, command] : configured)
     if (sub->parsed()) return rslicer::cli::run_configured(command, hydra_args[command.name], mpi);
