@@ -6,7 +6,9 @@
 
 #include "core/error.h"
 #include "data/store_summary.h"
+#include "data/serializer.h"
 #include "data/time_parse.h"
+#include "data/tokenizer.h"
 
 namespace rslicer::cli {
 
@@ -37,6 +39,19 @@ void print_window(const data::WindowStoreReader& store, std::size_t index, bool 
 
 int run_inspect(const InspectArgs& args) {
   data::WindowStoreReader store(args.store);
+  if (args.serialize >= 0) {
+    if (static_cast<std::size_t>(args.serialize) >= store.windows().size())
+      throw Error("window " + std::to_string(args.serialize) + " does not exist", args.store,
+                  "an index below " + std::to_string(store.windows().size()));
+    const auto tok = data::Tokenizer::from_file(args.tokenizer.empty() ? data::default_tokenizer_path()
+                                                                        : std::filesystem::path(args.tokenizer));
+    data::WindowSerializer serializer(store, tok, {args.max_tokens});
+    const auto index = static_cast<std::size_t>(args.serialize);
+    auto texts = serializer.serialize(store.windows()[index], store.read_window(index));
+    for (const auto* t : {&texts.metrics, &texts.traces, &texts.logs})
+      std::cout << *t << "(" << tok.encode_for_embedding(*t, 0).size() << " tokens with <|endoftext|>)\n\n";
+    return 0;
+  }
   if (args.window >= 0) {
     if (static_cast<std::size_t>(args.window) >= store.windows().size())
       throw Error("window " + std::to_string(args.window) + " does not exist", args.store,

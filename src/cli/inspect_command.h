@@ -9,6 +9,9 @@ struct InspectArgs {
   std::string store;
   bool json = false;
   long window = -1;
+  long serialize = -1;        // print the model's input texts of this window
+  std::string tokenizer;      // empty: the installed Qwen3 tokenizer
+  std::size_t max_tokens = 512;
 };
 
 int run_inspect(const InspectArgs& args);

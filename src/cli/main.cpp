@@ -50,6 +50,9 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
   inspect->add_option("store", inspect_args.store, "Window store (.h5)")->required();
   inspect->add_flag("--json", inspect_args.json, "Machine-readable output");
   inspect->add_option("--window", inspect_args.window, "Show the events of this window index");
+  inspect->add_option("--serialize", inspect_args.serialize, "Show the texts the model reads for this window");
+  inspect->add_option("--tokenizer", inspect_args.tokenizer, "tokenizer.json for --serialize");
+  inspect->add_option("--max-tokens", inspect_args.max_tokens, "Token budget per modality for --serialize");
 
   rslicer::cli::TokenizeArgs tokenize_args;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize stdin lines with the Qwen3 tokenizer (ids per line)");

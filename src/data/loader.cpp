@@ -1,0 +1,103 @@
+#include "data/loader.h"
+
+#include "core/error.h"
+
+namespace rslicer::data {
+
+std::size_t Batch::tokens() const {
+  std::size_t n = 0;
+  for (const auto* b : {&metrics, &traces, &logs})
+    for (auto m : b->mask) n += static_cast<std::size_t>(m);
+  return n;
+}
+
+std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores) {
+  std::vector<std::size_t> counts;
+  for (const auto& s : stores) counts.push_back(s->windows().size());
+  return counts;
+}
+
+WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>> stores,
+                           std::shared_ptr<const Tokenizer> tokenizer, LoaderOptions options, std::uint64_t start_step)
+    : stores_(std::move(stores)),
+      tokenizer_(std::move(tokenizer)),
+      options_(options),
+      sampler_(window_counts(stores_), options.cluster_size, options.global_batch, options.seed),
+      next_step_(start_step),
+      claim_step_(start_step) {
+  if (options_.global_batch % static_cast<std::size_t>(options_.world) != 0)
+    throw ConfigError("global batch " + std::to_string(options_.global_batch) + " is not divisible by " +
+                          std::to_string(options_.world) + " ranks",
+                      "train.global_batch", "a multiple of the world size");
+  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens}));
+  for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
+}
+
+WindowLoader::~WindowLoader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  space_.notify_all();
+  ready_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+Batch WindowLoader::build(std::uint64_t step) const {
+  Batch b;
+  b.step = step;
+  b.samples = sampler_.rank_batch_at(step, options_.rank, options_.world);
+  std::vector<std::string> metric_texts, trace_texts, log_texts;
+  for (const auto& ref : b.samples) {
+    const WindowStoreReader& store = *stores_[ref.store];
+    const Window& w = store.windows().at(ref.window);
+    auto texts = serializers_[ref.store]->serialize(w, store.read_window(ref.window));
+    metric_texts.push_back(std::move(texts.metrics));
+    trace_texts.push_back(std::move(texts.traces));
+    log_texts.push_back(std::move(texts.logs));
+    b.begin_ns.push_back(w.begin_ns);
+    b.end_ns.push_back(w.end_ns);
+    b.labels.push_back(w.label);
+    b.regimes.push_back(w.regime);
+    b.fault_types.push_back(w.fault >= 0 ? store.faults().at(static_cast<std::size_t>(w.fault)).type : std::int16_t{-1});
+  }
+  b.metrics = tokenizer_->encode_batch(metric_texts, options_.max_tokens);
+  b.traces = tokenizer_->encode_batch(trace_texts, options_.max_tokens);
+  b.logs = tokenizer_->encode_batch(log_texts, options_.max_tokens);
+  return b;
+}
+
+void WindowLoader::work() {
+  while (true) {
+    std::uint64_t step;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      space_.wait(lock, [&] { return stop_ || claim_step_ < next_step_ + options_.prefetch; });
+      if (stop_) return;
+      step = claim_step_++;
+    }
+    try {
+      Batch b = build(step);
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.emplace(step, std::move(b));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    ready_.notify_all();
+  }
+}
+
+Batch WindowLoader::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait(lock, [&] { return error_ || done_.count(next_step_); });
+  if (error_) std::rethrow_exception(error_);
+  Batch b = std::move(done_.at(next_step_));
+  done_.erase(next_step_);
+  ++next_step_;
+  lock.unlock();
+  space_.notify_all();
+  return b;
+}
+
+}  // namespace rslicer::data

@@ -1,0 +1,80 @@
+// The prefetching loader: worker threads build whole batches (HDF5 read -> serialize -> tokenize) ahead of the
+// trainer, at most `prefetch` batches ahead (a bounded queue), and hand them over in step order. HDF5 reads are
+// serialised by each store's mutex (Debian's libhdf5 is not thread-safe); serialization and tokenization run in
+// parallel. The state is the next global step; resume and world-size changes are exact (see ClusterSampler).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "data/sampler.h"
+#include "data/serializer.h"
+#include "data/tokenizer.h"
+#include "data/window_store.h"
+
+namespace rslicer::data {
+
+struct LoaderOptions {
+  std::size_t global_batch = 16;
+  std::size_t cluster_size = 8;  // adjacent windows kept together
+  std::size_t workers = 2;
+  std::size_t prefetch = 4;      // batches ready ahead of the trainer
+  std::size_t max_tokens = 256;  // per modality text
+  std::uint64_t seed = 0;
+  int rank = 0, world = 1;
+};
+
+struct Batch {
+  std::uint64_t step = 0;
+  std::vector<SampleRef> samples;
+  TokenBatch metrics, traces, logs;  // [local batch, length] each, left padded
+  std::vector<std::int64_t> begin_ns, end_ns;
+  std::vector<std::int8_t> labels;    // -1 unknown, 0 normal, 1 abnormal
+  std::vector<std::int32_t> regimes;  // -1 unknown
+  std::vector<std::int16_t> fault_types;  // -1 none
+  std::size_t tokens() const;  // real (unpadded) tokens over the three modalities
+};
+
+class WindowLoader {
+ public:
+  WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>> stores, std::shared_ptr<const Tokenizer> tokenizer,
+               LoaderOptions options, std::uint64_t start_step = 0);
+  ~WindowLoader();
+  WindowLoader(const WindowLoader&) = delete;
+  WindowLoader& operator=(const WindowLoader&) = delete;
+
+  Batch next();  // blocks until the batch of the next step is ready; rethrows a worker's error
+  std::uint64_t next_step() const { return next_step_; }
+  const ClusterSampler& sampler() const { return sampler_; }
+
+  // Builds one batch in the calling thread (the reference path the workers run; also for evaluation).
+  Batch build(std::uint64_t step) const;
+
+ private:
+  std::vector<std::shared_ptr<const WindowStoreReader>> stores_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::vector<std::unique_ptr<WindowSerializer>> serializers_;
+  LoaderOptions options_;
+  ClusterSampler sampler_;
+  std::uint64_t next_step_;
+
+  std::mutex mutex_;
+  std::condition_variable ready_, space_;
+  std::map<std::uint64_t, Batch> done_;
+  std::uint64_t claim_step_;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> workers_;
+
+  void work();
+};
+
+std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores);
+
+}  // namespace rslicer::data

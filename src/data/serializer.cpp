@@ -1,0 +1,212 @@
+#include "data/serializer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "data/time_parse.h"
+#include "data/tokenizer.h"
+
+namespace rslicer::data {
+
+namespace {
+std::uint64_t key(std::int32_t component, std::int32_t metric) {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(component)) << 32) | static_cast<std::uint32_t>(metric);
+}
+
+std::string number(double v) {
+  const double a = std::fabs(v);
+  if (a != 0 && (a >= 1e5 || a < 1e-3)) return fmt::format("{:.2e}", v);
+  if (a >= 100) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.3g}", v);
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(std::min<double>(v.size() - 1, std::floor(q * static_cast<double>(v.size()))))];
+}
+}  // namespace
+
+MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
+  MetricBaseline b;
+  std::unordered_map<std::uint64_t, std::array<double, 3>> acc;  // n, sum, sum of squares
+  const auto& windows = store.windows();
+  std::vector<std::size_t> chosen;
+  for (std::size_t i = 0; i < windows.size(); ++i)
+    if (windows[i].label <= 0) chosen.push_back(i);
+  const std::size_t step = std::max<std::size_t>(1, chosen.size() / std::max<std::size_t>(max_windows, 1));
+  for (std::size_t k = 0; k < chosen.size(); k += step) {
+    for (const auto& m : store.read_window(chosen[k]).metrics) {
+      auto& a = acc[key(m.component, m.metric)];
+      a[0] += 1;
+      a[1] += m.value;
+      a[2] += static_cast<double>(m.value) * m.value;
+    }
+  }
+  for (const auto& [k, a] : acc) {
+    const double mean = a[1] / a[0];
+    const double var = std::max(0.0, a[2] / a[0] - mean * mean);
+    b.stats[k] = {mean, std::sqrt(var)};
+  }
+  return b;
+}
+
+std::pair<double, double> MetricBaseline::of(std::int32_t component, std::int32_t metric) const {
+  auto it = stats.find(key(component, metric));
+  return it == stats.end() ? std::pair<double, double>{0.0, 0.0} : it->second;
+}
+
+WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options)
+    : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)) {
+  const auto& comps = store.components();
+  std::unordered_map<std::int32_t, int> replicas;
+  for (const auto& c : comps)
+    if (c.kind == ComponentKind::pod && c.service >= 0) ++replicas[c.service];
+  for (const auto& c : comps) {
+    if (c.kind != ComponentKind::pod || c.service < 0) {
+      display_names_.push_back(c.name);
+      continue;
+    }
+    std::string service = comps.at(static_cast<std::size_t>(c.service)).name;
+    auto dash = c.name.rfind('-');
+    display_names_.push_back(replicas[c.service] > 1 && dash != std::string::npos ? service + c.name.substr(dash)
+                                                                                   : service);
+  }
+}
+
+ModalityTexts WindowSerializer::serialize(const Window& window, const WindowData& data) const {
+  return render(window, data, -1);
+}
+
+ModalityTexts WindowSerializer::serialize_component(const Window& window, const WindowData& data,
+                                                    std::int32_t component) const {
+  return render(window, data, component);
+}
+
+std::string WindowSerializer::fit(const std::string& header, const std::vector<std::string>& lines) const {
+  // Lines end in "\n" and start without whitespace, so the tokens of the text are the sum of the tokens of its
+  // lines (the pre-tokenizer never joins across a newline here): the budget is counted line by line.
+  std::string text = header + "\n";
+  std::size_t used = tokenizer_.encode(text).size() + 1;  // + <|endoftext|>
+  for (const auto& line : lines) {
+    std::size_t n = tokenizer_.encode(line + "\n").size();
+    if (used + n > options_.max_tokens) break;
+    text += line + "\n";
+    used += n;
+  }
+  return text;
+}
+
+ModalityTexts WindowSerializer::render(const Window& window, const WindowData& data, std::int32_t only) const {
+  const auto& comps = store_.components();
+  auto name = [&](std::int32_t c) {
+    return c >= 0 && static_cast<std::size_t>(c) < display_names_.size() ? display_names_[static_cast<std::size_t>(c)]
+                                                                          : std::string("?");
+  };
+  auto service_of = [&](std::int32_t c) {
+    if (c < 0 || static_cast<std::size_t>(c) >= comps.size()) return c;
+    std::int32_t s = comps[static_cast<std::size_t>(c)].service;
+    return s >= 0 ? s : c;
+  };
+  const std::string when = fmt::format("{} +{}s", format_utc(window.begin_ns), (window.end_ns - window.begin_ns) / 1'000'000'000);
+  ModalityTexts out;
+
+  // Metrics: series per (component, metric), most deviating first.
+  {
+    std::map<std::uint64_t, std::vector<float>> series;
+    for (const auto& m : data.metrics)
+      if (only < 0 || m.component == only) series[key(m.component, m.metric)].push_back(m.value);
+    std::vector<std::pair<double, std::string>> scored;
+    for (const auto& [k, values] : series) {
+      const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
+      double sum = 0, max = values[0];
+      for (float v : values) {
+        sum += v;
+        max = std::max<double>(max, v);
+      }
+      const double mean = sum / static_cast<double>(values.size());
+      auto [base_mean, base_sd] = baseline_.of(component, metric);
+      const double z = base_sd > 0 ? (mean - base_mean) / base_sd : 0.0;
+      scored.emplace_back(-std::fabs(z), fmt::format("{} {} mean {} max {} z {:+.1f}", name(component),
+                                                     store_.metric_names().at(static_cast<std::size_t>(metric)),
+                                                     number(mean), number(max), z));
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<std::string> lines;
+    for (auto& s : scored) lines.push_back(std::move(s.second));
+    out.metrics = fit("metrics " + when + (scored.empty() ? " none" : ""), lines);
+  }
+
+  // Traces: caller -> callee edges between services.
+  {
+    std::unordered_map<std::uint64_t, std::int32_t> span_component;
+    for (const auto& s : data.spans) span_component[s.span_id] = s.component;
+    struct Edge {
+      std::vector<double> ms;
+      int errors = 0;
+    };
+    std::map<std::pair<std::int32_t, std::int32_t>, Edge> edges;  // (caller service or -1 for entry, callee service)
+    for (const auto& s : data.spans) {
+      std::int32_t caller = -1;
+      if (s.parent_id) {
+        auto it = span_component.find(s.parent_id);
+        if (it != span_component.end()) caller = it->second;
+      }
+      if (only >= 0 && s.component != only && caller != only) continue;
+      auto& e = edges[{caller >= 0 ? service_of(caller) : -1, service_of(s.component)}];
+      e.ms.push_back(static_cast<double>(s.duration_ns) / 1e6);
+      e.errors += s.status != 0;
+    }
+    std::vector<std::pair<double, std::string>> scored;
+    for (const auto& [k, e] : edges) {
+      const double p50 = percentile(e.ms, 0.5), p95 = percentile(e.ms, 0.95);
+      const double err = static_cast<double>(e.errors) / static_cast<double>(e.ms.size());
+      std::string from = k.first < 0 ? std::string("entry") : name(k.first);
+      scored.emplace_back(-(err * 1e6 + p95), fmt::format("{} -> {} calls {} p50 {}ms p95 {}ms err {:.1f}%", from,
+                                                         name(k.second), e.ms.size(), number(p50), number(p95), err * 100));
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<std::string> lines;
+    for (auto& s : scored) lines.push_back(std::move(s.second));
+    out.traces = fit("traces " + when + (scored.empty() ? " none" : ""), lines);
+  }
+
+  // Logs: templates by level then count; errors and warnings show their latest parameters.
+  {
+    struct Group {
+      int count = 0;
+      LogLevel level = LogLevel::unknown;
+      std::string last_params;
+    };
+    std::map<std::pair<std::int32_t, std::int32_t>, Group> groups;  // (component, template)
+    for (const auto& l : data.logs) {
+      if (only >= 0 && l.component != only) continue;
+      auto& g = groups[{l.component, l.template_id}];
+      ++g.count;
+      g.level = std::max(g.level, l.level);
+      g.last_params = l.params;
+    }
+    std::vector<std::pair<double, std::string>> scored;
+    const char* level_names[] = {"LOG", "DEBUG", "INFO", "WARN", "ERROR"};
+    for (const auto& [k, g] : groups) {
+      std::string line = fmt::format("{} x{} {}: {}", level_names[static_cast<int>(g.level)], g.count, name(k.first),
+                                     store_.log_templates().at(static_cast<std::size_t>(k.second)));
+      if (g.level >= LogLevel::warn && !g.last_params.empty()) {
+        std::string params = g.last_params;
+        std::replace(params.begin(), params.end(), '\x1f', ',');
+        line += " [" + params + "]";
+      }
+      scored.emplace_back(-(static_cast<double>(g.level) * 1e6 + g.count), line);
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::vector<std::string> lines;
+    for (auto& s : scored) lines.push_back(std::move(s.second));
+    out.logs = fit("logs " + when + (scored.empty() ? " none" : ""), lines);
+  }
+  return out;
+}
+
+}  // namespace rslicer::data

@@ -1,0 +1,126 @@
+// The sampler (global order, rank slices, epochs), the serializer (golden text) and the threaded loader against
+// its single-threaded reference.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "data/fixture_telemetry.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "data/serializer.h"
+#include "data/windowing.h"
+#include "test_util.h"
+
+using namespace rslicer;
+using namespace rslicer::data;
+namespace fs = std::filesystem;
+
+TEST(Sampler, EpochVisitsEachWindowOnceAndRanksSliceTheGlobalBatch) {
+  ClusterSampler sampler({50, 30}, 4, 16, 7);
+  EXPECT_EQ(sampler.batches_per_epoch(), 5u);
+  auto order = sampler.epoch_order(0);
+  ASSERT_EQ(order.size(), 80u);
+  std::set<std::pair<std::uint32_t, std::uint32_t>> seen;
+  for (const auto& r : order) EXPECT_TRUE(seen.insert({r.store, r.window}).second);
+  // Clusters of 4 adjacent windows of one store stay together: 3 of every 4 neighbours are adjacent windows.
+  std::size_t adjacent = 0;
+  for (std::size_t i = 0; i + 1 < order.size(); ++i)
+    adjacent += order[i].store == order[i + 1].store && order[i + 1].window == order[i].window + 1;
+  EXPECT_GE(adjacent, 80u * 3 / 4 - 2);
+  for (int world : {1, 2, 4}) {
+    for (std::uint64_t step : {0u, 3u, 7u}) {
+      std::vector<SampleRef> joined;
+      for (int r = 0; r < world; ++r) {
+        auto part = sampler.rank_batch_at(step, r, world);
+        EXPECT_EQ(part.size(), 16u / static_cast<std::size_t>(world));
+        joined.insert(joined.end(), part.begin(), part.end());
+      }
+      EXPECT_EQ(joined, sampler.global_batch_at(step));
+    }
+  }
+  EXPECT_NE(sampler.epoch_order(1), order);                  // a new permutation each epoch
+  EXPECT_EQ(ClusterSampler({50, 30}, 4, 16, 7).epoch_order(0), order);  // deterministic for a seed
+  EXPECT_THROW(sampler.rank_batch_at(0, 0, 3), ConfigError);
+  EXPECT_THROW(ClusterSampler({10}, 4, 16, 0), ConfigError);
+}
+
+namespace {
+
+const fs::path kTokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
+
+std::shared_ptr<const WindowStoreReader> fixture_store(const test::TempDir& dir) {
+  Telemetry t = test::fixture();
+  auto windows = make_windows(t, {60 * test::S, 30 * test::S});
+  write_window_store(dir / "f.h5", t, windows, {60 * test::S, 30 * test::S});
+  return std::make_shared<const WindowStoreReader>(dir / "f.h5");
+}
+
+}  // namespace
+
+TEST(Serializer, GoldenTextsOfAFixtureWindow) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer serializer(*store, tok, {256});
+  // Window 14 = [T0+420 s, T0+480 s): metrics of both pods, no spans, the two error logs.
+  auto texts = serializer.serialize(store->windows()[14], store->read_window(14));
+  EXPECT_EQ(texts.metrics,
+            "metrics 2023-11-14T22:20:30Z +60s\n"
+            "svc-a cpu mean 44.5 max 47 z +0.3\n"
+            "svc-b cpu mean -44.5 max -42 z -0.3\n");
+  EXPECT_EQ(texts.traces, "traces 2023-11-14T22:20:30Z +60s none\n");
+  EXPECT_EQ(texts.logs, "logs 2023-11-14T22:20:30Z +60s\nERROR x2 svc-b: error <*> at <*> [E2,th\xc3\xa9re]\n");
+  // Window 0: the entry spans of pod a.
+  auto first = serializer.serialize(store->windows()[0], store->read_window(0));
+  EXPECT_EQ(first.traces, "traces 2023-11-14T22:13:30Z +60s\nentry -> svc-a calls 6 p50 2000ms p95 2000ms err 0.0%\n");
+  // Per component: pod b only.
+  std::int32_t pod_b = -1;
+  for (const auto& c : store->components())
+    if (c.name == "svc-b-6f94c49ccd-bbbbb") pod_b = c.id;
+  auto b_only = serializer.serialize_component(store->windows()[14], store->read_window(14), pod_b);
+  EXPECT_EQ(b_only.metrics.find("svc-a"), std::string::npos);
+  EXPECT_NE(b_only.metrics.find("svc-b"), std::string::npos);
+  // The budget holds: lines are added while they fit (the header alone is 28 tokens with <|endoftext|>).
+  for (std::size_t budget : {40u, 50u, 70u}) {
+    WindowSerializer tight(*store, tok, {budget});
+    auto small = tight.serialize(store->windows()[14], store->read_window(14));
+    EXPECT_LE(tok.encode_for_embedding(small.metrics, 0).size(), budget);
+    const auto lines = std::count(small.metrics.begin(), small.metrics.end(), '\n');
+    EXPECT_EQ(lines, budget == 40u ? 1 : budget == 50u ? 2 : 3) << budget;
+  }
+}
+
+TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options;
+  options.global_batch = 4;
+  options.cluster_size = 2;
+  options.workers = 3;
+  options.prefetch = 3;
+  options.rank = 1;
+  options.world = 2;
+  WindowLoader loader({store}, tok, options);
+  std::vector<Batch> seen;
+  for (int i = 0; i < 12; ++i) seen.push_back(loader.next());  // 12 steps: more than one epoch (5 per epoch)
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].step, i);
+    Batch ref = loader.build(i);
+    EXPECT_EQ(seen[i].samples, ref.samples);
+    EXPECT_EQ(seen[i].metrics.ids, ref.metrics.ids);
+    EXPECT_EQ(seen[i].logs.mask, ref.logs.mask);
+    EXPECT_EQ(seen[i].samples.size(), 2u);
+    EXPECT_EQ(seen[i].metrics.batch, 2);
+    EXPECT_GT(seen[i].tokens(), 0u);
+  }
+  WindowLoader resumed({store}, tok, options, 7);
+  EXPECT_EQ(resumed.next().samples, seen[7].samples);
+  EXPECT_EQ(resumed.next_step(), 8u);
+  options.world = 3;
+  EXPECT_THROW(WindowLoader({store}, tok, options), ConfigError);
+}
