@@ -1,0 +1,19 @@
+// all_gather_with_grad (OpenCLIP's gather_with_grad, torch.distributed.nn.all_gather; GUIDE §5):
+// forward gathers every rank's [B_local, d] into [W * B_local, d] in rank order; backward reduce-scatters the
+// gradient of the gathered tensor with SUM and returns this rank's [B_local, d] slice. With a loss over local rows
+// against global columns on each rank and gradients averaged over ranks, this equals the single-process gradient
+// of the loss on the global batch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "dist/communicator.h"
+
+namespace rslicer::dist {
+
+torch::Tensor all_gather_with_grad(const torch::Tensor& local, Communicator& comm);
+
+// Gather without gradient (labels, times): [n, ...] -> [W * n, ...].
+torch::Tensor all_gather(const torch::Tensor& local, Communicator& comm);
+
+}  // namespace rslicer::dist

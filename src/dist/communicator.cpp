@@ -1,0 +1,156 @@
+#include "dist/communicator.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "core/error.h"
+
+namespace rslicer::dist {
+
+namespace {
+
+MPI_Datatype mpi_type(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return MPI_FLOAT;
+    case torch::kFloat64: return MPI_DOUBLE;
+    case torch::kInt64: return MPI_INT64_T;
+    case torch::kInt32: return MPI_INT32_T;
+    default:
+      throw Error(std::string("MPI communicator does not support dtype ") + c10::toString(t.scalar_type()),
+                  "dist::MpiCommunicator", "float32, float64, int32 or int64 CPU tensors");
+  }
+}
+
+void check_tensor(const torch::Tensor& t, const char* op) {
+  if (!t.device().is_cpu() || !t.is_contiguous())
+    throw Error(std::string(op) + " needs a contiguous CPU tensor", "dist::MpiCommunicator",
+                "CPU tensors for the MPI backend (the NCCL backend takes CUDA tensors)");
+}
+
+class MpiWork : public Work {
+ public:
+  MpiWork(MPI_Request request, std::string what, torch::Tensor keep_alive, std::function<void()> after,
+          std::chrono::milliseconds timeout, int rank, int world)
+      : request_(request),
+        what_(std::move(what)),
+        keep_alive_(std::move(keep_alive)),
+        after_(std::move(after)),
+        deadline_(std::chrono::steady_clock::now() + timeout),
+        timeout_(timeout),
+        rank_(rank),
+        world_(world) {}
+
+  bool done() override {
+    if (finished_) return true;
+    int flag = 0;
+    MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+    if (flag) finish();
+    return finished_;
+  }
+
+  void wait() override {
+    int spins = 0;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline_) {
+        std::fprintf(stderr,
+                     "error: collective %s did not finish within %.0f s, rank %d of %d (it has issued the collectives "
+                     "before it; a peer rank is missing, dead or stuck), aborting the job (dist.timeout_s)\n",
+                     what_.c_str(), static_cast<double>(timeout_.count()) / 1000.0, rank_, world_);
+        std::fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      if (++spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+ private:
+  void finish() {
+    finished_ = true;
+    if (after_) after_();
+  }
+  MPI_Request request_;
+  std::string what_;
+  torch::Tensor keep_alive_;
+  std::function<void()> after_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::chrono::milliseconds timeout_;
+  int rank_, world_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout) : timeout_(timeout) {
+  MPI_Comm_dup(comm, &comm_);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &world_);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+std::shared_ptr<Work> MpiCommunicator::make_work(MPI_Request request, std::string what, torch::Tensor keep_alive,
+                                                 std::function<void()> after) {
+  return std::make_shared<MpiWork>(request, fmt::format("{} #{}", what, sequence_++), std::move(keep_alive),
+                                   std::move(after), timeout_, rank_, world_);
+}
+
+std::shared_ptr<Work> MpiCommunicator::allreduce(torch::Tensor& t, ReduceOp op) {
+  check_tensor(t, "allreduce");
+  MPI_Request req;
+  MPI_Op mpi_op = op == ReduceOp::max ? MPI_MAX : MPI_SUM;
+  MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), mpi_op, comm_, &req);
+  std::function<void()> after;
+  if (op == ReduceOp::avg) {
+    torch::Tensor target = t;
+    const int world = world_;
+    after = [target, world]() mutable { target.div_(world); };
+  }
+  return make_work(req, fmt::format("allreduce({} x {})", t.numel(), c10::toString(t.scalar_type())), t, after);
+}
+
+std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, torch::Tensor& output) {
+  check_tensor(input, "allgather");
+  check_tensor(output, "allgather");
+  if (output.numel() != input.numel() * world_)
+    throw Error("allgather output has " + std::to_string(output.numel()) + " elements", "dist::allgather",
+                std::to_string(input.numel() * world_) + " (world size times the input)");
+  MPI_Request req;
+  MPI_Iallgather(input.data_ptr(), static_cast<int>(input.numel()), mpi_type(input), output.data_ptr(),
+                 static_cast<int>(input.numel()), mpi_type(output), comm_, &req);
+  return make_work(req, fmt::format("allgather({} x {})", input.numel(), c10::toString(input.scalar_type())),
+                   input, {});
+}
+
+std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input, torch::Tensor& output) {
+  check_tensor(input, "reduce_scatter");
+  check_tensor(output, "reduce_scatter");
+  if (input.numel() != output.numel() * world_)
+    throw Error("reduce_scatter input has " + std::to_string(input.numel()) + " elements", "dist::reduce_scatter",
+                std::to_string(output.numel() * world_) + " (world size times the output)");
+  MPI_Request req;
+  MPI_Ireduce_scatter_block(input.data_ptr(), output.data_ptr(), static_cast<int>(output.numel()), mpi_type(input),
+                            MPI_SUM, comm_, &req);
+  return make_work(req, fmt::format("reduce_scatter({} x {})", input.numel(), c10::toString(input.scalar_type())),
+                   input, {});
+}
+
+std::shared_ptr<Work> MpiCommunicator::broadcast(torch::Tensor& t, int root) {
+  check_tensor(t, "broadcast");
+  MPI_Request req;
+  MPI_Ibcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, comm_, &req);
+  return make_work(req, fmt::format("broadcast({} x {}, root {})", t.numel(), c10::toString(t.scalar_type()), root), t, {});
+}
+
+void MpiCommunicator::barrier() {
+  MPI_Request req;
+  MPI_Ibarrier(comm_, &req);
+  make_work(req, "barrier", torch::Tensor(), {})->wait();
+}
+
+}  // namespace rslicer::dist

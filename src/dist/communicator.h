@@ -1,0 +1,67 @@
+// Collectives over tensors with async work handles, in the way of PyTorch c10d's ProcessGroup. Every collective
+// has a deadline (the watchdog): past it the rank prints the operation, its sequence number, its rank and what it
+// knows, and aborts the whole job instead of hanging.
+//
+// MPI backend: CPU tensors (float32/float64/int64), non-blocking MPI collectives on a communicator of our own
+// (duplicated from the one given, so collectives never mix with other traffic). MPI is initialised with
+// MPI_THREAD_SERIALIZED; a Communicator is used from one thread at a time.
+#pragma once
+
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace rslicer::dist {
+
+enum class ReduceOp { sum, avg, max };
+
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;  // blocks until done; aborts the job past the deadline
+  virtual bool done() = 0;  // non-blocking test
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // In place over `tensor` (contiguous).
+  virtual std::shared_ptr<Work> allreduce(torch::Tensor& tensor, ReduceOp op) = 0;
+  // `output` [W * n, ...] gets every rank's `input` [n, ...] in rank order.
+  virtual std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // `output` [n, ...] gets this rank's slice of the element-wise SUM of every rank's `input` [W * n, ...].
+  virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) = 0;
+  virtual std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+class MpiCommunicator : public Communicator {
+ public:
+  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout);
+  ~MpiCommunicator() override;
+  MpiCommunicator(const MpiCommunicator&) = delete;
+  MpiCommunicator& operator=(const MpiCommunicator&) = delete;
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::shared_ptr<Work> allreduce(torch::Tensor& tensor, ReduceOp op) override;
+  std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) override;
+  std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
+  std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) override;
+  void barrier() override;
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, world_ = 1;
+  std::chrono::milliseconds timeout_;
+  long sequence_ = 0;  // collectives issued so far, for watchdog messages
+  std::shared_ptr<Work> make_work(MPI_Request request, std::string what, torch::Tensor keep_alive,
+                                  std::function<void()> after = {});
+};
+
+}  // namespace rslicer::dist

@@ -1,0 +1,103 @@
+#include "dist/gradient_reducer.h"
+
+#include <chrono>
+
+namespace rslicer::dist {
+
+GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options)
+    : parameters_(std::move(parameters)), comm_(comm) {
+  slots_.resize(parameters_.size());
+  ready_.assign(parameters_.size(), false);
+  // Buckets in reverse registration order.
+  std::size_t limit = options.first_bucket_bytes, used = 0;
+  for (std::size_t k = parameters_.size(); k-- > 0;) {
+    const std::size_t bytes = static_cast<std::size_t>(parameters_[k].numel()) * parameters_[k].element_size();
+    if (buckets_.empty() || (used > 0 && used + bytes > limit)) {
+      if (!buckets_.empty()) limit = options.bucket_bytes;
+      buckets_.emplace_back();
+      used = 0;
+    }
+    slots_[k] = {buckets_.size() - 1, used / parameters_[k].element_size()};
+    buckets_.back().params.push_back(k);
+    used += bytes;
+  }
+  for (auto& b : buckets_) {
+    std::int64_t n = 0;
+    for (auto k : b.params) n += parameters_[k].numel();
+    b.flat = torch::zeros({n}, parameters_[b.params.front()].options().requires_grad(false));
+  }
+  for (std::size_t k = 0; k < parameters_.size(); ++k) {
+    parameters_[k].register_hook([this, k](torch::Tensor grad) {
+      if (reducing_) mark_ready(k, grad);
+      return grad;
+    });
+  }
+}
+
+void GradientReducer::prepare(bool reduce) {
+  reducing_ = reduce && comm_.world_size() > 1;
+  if (!reducing_) return;
+  std::fill(ready_.begin(), ready_.end(), false);
+  for (auto& b : buckets_) {
+    b.pending = b.params.size();
+    b.work.reset();
+  }
+  next_to_launch_ = 0;
+}
+
+void GradientReducer::mark_ready(std::size_t k, const torch::Tensor& grad) {
+  if (ready_[k]) return;
+  ready_[k] = true;
+  Bucket& b = buckets_[slots_[k].bucket];
+  // The hook sees this backward's gradient; earlier micro-steps' gradients are already in .grad.
+  auto view = b.flat.narrow(0, static_cast<std::int64_t>(slots_[k].offset), parameters_[k].numel());
+  torch::NoGradGuard no_grad;
+  const auto& accumulated = parameters_[k].grad();
+  if (accumulated.defined())
+    view.copy_((accumulated + grad).reshape({-1}));
+  else
+    view.copy_(grad.reshape({-1}));
+  --b.pending;
+  launch_ready_buckets();
+}
+
+void GradientReducer::launch_ready_buckets() {
+  // Same order on every rank: bucket i only after bucket i-1.
+  while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) {
+    Bucket& b = buckets_[next_to_launch_++];
+    b.work = comm_.allreduce(b.flat, ReduceOp::avg);
+  }
+}
+
+void GradientReducer::finish() {
+  if (!reducing_) return;
+  // Parameters that got no gradient this step count as zero.
+  for (std::size_t k = 0; k < parameters_.size(); ++k) {
+    if (ready_[k]) continue;
+    ready_[k] = true;
+    Bucket& b = buckets_[slots_[k].bucket];
+    auto view = b.flat.narrow(0, static_cast<std::int64_t>(slots_[k].offset), parameters_[k].numel());
+    const auto& accumulated = parameters_[k].grad();
+    if (accumulated.defined())
+      view.copy_(accumulated.reshape({-1}));
+    else
+      view.zero_();
+    --b.pending;
+  }
+  launch_ready_buckets();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto& b : buckets_) b.work->wait();
+  seconds_waiting_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  torch::NoGradGuard no_grad;
+  for (std::size_t k = 0; k < parameters_.size(); ++k) {
+    Bucket& b = buckets_[slots_[k].bucket];
+    auto view = b.flat.narrow(0, static_cast<std::int64_t>(slots_[k].offset), parameters_[k].numel()).view(parameters_[k].sizes());
+    if (parameters_[k].grad().defined())
+      parameters_[k].mutable_grad().copy_(view);
+    else
+      parameters_[k].mutable_grad() = view.clone();
+  }
+  reducing_ = false;
+}
+
+}  // namespace rslicer::dist

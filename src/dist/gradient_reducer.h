@@ -1,0 +1,58 @@
+// The gradient reducer, after PyTorch DDP's Reducer: parameters in reverse registration order (roughly the order
+// backward produces their gradients) are packed into flat buckets (the first about 1 MiB so communication starts
+// early, then about 25 MiB); a hook per parameter copies its gradient into its bucket and marks it ready; a full
+// bucket launches an async all-reduce (average), in bucket order on every rank; finish() waits for all and writes
+// the averaged gradients back. Non-final micro-steps of gradient accumulation do not reduce. A parameter that got
+// no gradient in a step counts as zero.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace rslicer::dist {
+
+struct ReducerOptions {
+  std::size_t first_bucket_bytes = 1u << 20;
+  std::size_t bucket_bytes = 25u << 20;
+};
+
+class GradientReducer {
+ public:
+  GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options = {});
+
+  // Call before backward; `reduce` false on non-final micro-steps (gradients just accumulate locally).
+  void prepare(bool reduce);
+  // Call after backward: waits for every bucket and sets each parameter's .grad to the average over ranks.
+  void finish();
+
+  std::size_t bucket_count() const { return buckets_.size(); }
+  double seconds_waiting() const { return seconds_waiting_; }  // time finish() spent waiting (not overlapped)
+
+ private:
+  struct Slot {
+    std::size_t bucket, offset;
+  };
+  struct Bucket {
+    torch::Tensor flat;
+    std::vector<std::size_t> params;  // indices into parameters_
+    std::size_t pending = 0;
+    std::shared_ptr<Work> work;
+  };
+  std::vector<torch::Tensor> parameters_;
+  std::vector<Slot> slots_;
+  std::vector<bool> ready_;
+  std::vector<Bucket> buckets_;
+  Communicator& comm_;
+  bool reducing_ = false;
+  std::size_t next_to_launch_ = 0;
+  double seconds_waiting_ = 0;
+
+  void mark_ready(std::size_t param, const torch::Tensor& grad);
+  void launch_ready_buckets();
+};
+
+}  // namespace rslicer::dist

@@ -1,0 +1,46 @@
+// The pre-training losses (GUIDE §1, paper eqs. 4-6) over the global batch. Each rank computes its local rows
+// against the gathered (global) columns; global normalisers are all-reduced (no gradient) and rank r's loss is
+// scaled so that the mean over ranks equals the single-process loss on the global batch.
+//   modal (4):    symmetric InfoNCE for (T,M), (T,L), (M,L); cosine similarity / temperature; labels offset by rank
+//   temporal (5): 1/Z sum_{i!=j} omega_ij max(delta - sim(s_i, s_j), 0), omega = overlap / window length
+//   anomaly (6):  mean over (normal, abnormal) pairs of max(sim(s_n, s_a) - gamma, 0); 0 without such pairs
+#pragma once
+
+#include <torch/torch.h>
+
+#include "dist/communicator.h"
+
+namespace rslicer::losses {
+
+struct LossOptions {
+  double temperature = 0.07;
+  double lambda_temp = 0.5;
+  double lambda_anom = 0.5;
+  double delta = 0.8;
+  double gamma = 0.2;
+};
+
+struct LossInputs {
+  torch::Tensor e_m, e_t, e_l, z;  // [B_local, d] (this rank's rows; gradients flow through all of them)
+  torch::Tensor begin_ns, end_ns;  // [B_local] int64
+  torch::Tensor labels;            // [B_local] int64: -1 unknown, 0 normal, 1 abnormal
+  torch::Tensor logit_scale;       // optional learnable log(1/temperature) (scalar); undefined: fixed temperature
+};
+
+struct LossTerms {
+  torch::Tensor total, modal, temporal, anomaly;  // scalars; rank-scaled (their mean over ranks is the global loss)
+};
+
+// InfoNCE of local rows `a` against global columns `b_global` (row i's positive is column i + offset).
+torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
+                       const torch::Tensor& scale);
+torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature);
+torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta);
+torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma);
+LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& options);
+
+// omega_ij = overlap([b_i, e_i), [b_j, e_j)) / max(length_i, length_j): [n, m] float.
+torch::Tensor overlap_weights(const torch::Tensor& begin_a, const torch::Tensor& end_a, const torch::Tensor& begin_b,
+                              const torch::Tensor& end_b);
+
+}  // namespace rslicer::losses

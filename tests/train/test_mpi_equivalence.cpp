@@ -1,0 +1,146 @@
+// Under mpirun -np W: K steps on W ranks with B/W windows each equal K steps on one rank with the global batch B
+// (rank 0 also runs that single-process reference on MPI_COMM_SELF). Parameters within 1e-5 after K steps.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <filesystem>
+
+#include "data/fixture_telemetry.h"
+#include "data/loader.h"
+#include "data/windowing.h"
+#include "dist/communicator.h"
+#include "dist/mpi_context.h"
+#include "train/trainer.h"
+#include "test_util.h"
+
+using namespace rslicer;
+namespace fs = std::filesystem;
+
+namespace {
+
+dist::MpiContext* g_mpi = nullptr;
+const fs::path kTokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
+
+model::Qwen3Config tiny_real_vocab() {
+  model::Qwen3Config c;  // the real vocabulary (token ids up to 151668), a very small body
+  c.hidden_size = 32;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.head_dim = 16;
+  c.intermediate_size = 64;
+  return c;
+}
+
+struct Run {
+  std::vector<torch::Tensor> params;
+  std::vector<double> losses;
+};
+
+Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::WindowStoreReader>& store,
+                                         const std::shared_ptr<const data::Tokenizer>& tok, int steps, int grad_accum) {
+  dist::MpiCommunicator comm(comm_handle, std::chrono::seconds(60));
+  model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
+  m->reset_parameters(1234);
+  train::TrainOptions o;
+  o.max_steps = steps;
+  o.warmup_steps = 1;
+  // The parameter tolerance is absolute: with lr 1e-4 Adam's updates are ~1e-4 a step. The ranks' partial
+  // gradients are summed in another order than the single process's, so gradients differ by fp32 noise (~1e-7
+  // relative; the losses below agree to that); Adam divides by sqrt(v) + eps, so for an element whose gradient
+  // crosses zero that noise decides the update's sign. eps 1e-6 keeps noise below 1e-6 from being amplified.
+  o.lr = 1e-4;
+  o.adam_eps = 1e-6;
+  o.grad_accum = grad_accum;
+  o.loss.lambda_temp = 1.0;
+  o.loss.lambda_anom = 1.0;
+  o.reducer.first_bucket_bytes = 4096;  // several buckets even for this small model
+  o.reducer.bucket_bytes = 1u << 16;
+  train::Trainer trainer(m, comm, o);
+  data::LoaderOptions lo;
+  lo.global_batch = 8;
+  lo.cluster_size = 4;
+  lo.workers = 1;
+  lo.max_tokens = 48;
+  lo.rank = comm.rank();
+  lo.world = comm.world_size();
+  data::WindowLoader loader({store}, tok, lo);
+  Run run;
+  for (int s = 0; s < steps; ++s) {
+    std::vector<data::Batch> micro;
+    for (int k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
+    auto stats = trainer.step(micro);
+    if (std::getenv("RSLICER_DEBUG_EQ") && comm.rank() == 0)
+      std::printf("world %d step %d loss %.9f modal %.9f temp %.9f anom %.9f gnorm %.9f\n", comm.world_size(), s,
+                  stats.loss, stats.modal, stats.temporal, stats.anomaly, stats.grad_norm);
+    run.losses.push_back(stats.loss);
+  }
+  for (const auto& p : m->parameters()) run.params.push_back(p.detach().clone());
+  return run;
+}
+
+class Equivalence : public ::testing::TestWithParam<int> {};
+
+TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  const dist::MpiContext& mpi = *g_mpi;
+  const int grad_accum = GetParam();
+  std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_eq_" + std::to_string(::getpid()))).string() : "");
+  if (mpi.is_root()) {
+    fs::create_directories(dir);
+    auto t = test::fixture();
+    auto windows = data::make_windows(t, {60 * test::S, 30 * test::S});
+    data::write_window_store(fs::path(dir) / "f.h5", t, windows, {60 * test::S, 30 * test::S});
+  }
+  mpi.barrier();
+  auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
+  auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  const int K = 3;
+  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum);
+  if (mpi.is_root()) {
+    auto reference_run = train_k_steps(MPI_COMM_SELF, store, tok, K, grad_accum);
+    const auto& reference = reference_run.params;
+    ASSERT_EQ(reference.size(), distributed.params.size());
+    for (int k = 0; k < K; ++k)
+      EXPECT_NEAR(distributed.losses[static_cast<std::size_t>(k)], reference_run.losses[static_cast<std::size_t>(k)],
+                  1e-6 * std::abs(reference_run.losses[static_cast<std::size_t>(k)]))
+          << "step " << k;
+    float max_diff = 0, max_change = 0;
+    model::RuntimeSlicer init(tiny_real_vocab(), model::FusionConfig{32, 16, true});
+    init->reset_parameters(1234);
+    auto initial = init->parameters();
+    auto names = init->named_parameters().keys();
+    for (std::size_t i = 0; i < reference.size(); ++i) {
+      const float d = (reference[i] - distributed.params[i]).abs().max().item<float>();
+      if (std::getenv("RSLICER_DEBUG_EQ") && d > 1e-6) {
+        auto diff = (reference[i] - distributed.params[i]).abs().flatten();
+        auto idx = diff.argmax().item<std::int64_t>();
+        std::printf("  %s: diff %.3g at flat %ld (ref %.6g dist %.6g init %.6g)\n", names[i].c_str(), d, (long)idx,
+                    reference[i].flatten()[idx].item<float>(), distributed.params[i].flatten()[idx].item<float>(),
+                    initial[i].flatten()[idx].item<float>());
+      }
+      max_diff = std::max(max_diff, d);
+      max_change = std::max(max_change, (reference[i] - initial[i]).abs().max().item<float>());
+    }
+    std::printf("world %d (grad_accum %d) vs world 1 after %d steps: max |param diff| %.3g (max change %.3g)\n",
+                mpi.world_size(), grad_accum, K, max_diff, max_change);
+    EXPECT_LT(max_diff, 1e-5);
+    EXPECT_GT(max_change, 1e-4);  // training moved the parameters: the comparison is not vacuous
+    fs::remove_all(dir);
+  }
+  mpi.barrier();
+}
+
+INSTANTIATE_TEST_SUITE_P(GradAccum, Equivalence, ::testing::Values(1, 2));
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::MpiContext mpi(&argc, &argv);
+  g_mpi = &mpi;
+  torch::set_num_threads(1);
+  ::testing::InitGoogleTest(&argc, argv);
+  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
+  int failed = RUN_ALL_TESTS();
+  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
+}
