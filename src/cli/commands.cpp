@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/ingest_command.h"
+#include "cli/pretrain_command.h"
 #include "cli/simulate_command.h"
 #include "core/error.h"
 
@@ -20,7 +21,7 @@ std::vector<ConfiguredCommand> configured_commands() {
   return {
       {"simulate", "Simulate microservice telemetry with workload regimes and faults", run_simulate},
       {"ingest", "Read raw telemetry into an HDF5 window store", run_ingest},
-      pending("pretrain", "Data-parallel pre-training of the state encoder", "train"),
+      {"pretrain", "Data-parallel pre-training of the state encoder", run_pretrain},
       pending("embed", "Embed the windows of a store with a trained model", "tuning"),
       pending("cluster", "Partition state embeddings into runtime states", "tuning"),
       pending("tune", "Tune per-state task models (AD, FL, FC)", "tuning"),

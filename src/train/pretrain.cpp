@@ -1,0 +1,255 @@
+#include "train/pretrain.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+
+#include "core/error.h"
+#include "data/loader.h"
+#include "data/tokenizer.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace rslicer::train {
+
+namespace {
+
+// Set by SIGTERM/SIGUSR1; read at step boundaries. A signal handler may only touch a lock-free atomic.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
+
+// Installs the handlers for the lifetime of the run and restores the previous ones after.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &old_term_);
+    sigaction(SIGUSR1, &action, &old_usr1_);
+  }
+  ~StopSignals() {
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+
+ private:
+  struct sigaction old_term_ {}, old_usr1_ {};
+};
+
+// metrics.jsonl: one JSON object a line, flushed per line (rank 0).
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const fs::path& path) : out_(path, std::ios::app) {
+    if (!out_) throw Error("cannot write metrics", path.string(), "a writable run directory");
+  }
+  void write(const nlohmann::json& j) { out_ << j.dump() << "\n" << std::flush; }
+
+ private:
+  std::ofstream out_;
+};
+
+std::string duration_text(double seconds) {
+  if (seconds < 60) return fmt::format("{:.0f}s", seconds);
+  if (seconds < 3600) return fmt::format("{:.0f}m{:02.0f}s", std::floor(seconds / 60), std::fmod(seconds, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", std::floor(seconds / 3600), std::fmod(seconds / 60, 60));
+}
+
+std::vector<std::shared_ptr<const data::WindowStoreReader>> open_stores(const std::vector<std::string>& paths) {
+  std::vector<std::shared_ptr<const data::WindowStoreReader>> stores;
+  for (const auto& p : paths) stores.push_back(std::make_shared<const data::WindowStoreReader>(p));
+  return stores;
+}
+
+}  // namespace
+
+model::ReleaseInfo model_info_from_config(const config::Config& m) {
+  model::ReleaseInfo info;
+  auto& c = info.backbone;
+  c.vocab_size = m.get_int("vocab_size");
+  c.hidden_size = m.get_int("hidden_size");
+  c.num_hidden_layers = m.get_int("num_hidden_layers");
+  c.num_attention_heads = m.get_int("num_attention_heads");
+  c.num_key_value_heads = m.get_int("num_key_value_heads");
+  c.head_dim = m.get_int("head_dim");
+  c.intermediate_size = m.get_int("intermediate_size");
+  c.rope_theta = m.get_double("rope_theta");
+  c.rms_norm_eps = m.get_double("rms_norm_eps");
+  c.max_position_embeddings = m.get_int("max_position_embeddings");
+  c.validate();
+  info.fusion.hidden_dim = m.get_int("fusion.hidden_dim");
+  info.fusion.out_dim = m.get_int("fusion.out_dim");
+  info.fusion.gating = m.get_bool("fusion.gating");
+  info.mrl_dim = m.is_null("mrl_dim") ? 0 : m.get_int("mrl_dim");
+  return info;
+}
+
+model::RuntimeSlicer build_model(const config::Config& m, std::uint64_t seed) {
+  model::ReleaseInfo info = model_info_from_config(m);
+  if (!m.is_null("pretrained_dir")) {
+    const fs::path dir = m.get_string("pretrained_dir");
+    model::Qwen3Config hf = model::Qwen3Config::from_json_file(dir / "config.json");
+    model::RuntimeSlicer rs(hf, info.fusion, info.mrl_dim);
+    rs->reset_parameters(seed);
+    auto report = model::load_hf_backbone(rs->model, dir);
+    spdlog::info("loaded {}: {}", dir.string(), report.summary());
+    if (!report.missing.empty())
+      throw Error("pretrained backbone is missing weights: " + report.summary(), dir.string(),
+                  "a complete Qwen3(-Embedding) directory");
+    return rs;
+  }
+  model::RuntimeSlicer rs(info.backbone, info.fusion, info.mrl_dim);
+  rs->reset_parameters(seed);
+  return rs;
+}
+
+PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
+  StopSignals signals;
+  torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
+  if (cfg.get_string("train.trainer.device") != "cpu")
+    throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
+                      "train.trainer.device", "cpu in this build (LibTorch without CUDA)");
+  const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  torch::manual_seed(seed);
+
+  auto stores = open_stores(cfg.get_string_list("data.stores"));
+  auto val_paths = cfg.get_string_list("data.val_stores");
+  auto val_stores = val_paths.empty() ? stores : open_stores(val_paths);
+  const fs::path tokenizer_path = cfg.is_null("model.tokenizer") ? data::default_tokenizer_path()
+                                                                  : fs::path(cfg.get_string("model.tokenizer"));
+  auto tokenizer = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(tokenizer_path));
+
+  const auto grad_accum = cfg.get_int("train.grad_accum");
+  const auto global_batch = static_cast<std::size_t>(cfg.get_int("train.global_batch"));
+  if (grad_accum < 1 || global_batch % static_cast<std::size_t>(grad_accum * mpi.world_size()) != 0)
+    throw ConfigError("train.global_batch " + std::to_string(global_batch) +
+                          " must be a multiple of grad_accum x ranks (" + std::to_string(grad_accum) + " x " +
+                          std::to_string(mpi.world_size()) + ")",
+                      "train.global_batch", "a divisible global batch");
+  data::LoaderOptions lo;
+  lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);
+  lo.cluster_size = static_cast<std::size_t>(cfg.get_int("loader.cluster_size"));
+  lo.workers = static_cast<std::size_t>(cfg.get_int("loader.workers"));
+  lo.prefetch = static_cast<std::size_t>(cfg.get_int("loader.prefetch"));
+  lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
+  lo.seed = seed;
+  lo.rank = mpi.rank();
+  lo.world = mpi.world_size();
+  data::WindowLoader loader(stores, tokenizer, lo);
+  data::LoaderOptions vo = lo;
+  vo.seed = seed + 1;
+  vo.workers = 1;
+  data::WindowLoader val_loader(val_stores, tokenizer, vo);
+
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)));
+  model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
+  model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
+
+  TrainOptions o;
+  o.max_steps = cfg.get_int("train.max_steps");
+  o.grad_accum = grad_accum;
+  o.lr = cfg.get_double("train.lr");
+  o.min_lr_ratio = cfg.get_double("train.min_lr_ratio");
+  o.weight_decay = cfg.get_double("train.weight_decay");
+  o.adam_eps = cfg.get_double("train.adam_eps");
+  o.warmup_steps = cfg.get_int("train.warmup_steps");
+  o.grad_clip = cfg.get_double("train.grad_clip");
+  o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
+  o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
+            cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
+  o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
+  o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
+  Trainer trainer(model, comm, o);
+  trainer.broadcast_parameters();
+
+  std::int64_t params = 0, trainable = 0;
+  for (const auto& p : model->parameters()) {
+    params += p.numel();
+    trainable += p.requires_grad() ? p.numel() : 0;
+  }
+  spdlog::info("pre-training {} ({:.1f}M parameters, {:.1f}M trainable) on {} store(s), {} windows; {} rank(s), global "
+               "batch {} ({} per rank x {} micro-steps), {} steps",
+               cfg.get_string("model.name"), params / 1e6, trainable / 1e6, stores.size(),
+               loader.sampler().batches_per_epoch() * lo.global_batch, mpi.world_size(), global_batch,
+               lo.global_batch / static_cast<std::size_t>(mpi.world_size()), grad_accum, o.max_steps);
+
+  std::unique_ptr<MetricsWriter> metrics;
+  if (mpi.is_root()) metrics = std::make_unique<MetricsWriter>(run_dir / "metrics.jsonl");
+  const auto log_every = cfg.get_int("train.log_every"), val_every = cfg.get_int("train.val_every");
+  const auto val_batches = cfg.get_int("train.val_batches");
+  PretrainResult result;
+  const auto start = std::chrono::steady_clock::now();
+  double tokens_total = 0;
+  for (std::int64_t step = 0; step < o.max_steps; ++step) {
+    // Every rank stops at the same step: the flag is all-reduced (a signal may reach ranks at different times).
+    torch::Tensor stop = torch::full({1}, static_cast<std::int64_t>(g_stop_signal.load()), torch::kInt64);
+    comm.allreduce(stop, dist::ReduceOp::max)->wait();
+    if (stop.item<std::int64_t>() != 0) {
+      spdlog::warn("signal {} received: stopping after step {}", stop.item<std::int64_t>(), step);
+      result.stopped_by_signal = true;
+      break;
+    }
+    std::vector<data::Batch> micro;
+    for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
+    StepStats s = trainer.step(micro);
+    torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
+    comm.allreduce(counts, dist::ReduceOp::sum)->wait();
+    const double windows = static_cast<double>(counts[0].item<std::int64_t>());
+    const double tokens = static_cast<double>(counts[1].item<std::int64_t>());
+    tokens_total += tokens;
+    if (step == 0) result.first_loss = s.loss;
+    result.last_loss = s.loss;
+    result.steps = step + 1;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>(o.max_steps - step - 1);
+    nlohmann::json line = {{"step", step + 1},          {"loss", s.loss},         {"modal", s.modal},
+                           {"temporal", s.temporal},    {"anomaly", s.anomaly},   {"lr", s.lr},
+                           {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
+                           {"tokens_per_s", tokens / s.seconds}, {"step_s", s.seconds},
+                           {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}};
+    if (val_every > 0 && ((step + 1) % val_every == 0 || step + 1 == o.max_steps)) {
+      double v = 0;
+      for (std::int64_t k = 0; k < val_batches; ++k) v += trainer.evaluate(val_loader.next()).total.item<double>();
+      line["val_loss"] = v / static_cast<double>(std::max<std::int64_t>(val_batches, 1));
+    }
+    if (metrics) metrics->write(line);
+    if (mpi.is_root() && (step % log_every == 0 || step + 1 == o.max_steps))
+      spdlog::info("step {}/{} | loss {:.4f} (modal {:.4f} temp {:.4f} anom {:.4f}){} | lr {:.2e} | {:.1f} windows/s "
+                   "{:.0f} tokens/s | ETA {}",
+                   step + 1, o.max_steps, s.loss, s.modal, s.temporal, s.anomaly,
+                   line.contains("val_loss") ? fmt::format(" val {:.4f}", line["val_loss"].get<double>()) : "", s.lr,
+                   windows / s.seconds, tokens / s.seconds, duration_text(eta));
+  }
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (mpi.is_root()) {
+    model::ReleaseInfo info = model_info_from_config(cfg.sub("model"));
+    info.backbone = model->model->config;
+    nlohmann::json summary = {{"steps", result.steps}, {"first_loss", result.first_loss},
+                              {"last_loss", result.last_loss}, {"world_size", mpi.world_size()},
+                              {"global_batch", global_batch}, {"stores", cfg.get_string_list("data.stores")},
+                              {"seconds", total_s}, {"stopped_by_signal", result.stopped_by_signal}};
+    info.summary_json = summary.dump();
+    info.tokenizer_dir = tokenizer_path.parent_path();
+    info.model_card = fmt::format(
+        "# RuntimeSlicer state encoder ({})\n\nPre-trained with `rslicer pretrain` for {} steps on {} rank(s), global "
+        "batch {}.\nLoss {:.4f} -> {:.4f}. Data: {}.\n\nLoad with `rslicer embed model.release=<this dir>`.\n",
+        cfg.get_string("model.name"), result.steps, mpi.world_size(), global_batch, result.first_loss,
+        result.last_loss, fmt::join(cfg.get_string_list("data.stores"), ", "));
+    model::write_release(run_dir / "final", model, info);
+    spdlog::info("done: {} steps in {}, loss {:.4f} -> {:.4f}, {:.0f} tokens/s overall; release in {}", result.steps,
+                 duration_text(total_s), result.first_loss, result.last_loss, tokens_total / total_s,
+                 (run_dir / "final").string());
+  }
+  mpi.barrier();
+  return result;
+}
+
+}  // namespace rslicer::train
