@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/ingest_command.h"
+#include "cli/post_training.h"
 #include "cli/pretrain_command.h"
 #include "cli/simulate_command.h"
 #include "core/error.h"
@@ -22,10 +23,10 @@ std::vector<ConfiguredCommand> configured_commands() {
       {"simulate", "Simulate microservice telemetry with workload regimes and faults", run_simulate},
       {"ingest", "Read raw telemetry into an HDF5 window store", run_ingest},
       {"pretrain", "Data-parallel pre-training of the state encoder", run_pretrain},
-      pending("embed", "Embed the windows of a store with a trained model", "tuning"),
-      pending("cluster", "Partition state embeddings into runtime states", "tuning"),
-      pending("tune", "Tune per-state task models (AD, FL, FC)", "tuning"),
-      pending("evaluate", "Evaluate task models and write report.md/report.json", "tuning"),
+      {"embed", "Embed the windows of stores with a release (or the untrained baseline)", run_embed},
+      {"cluster", "Partition state embeddings into runtime states (k-means or GMM)", run_cluster},
+      {"tune", "Tune per-state task models (AD, FL, FC)", run_tune},
+      {"evaluate", "Evaluate task models: report.md, report.json, plots", run_evaluate},
       pending("export", "Export a checkpoint as a release (HF-style safetensors)", "checkpoint"),
   };
 }

@@ -1,0 +1,158 @@
+// rslicer embed: each rank embeds its share of the windows (round robin), writes a partial file; rank 0 merges
+// them and checks that every window is there exactly once.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <set>
+
+#include "cli/post_training.h"
+#include "core/error.h"
+#include "data/serializer.h"
+#include "data/tokenizer.h"
+#include "dist/mpi_context.h"
+#include "model/release.h"
+#include "train/pretrain.h"
+#include "train/trainer.h"
+#include "tuning/embeddings.h"
+
+namespace fs = std::filesystem;
+
+namespace rslicer::cli {
+
+namespace {
+
+void copy_rows(tuning::Matrix& m, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  if (m.cols == 0) m.cols = static_cast<std::size_t>(c.size(1));
+  m.data.insert(m.data.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  m.rows += static_cast<std::size_t>(c.size(0));
+}
+
+model::TokenTensors tensors(const data::TokenBatch& b) {
+  return {torch::from_blob(const_cast<std::int64_t*>(b.ids.data()), {b.batch, b.length}, torch::kInt64).clone(),
+          torch::from_blob(const_cast<std::int64_t*>(b.mask.data()), {b.batch, b.length}, torch::kInt64).clone()};
+}
+
+}  // namespace
+
+void run_embed(const JobContext& ctx) {
+  const auto& cfg = ctx.cfg;
+  const auto& mpi = ctx.mpi;
+  torch::NoGradGuard no_grad;
+  torch::set_num_threads(static_cast<int>(cfg.get_int("embed.intra_op_threads")));
+  model::RuntimeSlicer model = cfg.is_null("embed.release")
+                                   ? train::build_model(cfg.sub("model"), static_cast<std::uint64_t>(cfg.get_int("seed")))
+                                   : model::load_release(cfg.get_string("embed.release"));
+  model->eval();
+  spdlog::info("embedding with {}", cfg.is_null("embed.release") ? "the untrained backbone (baseline, seed " +
+                                                                       std::to_string(cfg.get_int("seed")) + ")"
+                                                                 : cfg.get_string("embed.release"));
+  const fs::path tokenizer_path = cfg.is_null("model.tokenizer") ? data::default_tokenizer_path()
+                                                                  : fs::path(cfg.get_string("model.tokenizer"));
+  const data::Tokenizer tok = data::Tokenizer::from_file(tokenizer_path);
+  const auto max_tokens = static_cast<std::size_t>(cfg.get_int("embed.max_tokens"));
+  const auto batch_size = static_cast<std::size_t>(cfg.get_int("embed.batch_size"));
+  const bool components = cfg.get_bool("embed.components.enabled");
+  const auto normal_stride = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.get_int("embed.components.normal_stride")));
+
+  tuning::EmbeddingSet out;
+  std::size_t total = 0;
+  std::vector<std::unique_ptr<data::WindowStoreReader>> stores;
+  for (const auto& p : cfg.get_string_list("data.stores")) {
+    stores.push_back(std::make_unique<data::WindowStoreReader>(p));
+    out.stores.push_back(p);
+    out.systems.push_back(stores.back()->meta().system);
+    total += stores.back()->windows().size();
+  }
+  // This rank's windows: global index i (over the stores in order) with i % world == rank.
+  std::vector<std::pair<std::size_t, std::size_t>> mine;
+  std::size_t global = 0;
+  for (std::size_t s = 0; s < stores.size(); ++s)
+    for (std::size_t w = 0; w < stores[s]->windows().size(); ++w, ++global)
+      if (static_cast<int>(global % static_cast<std::size_t>(mpi.world_size())) == mpi.rank()) mine.emplace_back(s, w);
+
+  std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
+  for (const auto& s : stores) serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, data::SerializerOptions{max_tokens}));
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t done = 0, comp_rows = 0;
+  for (std::size_t b0 = 0; b0 < mine.size(); b0 += batch_size) {
+    std::vector<std::string> m, t, l, comp_texts;
+    std::vector<std::pair<std::int64_t, const data::Component*>> comp_meta;
+    for (std::size_t i = b0; i < std::min(mine.size(), b0 + batch_size); ++i) {
+      const auto [s, w] = mine[i];
+      const auto& store = *stores[s];
+      const data::Window& win = store.windows()[w];
+      data::WindowData events = store.read_window(w);
+      auto texts = serializers[s]->serialize(win, events);
+      m.push_back(texts.metrics);
+      t.push_back(texts.traces);
+      l.push_back(texts.logs);
+      const std::int64_t row = static_cast<std::int64_t>(out.size());
+      out.store.push_back(static_cast<std::int32_t>(s));
+      out.window.push_back(static_cast<std::int32_t>(w));
+      out.begin_ns.push_back(win.begin_ns);
+      out.label.push_back(win.label);
+      out.regime.push_back(win.regime);
+      out.fault.push_back(win.fault);
+      const data::Fault* f = win.fault >= 0 ? &store.faults().at(static_cast<std::size_t>(win.fault)) : nullptr;
+      out.fault_type.push_back(f ? f->type : std::int16_t{-1});
+      out.root_cause.push_back(f ? f->root_cause : -1);
+      out.root_service.push_back(f && f->root_cause >= 0 ? store.components().at(static_cast<std::size_t>(f->root_cause)).service : -1);
+      if (components && (win.label == 1 || w % normal_stride == 0)) {
+        for (const auto& c : store.components()) {
+          if (c.kind != data::ComponentKind::pod) continue;
+          auto ct = serializers[s]->serialize_component(win, events, c.id);
+          comp_texts.push_back(ct.metrics + ct.traces + ct.logs);
+          comp_meta.emplace_back(row, &c);
+        }
+      }
+    }
+    model::Encoded e = model->encode(tensors(tok.encode_batch(m, max_tokens)), tensors(tok.encode_batch(t, max_tokens)),
+                                     tensors(tok.encode_batch(l, max_tokens)));
+    copy_rows(out.z, e.z);
+    copy_rows(out.e_m, e.e_m);
+    copy_rows(out.e_t, e.e_t);
+    copy_rows(out.e_l, e.e_l);
+    for (std::size_t c0 = 0; c0 < comp_texts.size(); c0 += batch_size * 3) {
+      std::vector<std::string> chunk(comp_texts.begin() + static_cast<std::ptrdiff_t>(c0),
+                                     comp_texts.begin() + static_cast<std::ptrdiff_t>(std::min(comp_texts.size(), c0 + batch_size * 3)));
+      auto tb = tensors(tok.encode_batch(chunk, max_tokens));
+      copy_rows(out.comp, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
+      for (std::size_t k = c0; k < c0 + chunk.size(); ++k) {
+        out.comp_row.push_back(comp_meta[k].first);
+        out.comp_id.push_back(comp_meta[k].second->id);
+        out.comp_service.push_back(comp_meta[k].second->service);
+      }
+      comp_rows += chunk.size();
+    }
+    done = std::min(mine.size(), b0 + batch_size);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (mpi.is_root() && (b0 / batch_size) % 10 == 0)
+      spdlog::info("embed {}/{} windows on rank 0 ({} component texts) | {:.1f} windows/s | ETA {:.0f}s", done,
+                   mine.size(), comp_rows, done / elapsed, (mine.size() - done) / std::max(done / elapsed, 1e-9));
+  }
+  const fs::path path = cfg.get_string("out");
+  fs::create_directories(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+  const fs::path partial = path.string() + ".rank" + std::to_string(mpi.rank());
+  out.write(partial);
+  mpi.barrier();
+  if (mpi.is_root()) {
+    tuning::EmbeddingSet merged = tuning::EmbeddingSet::read(path.string() + ".rank0");
+    for (int r = 1; r < mpi.world_size(); ++r) merged.append(tuning::EmbeddingSet::read(path.string() + ".rank" + std::to_string(r)));
+    std::set<std::pair<int, int>> seen;
+    for (std::size_t i = 0; i < merged.size(); ++i) seen.insert({merged.store[i], merged.window[i]});
+    if (merged.size() != total || seen.size() != total)
+      throw Error(fmt::format("merged {} rows ({} distinct) for {} windows", merged.size(), seen.size(), total),
+                  path.string(), "every window exactly once");
+    merged.write(path);
+    for (int r = 0; r < mpi.world_size(); ++r) fs::remove(path.string() + ".rank" + std::to_string(r));
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    spdlog::info("embedded {} windows ({} component texts) on {} rank(s) in {:.1f}s ({:.1f} windows/s): {}", total,
+                 merged.comp_row.size(), mpi.world_size(), elapsed, total / elapsed, path.string());
+  }
+  mpi.barrier();
+}
+
+}  // namespace rslicer::cli

@@ -1,0 +1,237 @@
+#include "cli/post_training.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/fault_types.h"
+#include "dist/mpi_context.h"
+#include "tuning/clustering.h"
+#include "tuning/metrics.h"
+#include "tuning/state_models.h"
+
+namespace fs = std::filesystem;
+
+namespace rslicer::cli {
+
+tuning::SplitOptions split_options(const config::Config& cfg) {
+  tuning::SplitOptions o;
+  o.by = cfg.get_string("split.by");
+  o.train_fraction = cfg.get_double("split.train_fraction");
+  o.test_systems = cfg.get_string_list("split.test_systems");
+  return o;
+}
+
+namespace {
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read", path.string(), "a file written by an earlier rslicer stage");
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw Error("not valid JSON", path.string(), "a file written by an earlier rslicer stage");
+  return j;
+}
+
+std::vector<int> to_int(const std::vector<std::int32_t>& v, const std::vector<std::size_t>& rows) {
+  std::vector<int> out;
+  for (auto r : rows) out.push_back(v[r]);
+  return out;
+}
+
+}  // namespace
+
+void run_cluster(const JobContext& ctx) {
+  if (!ctx.mpi.is_root()) return;
+  const auto& cfg = ctx.cfg;
+  auto e = tuning::EmbeddingSet::read(cfg.get_string("embeddings"));
+  auto split = tuning::split_rows(e, split_options(cfg));
+  tuning::Matrix train = e.z.select(split.train);
+  const std::string method = cfg.get_string("cluster.method");
+  const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  int k = cfg.is_null("cluster.k") ? 0 : static_cast<int>(cfg.get_int("cluster.k"));
+  nlohmann::json selection = nlohmann::json::array();
+  if (k == 0) {  // choose K: silhouette (k-means) or BIC (GMM) over the range, on up to 1500 training windows
+    auto range = cfg.get_int_list("cluster.k_range");
+    std::vector<std::size_t> sample;
+    for (std::size_t i = 0; i < train.rows; i += std::max<std::size_t>(1, train.rows / 1500)) sample.push_back(i);
+    tuning::Matrix x = train.select(sample);
+    double best = -1e300;
+    for (auto kk = range.at(0); kk <= range.at(1) && kk <= static_cast<std::int64_t>(x.rows); ++kk) {
+      double score = 0;
+      if (method == "gmm") {
+        score = -tuning::gaussian_mixture(x, static_cast<int>(kk), seed).bic;
+      } else {
+        score = tuning::silhouette(x, tuning::kmeans(x, static_cast<int>(kk), seed).assignment);
+      }
+      selection.push_back({{"k", kk}, {method == "gmm" ? "neg_bic" : "silhouette", score}});
+      if (score > best) {
+        best = score;
+        k = static_cast<int>(kk);
+      }
+    }
+  }
+  tuning::Matrix centroids;
+  if (method == "kmeans") {
+    centroids = tuning::kmeans(train, k, seed).centroids;
+  } else if (method == "gmm") {
+    centroids = tuning::gaussian_mixture(train, k, seed).means;
+  } else {
+    throw ConfigError("unknown method '" + method + "'", "cluster.method", "kmeans or gmm");
+  }
+  auto assignment = tuning::assign_nearest(e.z, centroids);
+  nlohmann::json out = {{"method", method}, {"k", k}, {"selection", selection},
+                        {"centroids", {{"rows", centroids.rows}, {"cols", centroids.cols}, {"data", centroids.data}}},
+                        {"assignment", assignment}};
+  std::vector<std::size_t> with_regime;
+  for (std::size_t r = 0; r < e.size(); ++r)
+    if (e.regime[r] >= 0) with_regime.push_back(r);
+  if (!with_regime.empty()) {
+    std::vector<int> truth = to_int(e.regime, with_regime), predicted;
+    for (auto r : with_regime) predicted.push_back(assignment[r]);
+    out["regimes"] = {{"windows", with_regime.size()}, {"nmi", tuning::normalized_mutual_info(truth, predicted)},
+                      {"ari", tuning::adjusted_rand_index(truth, predicted)}, {"purity", tuning::purity(truth, predicted)}};
+    spdlog::info("{} with k={}: against the ground-truth regimes NMI {:.3f} ARI {:.3f} purity {:.3f}", method, k,
+                 out["regimes"]["nmi"].get<double>(), out["regimes"]["ari"].get<double>(), out["regimes"]["purity"].get<double>());
+  } else {
+    spdlog::info("{} with k={} (no ground-truth regimes to score against)", method, k);
+  }
+  write_file_atomic(cfg.get_string("out"), out.dump());
+  spdlog::info("wrote {}", cfg.get_string("out"));
+}
+
+void run_tune(const JobContext& ctx) {
+  if (!ctx.mpi.is_root()) return;
+  const auto& cfg = ctx.cfg;
+  auto e = tuning::EmbeddingSet::read(cfg.get_string("embeddings"));
+  auto clusters = read_json(cfg.get_string("clusters"));
+  tuning::Matrix centroids(clusters["centroids"]["rows"], clusters["centroids"]["cols"]);
+  centroids.data = clusters["centroids"]["data"].get<std::vector<float>>();
+  auto split = tuning::split_rows(e, split_options(cfg));
+  tuning::TuneOptions o{cfg.get_double("tune.shrinkage"), cfg.get_double("tune.quantile"),
+                        static_cast<std::size_t>(cfg.get_int("tune.min_state_windows"))};
+  auto models = tuning::fit_state_models(e, split.train, centroids, o);
+  std::size_t own = 0;
+  for (const auto& g : models.state_ad) own += !g.mean.empty();
+  write_file_atomic(cfg.get_string("out"), models.to_json().dump());
+  spdlog::info("tuned {} states ({} with their own AD model, the rest use the global one) on {} training windows, "
+               "{} fault types: {}",
+               centroids.rows, own, split.train.size(), models.global_prototypes.size(), cfg.get_string("out"));
+}
+
+namespace {
+
+std::string pct(const nlohmann::json& v) { return fmt::format("{:.2f}", 100.0 * v.get<double>()); }
+
+std::string results_table(const nlohmann::json& trained, const nlohmann::json* baseline) {
+  std::string s = "| task | metric | trained |" + std::string(baseline ? " untrained baseline |" : "") + " published (AIOps 2022) |\n";
+  s += "|---|---|---|" + std::string(baseline ? "---|" : "") + "---|\n";
+  auto row = [&](const std::string& task, const std::string& metric, const nlohmann::json::json_pointer& p,
+                 const std::string& published) {
+    s += "| " + task + " | " + metric + " | " + pct(trained[p]) + " |" + (baseline ? " " + pct((*baseline)[p]) + " |" : "") +
+         " " + published + " |\n";
+  };
+  using P = nlohmann::json::json_pointer;
+  row("anomaly detection (per window)", "precision", P("/ad/precision"), "97.27");
+  row("anomaly detection (per window)", "recall", P("/ad/recall"), "81.18");
+  row("anomaly detection (per window)", "F1", P("/ad/f1"), "88.50");
+  row("anomaly detection (per event)", "recall", P("/ad/event_recall"), "-");
+  row("failure localization (pod)", "Top-1", P("/fl/pod/top1"), "-");
+  row("failure localization (pod)", "Top-3", P("/fl/pod/top3"), "-");
+  row("failure localization (pod)", "Top-5", P("/fl/pod/top5"), "-");
+  row("failure localization (pod)", "MRR", P("/fl/pod/mrr"), "70.15");
+  row("failure localization (service)", "Top-1", P("/fl/service/top1"), "-");
+  row("failure localization (service)", "Top-3", P("/fl/service/top3"), "-");
+  row("failure localization (service)", "MRR", P("/fl/service/mrr"), "-");
+  row("failure classification", "macro precision", P("/fc/precision"), "87.57");
+  row("failure classification", "macro recall", P("/fc/recall"), "75.12");
+  row("failure classification", "macro F1", P("/fc/f1"), "80.88");
+  row("failure classification", "MRR", P("/fc/mrr"), "83.35");
+  return s;
+}
+
+}  // namespace
+
+void run_evaluate(const JobContext& ctx) {
+  if (!ctx.mpi.is_root()) return;
+  const auto& cfg = ctx.cfg;
+  auto split_opts = split_options(cfg);
+  auto evaluate_one = [&](const std::string& embeddings, const std::string& models_path) {
+    auto e = tuning::EmbeddingSet::read(embeddings);
+    auto models = tuning::StateModels::from_json(read_json(models_path));
+    auto split = tuning::split_rows(e, split_opts);
+    auto result = tuning::evaluate(models, e, split.test);
+    result.metrics["test_windows"] = split.test.size();
+    result.metrics["train_windows"] = split.train.size();
+    return result;
+  };
+  auto trained = evaluate_one(cfg.get_string("embeddings"), cfg.get_string("models"));
+  nlohmann::json report = {{"split", {{"by", split_opts.by}, {"train_fraction", split_opts.train_fraction},
+                                      {"test_systems", split_opts.test_systems}}},
+                           {"trained", trained.metrics}};
+  std::unique_ptr<tuning::Evaluation> baseline;
+  if (!cfg.is_null("baseline.embeddings")) {
+    baseline = std::make_unique<tuning::Evaluation>(
+        evaluate_one(cfg.get_string("baseline.embeddings"), cfg.get_string("baseline.models")));
+    report["baseline"] = baseline->metrics;
+  }
+  for (const char* key : {"clusters", "baseline.clusters"}) {
+    if (cfg.is_null(key)) continue;
+    auto c = read_json(cfg.get_string(key));
+    if (c.contains("regimes")) report[std::string(key) == "clusters" ? "trained" : "baseline"]["regimes"] = c["regimes"];
+  }
+  // Confusion matrix of the fault classification (trained), by canonical type name.
+  std::map<std::pair<int, int>, int> confusion;
+  for (std::size_t i = 0; i < trained.true_fault_type.size(); ++i)
+    confusion[{trained.true_fault_type[i], trained.predicted_fault_type[i]}]++;
+  nlohmann::json cm = nlohmann::json::array();
+  for (const auto& [k, n] : confusion)
+    cm.push_back({{"true", data::canonical_fault_types().at(static_cast<std::size_t>(k.first))},
+                  {"predicted", data::canonical_fault_types().at(static_cast<std::size_t>(k.second))}, {"count", n}});
+  report["trained"]["confusion"] = cm;
+
+  const fs::path out = ctx.run_dir;
+  write_file_atomic(out / "report.json", report.dump(2));
+  std::string md = "# RuntimeSlicer evaluation\n\n";
+  md += fmt::format("Split: by {} ({}). Test windows: {}, of which abnormal with a root cause: {}.\n\n", split_opts.by,
+                    split_opts.by == "time" ? fmt::format("the first {:.0f}% of each store trains", 100 * split_opts.train_fraction)
+                                            : "held out: " + fmt::format("{}", fmt::join(split_opts.test_systems, ", ")),
+                    trained.metrics["test_windows"].get<std::size_t>(), trained.metrics["fl"]["windows"].get<std::size_t>());
+  md += results_table(trained.metrics, baseline ? &baseline->metrics : nullptr);
+  md += "\nThe published figures are the seed paper's Table 1 on AIOps 2022 (GUIDE §8), another data set and "
+        "protocol: shown for reference, not comparable number for number.\n";
+  if (report["trained"].contains("regimes"))
+    md += fmt::format("\nState clusters against ground-truth workload regimes: NMI {:.3f} (trained){}.\n",
+                      report["trained"]["regimes"]["nmi"].get<double>(),
+                      report.contains("baseline") && report["baseline"].contains("regimes")
+                          ? fmt::format(" vs {:.3f} (untrained baseline)", report["baseline"]["regimes"]["nmi"].get<double>())
+                          : "");
+  md += "\nAD threshold rule: per state, the score maximising F1 on that state's training windows (or the " +
+        fmt::format("{}", cfg.get_double("tune.quantile")) +
+        " quantile of normal scores when it has no abnormal training windows); states with fewer than " +
+        std::to_string(cfg.get_int("tune.min_state_windows")) + " normal training windows use the global model.\n";
+  write_file_atomic(out / "report.md", md);
+
+  // Plots (t-SNE of z coloured by cluster and by label, trained beside baseline; confusion matrix).
+  nlohmann::json plot = {{"out_dir", out.string()},
+                         {"trained", {{"embeddings", cfg.get_string("embeddings")},
+                                      {"clusters", cfg.is_null("clusters") ? "" : cfg.get_string("clusters")}}},
+                         {"confusion", cm}};
+  if (baseline)
+    plot["baseline"] = {{"embeddings", cfg.get_string("baseline.embeddings")},
+                        {"clusters", cfg.is_null("baseline.clusters") ? "" : cfg.get_string("baseline.clusters")}};
+  write_file_atomic(out / "plot_inputs.json", plot.dump());
+  const std::string script = std::string(RSLICER_SOURCE_DIR_CLI) + "/scripts/plot_report.py";
+  if (cfg.get_bool("plots") && std::system(("/usr/bin/python3 '" + script + "' '" + (out / "plot_inputs.json").string() + "'").c_str()) != 0)
+    spdlog::warn("plots not made: /usr/bin/python3 {} failed (needs python3-sklearn and python3-matplotlib)", script);
+  std::printf("%s\n", results_table(trained.metrics, baseline ? &baseline->metrics : nullptr).c_str());
+  spdlog::info("report: {}, {}, plots: {}", (out / "report.md").string(), (out / "report.json").string(), out.string());
+}
+
+}  // namespace rslicer::cli

@@ -1,0 +1,36 @@
+// The embeddings file `rslicer embed` writes (HDF5): one row per window (its store, window index, time, label,
+// fault type and root cause, ground-truth regime) with the state embedding z and the modality embeddings, plus
+// per-component embeddings (pod-level texts) for failure localization.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "tuning/matrix.h"
+
+namespace rslicer::tuning {
+
+struct EmbeddingSet {
+  std::vector<std::string> stores;  // store paths, indexed by `store`
+  std::vector<std::string> systems;
+  // per window row
+  std::vector<std::int32_t> store, window, regime, root_cause, root_service, fault;
+  std::vector<std::int64_t> begin_ns;
+  std::vector<std::int8_t> label;
+  std::vector<std::int16_t> fault_type;
+  Matrix z, e_m, e_t, e_l;
+  // per component row: which window row, which component (id in its store) and its service
+  std::vector<std::int64_t> comp_row;
+  std::vector<std::int32_t> comp_id, comp_service;
+  Matrix comp;
+
+  std::size_t size() const { return store.size(); }
+  void write(const std::filesystem::path& path) const;  // atomic
+  static EmbeddingSet read(const std::filesystem::path& path);
+  // Appends `other`'s rows (same stores and dims).
+  void append(const EmbeddingSet& other);
+};
+
+}  // namespace rslicer::tuning

@@ -1,0 +1,120 @@
+#include "tuning/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace rslicer::tuning {
+
+PRF binary_prf(const std::vector<int>& truth, const std::vector<int>& predicted) {
+  double tp = 0, fp = 0, fn = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    tp += truth[i] == 1 && predicted[i] == 1;
+    fp += truth[i] != 1 && predicted[i] == 1;
+    fn += truth[i] == 1 && predicted[i] != 1;
+  }
+  PRF r;
+  r.precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+  r.recall = tp + fn > 0 ? tp / (tp + fn) : 0;
+  r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0;
+  return r;
+}
+
+PRF macro_prf(const std::vector<int>& truth, const std::vector<int>& predicted) {
+  std::set<int> classes(truth.begin(), truth.end());
+  classes.insert(predicted.begin(), predicted.end());
+  PRF sum;
+  for (int c : classes) {
+    std::vector<int> t, p;
+    for (std::size_t i = 0; i < truth.size(); ++i) {
+      t.push_back(truth[i] == c);
+      p.push_back(predicted[i] == c);
+    }
+    PRF r = binary_prf(t, p);
+    sum.precision += r.precision;
+    sum.recall += r.recall;
+    sum.f1 += r.f1;
+  }
+  const double n = classes.empty() ? 1.0 : static_cast<double>(classes.size());
+  return {sum.precision / n, sum.recall / n, sum.f1 / n};
+}
+
+namespace {
+double entropy(const std::map<int, double>& counts, double n) {
+  double h = 0;
+  for (const auto& [k, c] : counts)
+    if (c > 0) h -= c / n * std::log(c / n);
+  return h;
+}
+}  // namespace
+
+double normalized_mutual_info(const std::vector<int>& a, const std::vector<int>& b) {
+  const double n = static_cast<double>(a.size());
+  std::map<int, double> ca, cb;
+  std::map<std::pair<int, int>, double> joint;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ca[a[i]] += 1;
+    cb[b[i]] += 1;
+    joint[{a[i], b[i]}] += 1;
+  }
+  if (ca.size() == 1 && cb.size() == 1) return 1.0;  // sklearn: identical single-cluster labelings
+  double mi = 0;
+  for (const auto& [k, c] : joint) mi += c / n * std::log(c * n / (ca[k.first] * cb[k.second]));
+  const double ha = entropy(ca, n), hb = entropy(cb, n);
+  const double norm = (ha + hb) / 2;
+  return norm > 0 ? std::max(0.0, mi) / norm : 0.0;
+}
+
+double adjusted_rand_index(const std::vector<int>& a, const std::vector<int>& b) {
+  const double n = static_cast<double>(a.size());
+  std::map<int, double> ca, cb;
+  std::map<std::pair<int, int>, double> joint;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ca[a[i]] += 1;
+    cb[b[i]] += 1;
+    joint[{a[i], b[i]}] += 1;
+  }
+  auto comb2 = [](double x) { return x * (x - 1) / 2; };
+  double index = 0, sa = 0, sb = 0;
+  for (const auto& [k, c] : joint) index += comb2(c);
+  for (const auto& [k, c] : ca) sa += comb2(c);
+  for (const auto& [k, c] : cb) sb += comb2(c);
+  const double expected = sa * sb / comb2(n);
+  const double max_index = (sa + sb) / 2;
+  if (max_index == expected) return 1.0;
+  return (index - expected) / (max_index - expected);
+}
+
+double purity(const std::vector<int>& truth, const std::vector<int>& clusters) {
+  std::map<int, std::map<int, int>> table;
+  for (std::size_t i = 0; i < truth.size(); ++i) table[clusters[i]][truth[i]]++;
+  double correct = 0;
+  for (const auto& [c, row] : table) {
+    int best = 0;
+    for (const auto& [t, n] : row) best = std::max(best, n);
+    correct += best;
+  }
+  return truth.empty() ? 0 : correct / static_cast<double>(truth.size());
+}
+
+int rank_of(const std::vector<int>& ranking, int truth) {
+  auto it = std::find(ranking.begin(), ranking.end(), truth);
+  return it == ranking.end() ? 0 : static_cast<int>(it - ranking.begin()) + 1;
+}
+
+double top_k(const std::vector<int>& ranks, int k) {
+  if (ranks.empty()) return 0;
+  double hits = 0;
+  for (int r : ranks) hits += r >= 1 && r <= k;
+  return hits / static_cast<double>(ranks.size());
+}
+
+double mean_reciprocal_rank(const std::vector<int>& ranks) {
+  if (ranks.empty()) return 0;
+  double s = 0;
+  for (int r : ranks) s += r > 0 ? 1.0 / r : 0.0;
+  return s / static_cast<double>(ranks.size());
+}
+
+}  // namespace rslicer::tuning

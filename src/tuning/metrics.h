@@ -1,0 +1,24 @@
+// Evaluation metrics, defined as scikit-learn defines them (tests compare with sklearn.metrics).
+#pragma once
+
+#include <vector>
+
+namespace rslicer::tuning {
+
+struct PRF {
+  double precision = 0, recall = 0, f1 = 0;
+};
+
+// Binary P/R/F1 of label 1 (zero_division = 0).
+PRF binary_prf(const std::vector<int>& truth, const std::vector<int>& predicted);
+// Macro-averaged P/R/F1 over the classes present in truth or predictions.
+PRF macro_prf(const std::vector<int>& truth, const std::vector<int>& predicted);
+double normalized_mutual_info(const std::vector<int>& a, const std::vector<int>& b);  // arithmetic mean normaliser
+double adjusted_rand_index(const std::vector<int>& a, const std::vector<int>& b);
+double purity(const std::vector<int>& truth, const std::vector<int>& clusters);
+// Rank (1-based) of `truth` in `ranking`, or 0 when absent.
+int rank_of(const std::vector<int>& ranking, int truth);
+double top_k(const std::vector<int>& ranks, int k);           // share of ranks in [1, k]
+double mean_reciprocal_rank(const std::vector<int>& ranks);   // 1/rank, 0 when absent
+
+}  // namespace rslicer::tuning

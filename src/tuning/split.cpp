@@ -1,0 +1,44 @@
+#include "tuning/split.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace rslicer::tuning {
+
+Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
+  Split s;
+  if (o.by == "time") {
+    if (!(o.train_fraction > 0 && o.train_fraction < 1))
+      throw ConfigError("train_fraction " + std::to_string(o.train_fraction), "split.train_fraction", "a value in (0, 1)");
+    std::map<int, std::vector<std::int64_t>> times;
+    for (std::size_t r = 0; r < e.size(); ++r) times[e.store[r]].push_back(e.begin_ns[r]);
+    std::map<int, std::int64_t> cut;
+    for (auto& [store, t] : times) {
+      std::sort(t.begin(), t.end());
+      cut[store] = t[static_cast<std::size_t>(o.train_fraction * static_cast<double>(t.size()))];
+    }
+    for (std::size_t r = 0; r < e.size(); ++r) (e.begin_ns[r] < cut[e.store[r]] ? s.train : s.test).push_back(r);
+  } else if (o.by == "system") {
+    for (const auto& sys : o.test_systems)
+      if (std::find(e.systems.begin(), e.systems.end(), sys) == e.systems.end())
+        throw ConfigError("held-out system '" + sys + "' is not in the embeddings", "split.test_systems",
+                          "one of " + join(e.systems, ", "));
+    for (std::size_t r = 0; r < e.size(); ++r) {
+      const std::string& sys = e.systems.at(static_cast<std::size_t>(e.store[r]));
+      const bool test = std::find(o.test_systems.begin(), o.test_systems.end(), sys) != o.test_systems.end();
+      (test ? s.test : s.train).push_back(r);
+    }
+  } else {
+    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time or system");
+  }
+  if (s.train.empty() || s.test.empty())
+    throw ConfigError("the split leaves " + std::to_string(s.train.size()) + " training and " +
+                          std::to_string(s.test.size()) + " test windows",
+                      "split", "both sides non-empty");
+  return s;
+}
+
+}  // namespace rslicer::tuning
