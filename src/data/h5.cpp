@@ -50,8 +50,8 @@ Handle string_type() {
 Handle chunked_deflate(hsize_t rows, hsize_t cols, std::size_t element_size) {
   Handle plist(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset properties");
   if (rows == 0) return plist;
-  // About 1 MiB chunks.
-  hsize_t chunk_rows = std::max<hsize_t>(1, (1u << 20) / (element_size * std::max<hsize_t>(cols, 1)));
+  // About 256 KiB chunks: small enough that reading one window's rows decompresses little, large enough to compress.
+  hsize_t chunk_rows = std::max<hsize_t>(1, (256u << 10) / (element_size * std::max<hsize_t>(cols, 1)));
   chunk_rows = std::min(chunk_rows, rows);
   hsize_t dims[2] = {chunk_rows, cols};
   H5Pset_chunk(plist.get(), cols ? 2 : 1, dims);
@@ -126,21 +126,34 @@ std::vector<T> read_array(hid_t parent, const std::string& name) {
 
 template <typename T>
 std::vector<T> read_range(hid_t parent, const std::string& name, std::int64_t begin, std::int64_t count) {
+  if (count <= 0) return {};
+  Handle ds(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset " + name);
+  return read_range<T>(ds.get(), begin, count, name);
+}
+
+template <typename T>
+std::vector<T> read_range(hid_t dataset, std::int64_t begin, std::int64_t count, const std::string& name) {
   std::vector<T> out(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)));
   if (count <= 0) return out;
-  Handle ds(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), H5Dclose, "open dataset " + name);
-  Handle file_space(H5Dget_space(ds.get()), H5Sclose, "dataspace");
+  Handle file_space(H5Dget_space(dataset), H5Sclose, "dataspace");
   hsize_t start[1] = {static_cast<hsize_t>(begin)}, n[1] = {static_cast<hsize_t>(count)};
   hsize_t total = static_cast<hsize_t>(H5Sget_simple_extent_npoints(file_space.get()));
-  if (start[0] + n[0] > total)
+  if (begin < 0 || start[0] + n[0] > total)
     throw Error("range [" + std::to_string(begin) + ", " + std::to_string(begin + count) + ") is past the end of '" +
                     name + "'",
                 "HDF5 store", "ranges within the dataset (a corrupt window index?)");
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr);
   Handle mem_space(H5Screate_simple(1, n, nullptr), H5Sclose, "dataspace");
-  if (H5Dread(ds.get(), native_type<T>(), mem_space.get(), file_space.get(), H5P_DEFAULT, out.data()) < 0)
+  if (H5Dread(dataset, native_type<T>(), mem_space.get(), file_space.get(), H5P_DEFAULT, out.data()) < 0)
     read_failed(name);
   return out;
+}
+
+Handle open_dataset(hid_t parent, const std::string& name, std::size_t cache_bytes) {
+  if (!exists(parent, name)) read_failed(name);
+  Handle access(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose, "dataset access properties");
+  H5Pset_chunk_cache(access.get(), 521, cache_bytes, 0.75);
+  return Handle(H5Dopen2(parent, name.c_str(), access.get()), H5Dclose, "open dataset " + name);
 }
 
 std::vector<std::string> read_strings(hid_t parent, const std::string& name) {
@@ -214,7 +227,8 @@ std::string read_attr_string(hid_t object, const std::string& name) {
 #define RSLICER_H5_INSTANTIATE(T)                                                                   \
   template void write_array<T>(hid_t, const std::string&, const std::vector<T>&, std::size_t);      \
   template std::vector<T> read_array<T>(hid_t, const std::string&);                                 \
-  template std::vector<T> read_range<T>(hid_t, const std::string&, std::int64_t, std::int64_t);
+  template std::vector<T> read_range<T>(hid_t, const std::string&, std::int64_t, std::int64_t); \
+  template std::vector<T> read_range<T>(hid_t, std::int64_t, std::int64_t, const std::string&);
 RSLICER_H5_INSTANTIATE(std::int8_t)
 RSLICER_H5_INSTANTIATE(std::uint8_t)
 RSLICER_H5_INSTANTIATE(std::int16_t)

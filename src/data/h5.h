@@ -49,6 +49,11 @@ std::vector<T> read_array(hid_t parent, const std::string& name);
 // Rows [begin, begin + count) of a 1-D dataset.
 template <typename T>
 std::vector<T> read_range(hid_t parent, const std::string& name, std::int64_t begin, std::int64_t count);
+// The same from an open dataset (keeps HDF5's chunk cache warm across calls).
+template <typename T>
+std::vector<T> read_range(hid_t dataset, std::int64_t begin, std::int64_t count, const std::string& name);
+// Opens a dataset with a chunk cache of `cache_bytes` (HDF5's default is 1 MiB).
+Handle open_dataset(hid_t parent, const std::string& name, std::size_t cache_bytes = 4u << 20);
 std::vector<std::string> read_strings(hid_t parent, const std::string& name);
 std::int64_t dataset_length(hid_t parent, const std::string& name);
 std::uint64_t storage_bytes(hid_t parent, const std::string& name);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <map>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -156,6 +157,13 @@ void write_window_store(const fs::path& path, const Telemetry& t, const std::vec
 
 struct WindowStoreReader::Impl {
   h5::Handle file;
+  // Stream datasets kept open for the reader's lifetime, so each one's chunk cache persists between windows.
+  std::map<std::string, h5::Handle> datasets;
+  hid_t dataset(const std::string& path) {
+    auto it = datasets.find(path);
+    if (it == datasets.end()) it = datasets.emplace(path, h5::open_dataset(file.get(), path)).first;
+    return it->second.get();
+  }
 };
 
 WindowStoreReader::WindowStoreReader(const fs::path& path) : impl_(std::make_unique<Impl>()), path_(path) {
@@ -259,41 +267,45 @@ std::uint64_t WindowStoreReader::stream_bytes(const std::string& group) const {
 }
 
 namespace {
-WindowData read_ranges(hid_t f, std::array<std::int64_t, 2> m, std::array<std::int64_t, 2> s,
-                       std::array<std::int64_t, 2> l) {
+template <typename T>
+std::vector<T> rows(WindowStoreReader::Impl& impl, const std::string& path, std::array<std::int64_t, 2> r,
+                    std::int64_t extra = 0) {
+  const std::int64_t n = r[1] - r[0];
+  return n > 0 ? h5::read_range<T>(impl.dataset(path), r[0], n + extra, path) : std::vector<T>{};
+}
+}  // namespace
+
+WindowData WindowStoreReader::read_ranges(std::array<std::int64_t, 2> m, std::array<std::int64_t, 2> s,
+                                          std::array<std::int64_t, 2> l) const {
+  Impl& impl = *impl_;
   WindowData out;
   {
-    h5::Handle g = h5::open_group(f, "metrics");
-    std::int64_t n = m[1] - m[0];
-    auto t = h5::read_range<std::int64_t>(g.get(), "time_ns", m[0], n);
-    auto c = h5::read_range<std::int32_t>(g.get(), "component", m[0], n);
-    auto k = h5::read_range<std::int32_t>(g.get(), "metric", m[0], n);
-    auto v = h5::read_range<float>(g.get(), "value", m[0], n);
+    auto t = rows<std::int64_t>(impl, "metrics/time_ns", m);
+    auto c = rows<std::int32_t>(impl, "metrics/component", m);
+    auto k = rows<std::int32_t>(impl, "metrics/metric", m);
+    auto v = rows<float>(impl, "metrics/value", m);
     for (std::size_t i = 0; i < t.size(); ++i) out.metrics.push_back({t[i], c[i], k[i], v[i]});
   }
   {
-    h5::Handle g = h5::open_group(f, "spans");
-    std::int64_t n = s[1] - s[0];
-    auto tr = h5::read_range<std::uint64_t>(g.get(), "trace_id", s[0], n);
-    auto sp = h5::read_range<std::uint64_t>(g.get(), "span_id", s[0], n);
-    auto pa = h5::read_range<std::uint64_t>(g.get(), "parent_id", s[0], n);
-    auto st = h5::read_range<std::int64_t>(g.get(), "start_ns", s[0], n);
-    auto du = h5::read_range<std::int64_t>(g.get(), "duration_ns", s[0], n);
-    auto co = h5::read_range<std::int32_t>(g.get(), "component", s[0], n);
-    auto op = h5::read_range<std::int32_t>(g.get(), "operation", s[0], n);
-    auto ss = h5::read_range<std::int16_t>(g.get(), "status", s[0], n);
+    auto tr = rows<std::uint64_t>(impl, "spans/trace_id", s);
+    auto sp = rows<std::uint64_t>(impl, "spans/span_id", s);
+    auto pa = rows<std::uint64_t>(impl, "spans/parent_id", s);
+    auto st = rows<std::int64_t>(impl, "spans/start_ns", s);
+    auto du = rows<std::int64_t>(impl, "spans/duration_ns", s);
+    auto co = rows<std::int32_t>(impl, "spans/component", s);
+    auto op = rows<std::int32_t>(impl, "spans/operation", s);
+    auto ss = rows<std::int16_t>(impl, "spans/status", s);
     for (std::size_t i = 0; i < tr.size(); ++i) out.spans.push_back({tr[i], sp[i], pa[i], st[i], du[i], co[i], op[i], ss[i]});
   }
   {
-    h5::Handle g = h5::open_group(f, "logs");
-    std::int64_t n = l[1] - l[0];
-    auto t = h5::read_range<std::int64_t>(g.get(), "time_ns", l[0], n);
-    auto c = h5::read_range<std::int32_t>(g.get(), "component", l[0], n);
-    auto lv = h5::read_range<std::int8_t>(g.get(), "level", l[0], n);
-    auto tp = h5::read_range<std::int32_t>(g.get(), "template", l[0], n);
-    auto pb = h5::read_range<std::int64_t>(g.get(), "params_begin", l[0], n > 0 ? n + 1 : 0);
+    auto t = rows<std::int64_t>(impl, "logs/time_ns", l);
+    auto c = rows<std::int32_t>(impl, "logs/component", l);
+    auto lv = rows<std::int8_t>(impl, "logs/level", l);
+    auto tp = rows<std::int32_t>(impl, "logs/template", l);
+    auto pb = rows<std::int64_t>(impl, "logs/params_begin", l, 1);  // N+1 offsets
     std::vector<std::uint8_t> bytes;
-    if (n > 0) bytes = h5::read_range<std::uint8_t>(g.get(), "params", pb.front(), pb.back() - pb.front());
+    if (!pb.empty() && pb.back() > pb.front())
+      bytes = h5::read_range<std::uint8_t>(impl.dataset("logs/params"), pb.front(), pb.back() - pb.front(), "logs/params");
     for (std::size_t i = 0; i < t.size(); ++i) {
       auto b0 = static_cast<std::size_t>(pb[i] - pb.front()), b1 = static_cast<std::size_t>(pb[i + 1] - pb.front());
       out.logs.push_back({t[i], c[i], static_cast<LogLevel>(lv[i]), tp[i],
@@ -303,7 +315,6 @@ WindowData read_ranges(hid_t f, std::array<std::int64_t, 2> m, std::array<std::i
   }
   return out;
 }
-}  // namespace
 
 WindowData WindowStoreReader::read_window(std::size_t index) const {
   if (index >= windows_.size())
@@ -311,7 +322,7 @@ WindowData WindowStoreReader::read_window(std::size_t index) const {
                 "an index below " + std::to_string(windows_.size()));
   const Window& w = windows_[index];
   std::lock_guard<std::mutex> lock(mutex_);
-  return read_ranges(impl_->file.get(), w.metric_range, w.span_range, w.log_range);
+  return read_ranges(w.metric_range, w.span_range, w.log_range);
 }
 
 Telemetry WindowStoreReader::read_all() const {
@@ -328,7 +339,7 @@ Telemetry WindowStoreReader::read_all() const {
     std::lock_guard<std::mutex> lock(mutex_);
     hid_t f = impl_->file.get();
     t.labels_known = h5::read_attr_int(f, "labels_known") != 0;
-    WindowData all = read_ranges(f, {0, h5::dataset_length(f, "metrics/time_ns")},
+    WindowData all = read_ranges({0, h5::dataset_length(f, "metrics/time_ns")},
                                  {0, h5::dataset_length(f, "spans/start_ns")}, {0, h5::dataset_length(f, "logs/time_ns")});
     t.metrics = std::move(all.metrics);
     t.spans = std::move(all.spans);

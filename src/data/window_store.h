@@ -59,8 +59,11 @@ class WindowStoreReader {
   // Every stream in full (for ingest tests and small stores).
   Telemetry read_all() const;
 
- private:
   struct Impl;
+
+ private:
+  WindowData read_ranges(std::array<std::int64_t, 2> metrics, std::array<std::int64_t, 2> spans,
+                         std::array<std::int64_t, 2> logs) const;
   std::unique_ptr<Impl> impl_;
   std::filesystem::path path_;
   StoreMeta meta_;
