@@ -233,15 +233,18 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
       out.true_fault_type.push_back(e.fault_type[r]);
       out.predicted_fault_type.push_back(type_ranking.front());
     }
-    // FL: rank this window's components by deviation from their baseline in this state.
+    // FL: rank this window's components by deviation from their baseline in this state; a component without one
+    // (a system never seen in training) is compared with its peers: the mean of the window's component embeddings.
+    std::vector<std::size_t> window_comps;
+    for (std::size_t c = 0; c < e.comp_row.size(); ++c)
+      if (static_cast<std::size_t>(e.comp_row[c]) == r) window_comps.push_back(c);
+    const std::vector<float> peers = mean_of(e.comp, window_comps);
     std::vector<std::pair<double, std::size_t>> comps;
-    for (std::size_t c = 0; c < e.comp_row.size(); ++c) {
-      if (static_cast<std::size_t>(e.comp_row[c]) != r) continue;
+    for (std::size_t c : window_comps) {
       const std::pair<int, int> key{e.store[r], e.comp_id[c]};
       const auto& sb = m.state_baselines[static_cast<std::size_t>(k)];
-      const std::vector<float>* base = sb.count(key) ? &sb.at(key) : m.global_baselines.count(key) ? &m.global_baselines.at(key) : nullptr;
-      const double deviation = base ? 1.0 - cosine(e.comp.row(c), base->data(), e.comp.cols) : 0.0;
-      comps.emplace_back(-deviation, c);
+      const std::vector<float>* base = sb.count(key) ? &sb.at(key) : m.global_baselines.count(key) ? &m.global_baselines.at(key) : &peers;
+      comps.emplace_back(-(1.0 - cosine(e.comp.row(c), base->data(), e.comp.cols)), c);
     }
     if (comps.empty() || e.root_cause[r] < 0) continue;
     std::sort(comps.begin(), comps.end());

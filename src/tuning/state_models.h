@@ -5,7 +5,8 @@
 //       threshold rule: the score that maximises F1 on the state's training windows when they contain abnormal
 //       ones, else the `quantile` of its normal training scores.
 //   FL: per component, the mean embedding of its pod-level text over normal training windows of the state; a
-//       window's components are ranked by 1 - cos(embedding, that baseline); services by their pods' maximum.
+//       window's components are ranked by 1 - cos(embedding, that baseline), services by their best pod; a
+//       component with no baseline (an unseen system) is compared with the mean of the window's components.
 //   FC: prototypes (mean z) per fault type over abnormal training windows of the state, completed by global
 //       prototypes; types ranked by cosine similarity.
 #pragma once

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End to end: the demo at DEMO_SCALE=small; asserts every artefact exists and every metric is in [0, 1].
+set -u
+build=$1
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+if ! DEMO_SCALE=small DEMO_OUT="$out" bash "$root/scripts/demo.sh" "$(realpath --relative-to="$root" "$build")" > "$out.log" 2>&1; then
+  tail -40 "$out.log"; echo "0 passed, 1 failed"; exit 1
+fi
+fails=0; passes=0
+expect() { if eval "$1"; then passes=$((passes+1)); else echo "FAIL: $1"; fails=$((fails+1)); fi; }
+for f in online_boutique.h5 train_ticket.h5 embeddings_trained.h5 embeddings_baseline.h5 runs/4/final/model.safetensors \
+         runs/4/final/config.json runs/4/final/README.md runs/4/metrics.jsonl report_system/report.md \
+         report_system/report.json report_time/report.md report_time/report.json; do
+  expect "[[ -s '$out/$f' ]]"
+done
+for split in system time; do
+  # Every figure under trained/baseline ad, fl, fc is a number in [0, 1].
+  expect "/usr/bin/python3 - '$out/report_$split/report.json' <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = []
+def walk(x, path):
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows'):
+                walk(v, path + '.' + k)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        if not (0.0 <= x <= 1.0): bad.append((path, x))
+for side in ('trained', 'baseline'):
+    for task in ('ad', 'fl', 'fc'):
+        if task not in r[side]: bad.append((side + '.' + task, 'missing'))
+        walk(r[side].get(task, {}), side + '.' + task)
+sys.exit(1 if bad else 0)
+PY"
+done
+expect "[[ \$(wc -l < '$out/runs/4/metrics.jsonl') -ge 3 ]]"
+echo "$passes passed, $fails failed"
+((fails == 0))

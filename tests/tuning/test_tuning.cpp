@@ -1,0 +1,153 @@
+// Clustering and metrics against scikit-learn on the same data and initialisation; the state models on a
+// synthetic set where the answer is known.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "tuning/clustering.h"
+#include "tuning/metrics.h"
+#include "tuning/split.h"
+#include "tuning/state_models.h"
+#include "test_util.h"
+
+using namespace rslicer;
+using namespace rslicer::tuning;
+
+namespace {
+
+Matrix blobs(std::size_t per, int k, std::size_t d, std::uint64_t seed, std::vector<int>* truth = nullptr) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0, 1);
+  Matrix x(per * static_cast<std::size_t>(k), d);
+  for (int c = 0; c < k; ++c)
+    for (std::size_t i = 0; i < per; ++i) {
+      float* row = x.row(static_cast<std::size_t>(c) * per + i);
+      for (std::size_t j = 0; j < d; ++j) row[j] = noise(rng) + (j % static_cast<std::size_t>(k) == static_cast<std::size_t>(c) ? 6.0f : 0.0f);
+      if (truth) truth->push_back(c);
+    }
+  return x;
+}
+
+}  // namespace
+
+TEST(Metrics, HandCheckedValues) {
+  PRF p = binary_prf({1, 1, 0, 0, 1}, {1, 0, 1, 0, 1});
+  EXPECT_NEAR(p.precision, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(p.recall, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(normalized_mutual_info({0, 0, 1, 1}, {5, 5, 7, 7}), 1.0, 1e-12);
+  EXPECT_NEAR(adjusted_rand_index({0, 0, 1, 1}, {1, 1, 0, 0}), 1.0, 1e-12);
+  EXPECT_NEAR(purity({0, 0, 1, 1}, {0, 0, 0, 1}), 0.75, 1e-12);
+  EXPECT_EQ(rank_of({4, 2, 9}, 9), 3);
+  EXPECT_EQ(rank_of({4, 2, 9}, 5), 0);
+  EXPECT_NEAR(mean_reciprocal_rank({1, 2, 0}), 0.5, 1e-12);
+  EXPECT_NEAR(top_k({1, 2, 4, 0}, 3), 0.5, 1e-12);
+}
+
+TEST(Clustering, KMeansRecoversBlobsAndGmmAgrees) {
+  std::vector<int> truth;
+  Matrix x = blobs(60, 3, 5, 7, &truth);
+  auto km = kmeans(x, 3, 1);
+  EXPECT_NEAR(normalized_mutual_info(truth, km.assignment), 1.0, 1e-9);
+  auto g = gaussian_mixture(x, 3, 1);
+  EXPECT_NEAR(normalized_mutual_info(truth, g.assignment), 1.0, 1e-9);
+  EXPECT_GT(silhouette(x, km.assignment), 0.5);
+  // BIC prefers the true K over K = 1.
+  EXPECT_LT(g.bic, gaussian_mixture(x, 1, 1).bic);
+  // A reduction that doubles the sums (two identical shards) gives the same centroids.
+  auto doubled = kmeans_from(x, km.centroids, 50, [](std::vector<double>& v) { for (auto& a : v) a *= 2; });
+  EXPECT_NEAR(doubled.inertia, 2 * km.inertia, 1e-6 * km.inertia);
+}
+
+TEST(Clustering, InertiaAndMetricsMatchScikitLearn) {
+  if (std::system("/usr/bin/python3 -c 'import sklearn' > /dev/null 2>&1") != 0)
+    GTEST_SKIP() << "Debian's /usr/bin/python3 with python3-sklearn is not installed";
+  Matrix x = blobs(50, 4, 6, 11);
+  // Overlapping blobs: move two centres closer so Lloyd has work to do.
+  for (std::size_t i = 0; i < x.rows; ++i) x.row(i)[0] *= 0.3f;
+  Matrix init(4, 6);
+  for (int c = 0; c < 4; ++c) std::copy(x.row(static_cast<std::size_t>(c) * 7), x.row(static_cast<std::size_t>(c) * 7) + 6, init.row(static_cast<std::size_t>(c)));
+  auto ours = kmeans_from(x, init, 300);
+  std::vector<std::vector<float>> xs, inits;
+  for (std::size_t i = 0; i < x.rows; ++i) xs.emplace_back(x.row(i), x.row(i) + 6);
+  for (std::size_t i = 0; i < 4; ++i) inits.emplace_back(init.row(i), init.row(i) + 6);
+  std::vector<int> t = {1, 0, 1, 1, 0, 0, 1, 0, 1, 1}, p = {1, 1, 1, 0, 0, 0, 1, 1, 0, 1};
+  std::vector<int> mt = {0, 1, 2, 2, 1, 0, 3, 3}, mp = {0, 2, 2, 2, 1, 0, 3, 1};
+  std::vector<int> a = {0, 0, 1, 1, 2, 2, 2, 0}, b = {1, 1, 0, 0, 0, 2, 2, 1};
+  test::TempDir dir;
+  std::ofstream(dir / "in.json") << nlohmann::json{{"x", xs}, {"init", inits}, {"truth", t}, {"predicted", p},
+                                                   {"mt", mt}, {"mp", mp}, {"a", a}, {"b", b}}.dump();
+  std::string cmd = "/usr/bin/python3 '" + std::string(RSLICER_TEST_DIR) + "/reference/sklearn_reference.py' '" +
+                    (dir / "in.json").string() + "' '" + (dir / "out.json").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream f(dir / "out.json");
+  auto ref = nlohmann::json::parse(f);
+  const double inertia = ref["inertia"];
+  std::printf("k-means inertia: ours %.4f, scikit-learn %.4f (ratio %.5f)\n", ours.inertia, inertia, ours.inertia / inertia);
+  EXPECT_NEAR(ours.inertia / inertia, 1.0, 0.01);
+  PRF bin = binary_prf(t, p);
+  EXPECT_NEAR(bin.precision, ref["precision"].get<double>(), 1e-12);
+  EXPECT_NEAR(bin.recall, ref["recall"].get<double>(), 1e-12);
+  EXPECT_NEAR(bin.f1, ref["f1"].get<double>(), 1e-12);
+  PRF macro = macro_prf(mt, mp);
+  EXPECT_NEAR(macro.precision, ref["macro"][0].get<double>(), 1e-12);
+  EXPECT_NEAR(macro.recall, ref["macro"][1].get<double>(), 1e-12);
+  EXPECT_NEAR(macro.f1, ref["macro"][2].get<double>(), 1e-12);
+  EXPECT_NEAR(normalized_mutual_info(a, b), ref["nmi"].get<double>(), 1e-12);
+  EXPECT_NEAR(adjusted_rand_index(a, b), ref["ari"].get<double>(), 1e-12);
+  EXPECT_NEAR(silhouette(x, ours.assignment), ref["silhouette"].get<double>(), 1e-5);
+}
+
+TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
+  // Two states (blobs in z); abnormal windows shifted along a type-specific direction; the root-cause component's
+  // embedding deviates from its baseline.
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> noise(0, 0.3f);
+  EmbeddingSet e;
+  e.stores = {"s"};
+  e.systems = {"sys"};
+  const std::size_t d = 8, n = 400, comps = 4;
+  e.z = Matrix(n, d);
+  for (std::size_t r = 0; r < n; ++r) {
+    const int state = static_cast<int>(r % 2);
+    const bool abnormal = r % 10 == 3 || r % 10 == 8;
+    const int type = (r / 10) % 2;  // two fault types
+    e.store.push_back(0);
+    e.window.push_back(static_cast<int>(r));
+    e.begin_ns.push_back(static_cast<std::int64_t>(r) * 30);
+    e.label.push_back(abnormal ? 1 : 0);
+    e.regime.push_back(state);
+    e.fault.push_back(abnormal ? static_cast<int>(r / 10) : -1);
+    e.fault_type.push_back(abnormal ? static_cast<std::int16_t>(type) : std::int16_t{-1});
+    e.root_cause.push_back(abnormal ? static_cast<int>(type + 1) : -1);
+    e.root_service.push_back(abnormal ? static_cast<int>(10 + type + 1) : -1);
+    for (std::size_t j = 0; j < d; ++j) e.z.row(r)[j] = noise(rng) + (state ? 4.0f : -4.0f) * (j == 0);
+    if (abnormal) e.z.row(r)[2 + type] += 3.0f;
+    for (std::size_t c = 0; c < comps; ++c) {
+      e.comp_row.push_back(static_cast<std::int64_t>(r));
+      e.comp_id.push_back(static_cast<int>(c));
+      e.comp_service.push_back(static_cast<int>(10 + c));
+      std::vector<float> v(d);
+      for (std::size_t j = 0; j < d; ++j) v[j] = noise(rng) + (j == c ? 3.0f : 0.0f);
+      if (abnormal && static_cast<int>(c) == type + 1) v[7] += 4.0f;
+      e.comp.data.insert(e.comp.data.end(), v.begin(), v.end());
+      e.comp.rows++;
+      e.comp.cols = d;
+    }
+  }
+  e.e_m = e.e_t = e.e_l = e.z;
+  auto split = split_rows(e, {"time", 0.6, {}});
+  EXPECT_EQ(split.train.size(), 240u);
+  auto km = kmeans(e.z.select(split.train), 2, 3);
+  auto models = fit_state_models(e, split.train, km.centroids, {0.1, 0.99, 20});
+  auto result = evaluate(models, e, split.test);
+  EXPECT_GT(result.metrics["ad"]["f1"].get<double>(), 0.9) << result.metrics.dump();
+  EXPECT_GT(result.metrics["fl"]["pod"]["top1"].get<double>(), 0.9) << result.metrics.dump();
+  EXPECT_GT(result.metrics["fc"]["f1"].get<double>(), 0.9) << result.metrics.dump();
+  // Round trip of the fitted models.
+  auto again = StateModels::from_json(nlohmann::json::parse(models.to_json().dump()));
+  EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), result.metrics.dump());
+}
