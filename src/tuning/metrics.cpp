@@ -47,40 +47,40 @@ double entropy(const std::map<int, double>& counts, double n) {
     if (c > 0) h -= c / n * std::log(c / n);
   return h;
 }
+
+// Counts of each label of a, of b, and of each (a, b) pair.
+struct Contingency {
+  double n = 0;
+  std::map<int, double> a, b;
+  std::map<std::pair<int, int>, double> joint;
+  Contingency(const std::vector<int>& x, const std::vector<int>& y) : n(static_cast<double>(x.size())) {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      a[x[i]] += 1;
+      b[y[i]] += 1;
+      joint[{x[i], y[i]}] += 1;
+    }
+  }
+};
+
 }  // namespace
 
-double normalized_mutual_info(const std::vector<int>& a, const std::vector<int>& b) {
-  const double n = static_cast<double>(a.size());
-  std::map<int, double> ca, cb;
-  std::map<std::pair<int, int>, double> joint;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    ca[a[i]] += 1;
-    cb[b[i]] += 1;
-    joint[{a[i], b[i]}] += 1;
-  }
-  if (ca.size() == 1 && cb.size() == 1) return 1.0;  // sklearn: identical single-cluster labelings
+double normalized_mutual_info(const std::vector<int>& x, const std::vector<int>& y) {
+  Contingency t(x, y);
+  if (t.a.size() == 1 && t.b.size() == 1) return 1.0;  // sklearn: identical single-cluster labelings
   double mi = 0;
-  for (const auto& [k, c] : joint) mi += c / n * std::log(c * n / (ca[k.first] * cb[k.second]));
-  const double ha = entropy(ca, n), hb = entropy(cb, n);
-  const double norm = (ha + hb) / 2;
+  for (const auto& [k, c] : t.joint) mi += c / t.n * std::log(c * t.n / (t.a[k.first] * t.b[k.second]));
+  const double norm = (entropy(t.a, t.n) + entropy(t.b, t.n)) / 2;
   return norm > 0 ? std::max(0.0, mi) / norm : 0.0;
 }
 
-double adjusted_rand_index(const std::vector<int>& a, const std::vector<int>& b) {
-  const double n = static_cast<double>(a.size());
-  std::map<int, double> ca, cb;
-  std::map<std::pair<int, int>, double> joint;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    ca[a[i]] += 1;
-    cb[b[i]] += 1;
-    joint[{a[i], b[i]}] += 1;
-  }
-  auto comb2 = [](double x) { return x * (x - 1) / 2; };
+double adjusted_rand_index(const std::vector<int>& x, const std::vector<int>& y) {
+  Contingency t(x, y);
+  auto comb2 = [](double v) { return v * (v - 1) / 2; };
   double index = 0, sa = 0, sb = 0;
-  for (const auto& [k, c] : joint) index += comb2(c);
-  for (const auto& [k, c] : ca) sa += comb2(c);
-  for (const auto& [k, c] : cb) sb += comb2(c);
-  const double expected = sa * sb / comb2(n);
+  for (const auto& [k, c] : t.joint) index += comb2(c);
+  for (const auto& [k, c] : t.a) sa += comb2(c);
+  for (const auto& [k, c] : t.b) sb += comb2(c);
+  const double expected = sa * sb / comb2(t.n);
   const double max_index = (sa + sb) / 2;
   if (max_index == expected) return 1.0;
   return (index - expected) / (max_index - expected);
