@@ -24,5 +24,8 @@ test: build
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)
 
+bench: build
+	@BUILD_DIR=$(abspath $(BUILD_DIR)) bash bench/run
+
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -37,8 +38,9 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   std::ofstream(path, std::ios::binary) << text;
 }
 
-// The shared/ folder beside the repository (real data), or "" when absent.
+// The shared/ folder beside the repository (real data), $RSLICER_SHARED_DATA when set, or "" when absent.
 inline std::filesystem::path shared_data_dir() {
+  if (const char* env = std::getenv("RSLICER_SHARED_DATA")) return env;
   std::filesystem::path p = std::filesystem::path(RSLICER_SOURCE_DIR) / ".." / "shared" / "data";
   return std::filesystem::exists(p) ? p : std::filesystem::path();
 }

@@ -6,7 +6,9 @@
 
 #include "core/error.h"
 #include "data/ingest_report.h"
+#include "data/aiops_reader.h"
 #include "data/nezha_reader.h"
+#include "data/otlp_reader.h"
 #include "data/store_summary.h"
 #include "data/window_store.h"
 #include "data/windowing.h"
@@ -35,7 +37,22 @@ data::Telemetry read_source(const config::Config& d, data::IngestReport& report)
     if (format == "simulated") t.source_format = "simulated";
     return t;
   }
-  throw ConfigError("unknown data format '" + format + "'", d.full_path("format"), "nezha or simulated");
+  if (format == "aiops2022" || format == "art") {
+    data::AiopsOptions o;
+    o.path = d.get_string("path");
+    o.groundtruth = d.is_null("groundtruth") ? "" : d.get_string("groundtruth");
+    o.system = d.get_string("system");
+    o.fault_duration_ns = static_cast<std::int64_t>(d.get_double("fault_duration_s") * 1e9);
+    return data::read_aiops(o, report);
+  }
+  if (format == "otlp") {
+    data::OtlpOptions o;
+    o.path = d.get_string("path");
+    o.labels = d.is_null("labels") ? "" : d.get_string("labels");
+    o.system = d.get_string("system");
+    return data::read_otlp(o, report);
+  }
+  throw ConfigError("unknown data format '" + format + "'", d.full_path("format"), "nezha, simulated, aiops2022, art or otlp");
 }
 
 void run_ingest(const JobContext& ctx) {
