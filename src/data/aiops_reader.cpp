@@ -237,7 +237,8 @@ Telemetry read_aiops(const AiopsOptions& o, IngestReport& report) {
   if (t.metrics.empty()) report.note("no metrics read (modality mask)");
   if (t.spans.empty()) report.note("no spans read (modality mask)");
   if (t.logs.empty()) report.note("no logs read (modality mask)");
-  t.sort_by_time();
+  if (std::size_t unsorted = t.sort_by_time())
+    report.note(std::to_string(unsorted) + " records were out of time order in the input; sorted");
   return t;
 }
 

@@ -305,7 +305,8 @@ Telemetry read_nezha(const NezhaOptions& options, IngestReport& report) {
                           [](const Component& c) { return starts_with(c.name, "ts-"); });
     t.system = ts ? "train_ticket" : "online_boutique";
   }
-  t.sort_by_time();
+  if (std::size_t unsorted = t.sort_by_time())
+    report.note(std::to_string(unsorted) + " records were out of time order in the input; sorted");
   return t;
 }
 

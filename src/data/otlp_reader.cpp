@@ -168,7 +168,8 @@ Telemetry read_otlp(const OtlpOptions& o, IngestReport& report) {
   logs.finish(t);
   if (!o.labels.empty()) read_labels(o, t, report);
   t.labels_known = !o.labels.empty();
-  t.sort_by_time();
+  if (std::size_t unsorted = t.sort_by_time())
+    report.note(std::to_string(unsorted) + " records were out of time order in the input; sorted");
   return t;
 }
 

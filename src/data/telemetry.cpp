@@ -62,12 +62,20 @@ std::int32_t Telemetry::add_pod(const std::string& pod_name, const std::string& 
   return add_component(pod_name, ComponentKind::pod, service, node);
 }
 
-void Telemetry::sort_by_time() {
+std::size_t Telemetry::sort_by_time() {
+  std::size_t out_of_order = 0;
+  auto count = [&](const auto& items, auto time) {
+    for (std::size_t i = 1; i < items.size(); ++i) out_of_order += time(items[i]) < time(items[i - 1]);
+  };
+  count(metrics, [](const MetricSample& m) { return m.time_ns; });
+  count(spans, [](const Span& s) { return s.start_ns; });
+  count(logs, [](const LogRecord& l) { return l.time_ns; });
   std::stable_sort(metrics.begin(), metrics.end(),
                    [](const MetricSample& a, const MetricSample& b) { return a.time_ns < b.time_ns; });
   std::stable_sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.start_ns < b.start_ns; });
   std::stable_sort(logs.begin(), logs.end(), [](const LogRecord& a, const LogRecord& b) { return a.time_ns < b.time_ns; });
   std::stable_sort(faults.begin(), faults.end(), [](const Fault& a, const Fault& b) { return a.begin_ns < b.begin_ns; });
+  return out_of_order;
 }
 
 std::int64_t Telemetry::begin_ns() const {

@@ -89,8 +89,9 @@ struct Telemetry {
   // A pod named like "ts-order-service-6f94c49ccd-t4k6c" with its service and node created as needed.
   std::int32_t add_pod(const std::string& pod_name, const std::string& node_name = "");
 
-  // Sorts every stream by time (stable), as the store requires.
-  void sort_by_time();
+  // Sorts every stream by time (stable), as the store requires; returns how many records were out of order
+  // (a record earlier than the one before it) so readers can report unsorted input.
+  std::size_t sort_by_time();
   std::int64_t begin_ns() const;
   std::int64_t end_ns() const;
 

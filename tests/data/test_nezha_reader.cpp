@@ -162,6 +162,9 @@ TEST(NezhaReader, RealTrainTicket20230130) {
             46);
   EXPECT_EQ(report.malformed_rows(), 0u);
   EXPECT_GT(t.spans.size(), 100000u);
+  bool unsorted_reported = false;  // Nezha's log files list records newest first
+  for (const auto& n : report.notes()) unsorted_reported = unsorted_reported || n.find("out of time order") != std::string::npos;
+  EXPECT_TRUE(unsorted_reported);
   auto windows = make_windows(t, {60'000'000'000, 30'000'000'000});
   EXPECT_GT(std::count_if(windows.begin(), windows.end(), [](const Window& w) { return w.label == 1; }), 17);
 }
