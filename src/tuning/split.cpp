@@ -1,6 +1,8 @@
 #include "tuning/split.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -21,6 +23,27 @@ Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
       cut[store] = t[static_cast<std::size_t>(o.train_fraction * static_cast<double>(t.size()))];
     }
     for (std::size_t r = 0; r < e.size(); ++r) (e.begin_ns[r] < cut[e.store[r]] ? s.train : s.test).push_back(r);
+  } else if (o.by == "fault_time") {
+    // Each store's fault onsets (the earliest window of each fault approximates it), sorted.
+    std::map<int, std::map<int, std::int64_t>> onset;  // store -> fault -> first window begin
+    for (std::size_t r = 0; r < e.size(); ++r)
+      if (e.fault[r] >= 0) {
+        auto& t = onset[e.store[r]].try_emplace(e.fault[r], e.begin_ns[r]).first->second;
+        t = std::min(t, e.begin_ns[r]);
+      }
+    std::map<int, std::int64_t> cut;
+    for (auto& [store, faults] : onset) {
+      std::vector<std::int64_t> times;
+      for (auto& [f, t] : faults) times.push_back(t);
+      std::sort(times.begin(), times.end());
+      const auto k = static_cast<std::size_t>(std::ceil(o.train_fraction * static_cast<double>(times.size())));
+      cut[store] = k < times.size() ? times[k] : std::numeric_limits<std::int64_t>::max();
+    }
+    for (std::size_t r = 0; r < e.size(); ++r) {
+      auto it = cut.find(e.store[r]);
+      const bool train = it == cut.end() || e.begin_ns[r] < it->second;
+      (train ? s.train : s.test).push_back(r);
+    }
   } else if (o.by == "system") {
     for (const auto& sys : o.test_systems)
       if (std::find(e.systems.begin(), e.systems.end(), sys) == e.systems.end())
@@ -32,7 +55,7 @@ Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
       (test ? s.test : s.train).push_back(r);
     }
   } else {
-    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time or system");
+    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time, fault_time or system");
   }
   if (s.train.empty() || s.test.empty())
     throw ConfigError("the split leaves " + std::to_string(s.train.size()) + " training and " +
