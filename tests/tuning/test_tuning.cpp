@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/error.h"
 #include "tuning/clustering.h"
 #include "tuning/metrics.h"
 #include "tuning/split.h"
@@ -150,4 +151,28 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   // Round trip of the fitted models.
   auto again = StateModels::from_json(nlohmann::json::parse(models.to_json().dump()));
   EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), result.metrics.dump());
+}
+
+TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
+  EmbeddingSet e;
+  e.stores = {"a", "b"};
+  e.systems = {"x", "y"};
+  // Store 0: 100 windows, faults 0..4 starting at windows 10, 30, 50, 70, 90 (2 windows each).
+  for (int w = 0; w < 100; ++w) {
+    e.store.push_back(0);
+    e.begin_ns.push_back(w);
+    const bool in_fault = w >= 10 && (w - 10) % 20 < 2;
+    e.fault.push_back(in_fault ? (w - 10) / 20 : -1);
+    e.label.push_back(in_fault ? 1 : 0);
+  }
+  auto s = split_rows(e, {"fault_time", 0.6, {}});
+  // ceil(0.6 x 5) = 3: the cut is where fault 3 begins (window 70).
+  EXPECT_EQ(s.train.size(), 70u);
+  EXPECT_EQ(s.test.size(), 30u);
+  EXPECT_EQ(e.fault[s.test.front()], 3);  // the test side starts with fault 3
+  EXPECT_EQ(e.begin_ns[s.test.front()], 70);
+  auto t = split_rows(e, {"time", 0.6, {}});
+  EXPECT_EQ(t.train.size(), 60u);
+  EXPECT_THROW(split_rows(e, {"by_moon", 0.6, {}}), rslicer::ConfigError);
+  EXPECT_THROW(split_rows(e, {"system", 0.6, {"z"}}), rslicer::ConfigError);
 }
