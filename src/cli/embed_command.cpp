@@ -30,11 +30,6 @@ void copy_rows(tuning::Matrix& m, const torch::Tensor& t) {
   m.rows += static_cast<std::size_t>(c.size(0));
 }
 
-model::TokenTensors tensors(const data::TokenBatch& b) {
-  return {torch::from_blob(const_cast<std::int64_t*>(b.ids.data()), {b.batch, b.length}, torch::kInt64).clone(),
-          torch::from_blob(const_cast<std::int64_t*>(b.mask.data()), {b.batch, b.length}, torch::kInt64).clone()};
-}
-
 }  // namespace
 
 void run_embed(const JobContext& ctx) {
@@ -49,9 +44,7 @@ void run_embed(const JobContext& ctx) {
   spdlog::info("embedding with {}", cfg.is_null("embed.release") ? "the untrained backbone (baseline, seed " +
                                                                        std::to_string(cfg.get_int("seed")) + ")"
                                                                  : cfg.get_string("embed.release"));
-  const fs::path tokenizer_path = cfg.is_null("model.tokenizer") ? data::default_tokenizer_path()
-                                                                  : fs::path(cfg.get_string("model.tokenizer"));
-  const data::Tokenizer tok = data::Tokenizer::from_file(tokenizer_path);
+  const data::Tokenizer tok = data::Tokenizer::from_file(train::tokenizer_path_from_config(cfg.sub("model")));
   const auto max_tokens = static_cast<std::size_t>(cfg.get_int("embed.max_tokens"));
   const auto batch_size = static_cast<std::size_t>(cfg.get_int("embed.batch_size"));
   const bool components = cfg.get_bool("embed.components.enabled");
@@ -109,8 +102,8 @@ void run_embed(const JobContext& ctx) {
         }
       }
     }
-    model::Encoded e = model->encode(tensors(tok.encode_batch(m, max_tokens)), tensors(tok.encode_batch(t, max_tokens)),
-                                     tensors(tok.encode_batch(l, max_tokens)));
+    model::Encoded e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)), train::to_tensors(tok.encode_batch(t, max_tokens)),
+                                     train::to_tensors(tok.encode_batch(l, max_tokens)));
     copy_rows(out.z, e.z);
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);
@@ -118,7 +111,7 @@ void run_embed(const JobContext& ctx) {
     for (std::size_t c0 = 0; c0 < comp_texts.size(); c0 += batch_size * 3) {
       std::vector<std::string> chunk(comp_texts.begin() + static_cast<std::ptrdiff_t>(c0),
                                      comp_texts.begin() + static_cast<std::ptrdiff_t>(std::min(comp_texts.size(), c0 + batch_size * 3)));
-      auto tb = tensors(tok.encode_batch(chunk, max_tokens));
+      auto tb = train::to_tensors(tok.encode_batch(chunk, max_tokens));
       copy_rows(out.comp, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
       for (std::size_t k = c0; k < c0 + chunk.size(); ++k) {
         out.comp_row.push_back(comp_meta[k].first);

@@ -91,6 +91,10 @@ model::ReleaseInfo model_info_from_config(const config::Config& m) {
   return info;
 }
 
+fs::path tokenizer_path_from_config(const config::Config& m) {
+  return m.is_null("tokenizer") ? data::default_tokenizer_path() : fs::path(m.get_string("tokenizer"));
+}
+
 model::RuntimeSlicer build_model(const config::Config& m, std::uint64_t seed) {
   model::ReleaseInfo info = model_info_from_config(m);
   if (!m.is_null("pretrained_dir")) {
@@ -122,8 +126,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   auto stores = open_stores(cfg.get_string_list("data.stores"));
   auto val_paths = cfg.get_string_list("data.val_stores");
   auto val_stores = val_paths.empty() ? stores : open_stores(val_paths);
-  const fs::path tokenizer_path = cfg.is_null("model.tokenizer") ? data::default_tokenizer_path()
-                                                                  : fs::path(cfg.get_string("model.tokenizer"));
+  const fs::path tokenizer_path = tokenizer_path_from_config(cfg.sub("model"));
   auto tokenizer = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(tokenizer_path));
 
   const auto grad_accum = cfg.get_int("train.grad_accum");

@@ -14,6 +14,8 @@ namespace rslicer::train {
 
 // The model section of a composed config (model/*.yaml).
 model::ReleaseInfo model_info_from_config(const config::Config& model_cfg);
+// model.tokenizer, or the installed Qwen3 tokenizer when it is null.
+std::filesystem::path tokenizer_path_from_config(const config::Config& model_cfg);
 // Builds the model from the config: a local Qwen3-Embedding directory when model.pretrained_dir is set, else
 // random initialisation with `seed`.
 model::RuntimeSlicer build_model(const config::Config& model_cfg, std::uint64_t seed);

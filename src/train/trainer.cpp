@@ -7,19 +7,17 @@
 
 namespace rslicer::train {
 
-namespace {
-model::TokenTensors tensors_of(const data::TokenBatch& b) {
+model::TokenTensors to_tensors(const data::TokenBatch& b) {
   auto ids = torch::from_blob(const_cast<std::int64_t*>(b.ids.data()), {b.batch, b.length}, torch::kInt64).clone();
   auto mask = torch::from_blob(const_cast<std::int64_t*>(b.mask.data()), {b.batch, b.length}, torch::kInt64).clone();
   return {ids, mask};
 }
-}  // namespace
 
 BatchTensors to_tensors(const data::Batch& batch) {
   BatchTensors t;
-  t.metrics = tensors_of(batch.metrics);
-  t.traces = tensors_of(batch.traces);
-  t.logs = tensors_of(batch.logs);
+  t.metrics = to_tensors(batch.metrics);
+  t.traces = to_tensors(batch.traces);
+  t.logs = to_tensors(batch.logs);
   const auto n = static_cast<std::int64_t>(batch.samples.size());
   t.begin_ns = torch::from_blob(const_cast<std::int64_t*>(batch.begin_ns.data()), {n}, torch::kInt64).clone();
   t.end_ns = torch::from_blob(const_cast<std::int64_t*>(batch.end_ns.data()), {n}, torch::kInt64).clone();

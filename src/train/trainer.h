@@ -39,6 +39,7 @@ struct BatchTensors {
   torch::Tensor begin_ns, end_ns, labels;
 };
 BatchTensors to_tensors(const data::Batch& batch);
+model::TokenTensors to_tensors(const data::TokenBatch& tokens);
 
 class Trainer {
  public:
