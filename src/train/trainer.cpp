@@ -29,23 +29,30 @@ BatchTensors to_tensors(const data::Batch& batch) {
 Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options)
     : model_(std::move(model)), comm_(comm), options_(options) {
   if (options_.grad_accum < 1) throw ConfigError("grad_accum must be >= 1", "train.grad_accum", "a positive integer");
-  for (const auto& p : model_->parameters())
-    if (p.requires_grad()) params_.push_back(p);
+  std::vector<std::string> names;
+  for (const auto& item : model_->named_parameters())
+    if (item.value().requires_grad()) {
+      names.push_back(item.key());
+      params_.push_back(item.value());
+    }
   if (options_.learnable_temperature) {
     logit_scale_ = torch::full({}, std::log(1.0 / options_.loss.temperature), torch::requires_grad());
+    names.push_back("loss.logit_scale");
     params_.push_back(logit_scale_);
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      params_, torch::optim::AdamWOptions(options_.lr).weight_decay(options_.weight_decay).eps(options_.adam_eps));
+  const int world = comm_.world_size();
+  flat_ = std::make_unique<FlatParameters>(names, params_, world);
+  zero1_ = options_.zero1 && world > 1;
+  moments_begin_ = zero1_ ? flat_->partition()[static_cast<std::size_t>(comm_.rank())] : 0;
+  moments_end_ = zero1_ ? flat_->partition()[static_cast<std::size_t>(comm_.rank()) + 1] : flat_->numel();
+  exp_avg_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
+  exp_avg_sq_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
   reducer_ = std::make_unique<dist::GradientReducer>(params_, comm_, options_.reducer);
 }
 
 void Trainer::broadcast_parameters() {
   torch::NoGradGuard no_grad;
-  for (auto& p : params_) {
-    auto data = p.detach();
-    comm_.broadcast(data, 0)->wait();
-  }
+  comm_.broadcast(flat_->params(), 0)->wait();
 }
 
 double Trainer::lr_at(std::int64_t step) const {
@@ -83,8 +90,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
-  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(s.lr);
-  optimizer_->zero_grad();
+  for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   torch::Tensor logged = torch::zeros({4});
   for (std::size_t k = 0; k < micro_batches.size(); ++k) {
     const bool last = k + 1 == micro_batches.size();
@@ -97,9 +103,25 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     s.tokens += micro_batches[k].tokens();
   }
   reducer_->finish();
-  if (options_.grad_clip > 0)
-    s.grad_norm = torch::nn::utils::clip_grad_norm_(params_, options_.grad_clip);
-  optimizer_->step();
+  flat_->collect_grads();
+  // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
+  s.grad_norm = flat_->grads().norm().item<double>();
+  float clip_scale = 1.0f;
+  if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
+    clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
+  AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
+  {
+    torch::NoGradGuard no_grad;
+    fused_adamw(flat_->params().data_ptr<float>() + moments_begin_, flat_->grads().data_ptr<float>() + moments_begin_,
+                exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
+                step_ + 1, clip_scale);
+    if (zero1_) {
+      // Each rank's updated chunk, gathered into every rank's flat buffer (chunks are equal thanks to padding).
+      const std::int64_t chunk = flat_->chunk();
+      torch::Tensor mine = flat_->params().narrow(0, chunk * comm_.rank(), chunk).clone();
+      comm_.allgather(mine, flat_->params())->wait();
+    }
+  }
   ++step_;
   comm_.allreduce(logged, dist::ReduceOp::avg)->wait();  // the global batch's loss (figures only)
   s.loss = logged[0].item<double>();

@@ -1,6 +1,10 @@
 // Data-parallel pre-training steps: for each micro-batch, encode (one backbone call over the three modalities),
 // compute the global-batch losses, backward (the reducer all-reduces gradient buckets as they fill, on the final
 // micro-step only), then clip, AdamW with linear warmup + cosine decay, and report the step's figures.
+// The trainable parameters live in one flat fp32 buffer (FlatParameters). With ZeRO-1 (train.zero1, on by default
+// for more than one rank) each rank keeps the AdamW moments of its slice only and updates that slice; an
+// all-gather of the slices then gives every rank the new parameters. Optimizer memory per rank falls as 1/W and the
+// result is the same as every rank updating everything (AdamW is element-wise).
 #pragma once
 
 #include <torch/torch.h>
@@ -11,6 +15,8 @@
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
+#include "train/flat_adamw.h"
+#include "train/flat_parameters.h"
 #include "losses/losses.h"
 #include "model/runtime_slicer.h"
 
@@ -22,6 +28,7 @@ struct TrainOptions {
   double lr = 3e-4, weight_decay = 0.01, min_lr_ratio = 0.1, grad_clip = 1.0, adam_eps = 1e-8;
   std::int64_t warmup_steps = 10;
   bool learnable_temperature = false;
+  bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
   losses::LossOptions loss;
   dist::ReducerOptions reducer;
 };
@@ -52,9 +59,18 @@ class Trainer {
   double lr_at(std::int64_t step) const;
 
   std::int64_t steps_done() const { return step_; }
+  void set_steps_done(std::int64_t steps) { step_ = steps; }
   model::RuntimeSlicer& model() { return model_; }
-  torch::optim::AdamW& optimizer() { return *optimizer_; }
   std::vector<torch::Tensor> trainable_parameters() const { return params_; }
+
+  // The optimizer state, for checkpoints: the flat parameters, and the range [begin, end) of it whose AdamW
+  // moments this rank holds (its ZeRO-1 slice, or everything without ZeRO-1).
+  FlatParameters& flat() { return *flat_; }
+  std::int64_t moments_begin() const { return moments_begin_; }
+  std::int64_t moments_end() const { return moments_end_; }
+  torch::Tensor& exp_avg() { return exp_avg_; }
+  torch::Tensor& exp_avg_sq() { return exp_avg_sq_; }
+  bool zero1() const { return zero1_; }
   // Makes every rank's parameters equal to rank 0's.
   void broadcast_parameters();
 
@@ -64,7 +80,10 @@ class Trainer {
   TrainOptions options_;
   torch::Tensor logit_scale_;
   std::vector<torch::Tensor> params_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<FlatParameters> flat_;
+  bool zero1_ = false;
+  std::int64_t moments_begin_ = 0, moments_end_ = 0;
+  torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0;
 

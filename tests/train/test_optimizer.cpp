@@ -1,0 +1,75 @@
+// The fused flat AdamW against torch::optim::AdamW (the reference path), and the flat parameter layout.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "train/flat_adamw.h"
+#include "train/flat_parameters.h"
+
+using namespace rslicer;
+
+TEST(FusedAdamW, MatchesTorchAdamWOverSeveralSteps) {
+  torch::manual_seed(3);
+  const double lr = 1e-2, wd = 0.05, eps = 1e-8;
+  auto reference = torch::randn({1000}, torch::requires_grad());
+  torch::optim::AdamW torch_adamw({reference}, torch::optim::AdamWOptions(lr).weight_decay(wd).eps(eps));
+  torch::Tensor param = reference.detach().clone(), m = torch::zeros({1000}), v = torch::zeros({1000});
+  float max_diff = 0;
+  for (int step = 1; step <= 20; ++step) {
+    torch::Tensor grad = torch::randn({1000}) * (step % 3 == 0 ? 10.0 : 0.1);
+    reference.mutable_grad() = grad.clone();
+    torch_adamw.step();
+    train::fused_adamw(param.data_ptr<float>(), grad.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(),
+                       1000, {lr, 0.9, 0.999, eps, wd}, step);
+    max_diff = std::max(max_diff, (param - reference.detach()).abs().max().item<float>());
+  }
+  EXPECT_LT(max_diff, 1e-6);
+  EXPECT_GT((param - torch::randn({1000})).abs().max().item<float>(), 1e-3);
+}
+
+TEST(FusedAdamW, GradScaleIsClipping) {
+  torch::Tensor p1 = torch::ones({8}), p2 = torch::ones({8}), g = torch::arange(8).to(torch::kFloat32);
+  torch::Tensor half = g * 0.5;
+  torch::Tensor m1 = torch::zeros({8}), v1 = torch::zeros({8}), m2 = torch::zeros({8}), v2 = torch::zeros({8});
+  train::AdamWHyper h{1e-2, 0.9, 0.999, 1e-8, 0.0};
+  train::fused_adamw(p1.data_ptr<float>(), g.data_ptr<float>(), m1.data_ptr<float>(), v1.data_ptr<float>(), 8, h, 1, 0.5f);
+  train::fused_adamw(p2.data_ptr<float>(), half.data_ptr<float>(), m2.data_ptr<float>(), v2.data_ptr<float>(), 8, h, 1);
+  EXPECT_TRUE(torch::equal(p1, p2));
+  EXPECT_TRUE(torch::equal(m1, m2));
+}
+
+TEST(FusedAdamW, SlicesGiveTheSameResultAsTheWhole) {
+  // ZeRO-1: three ranks updating their slices equal one update of everything, bit for bit.
+  torch::manual_seed(4);
+  torch::Tensor p = torch::randn({1001}), g = torch::randn({1001});
+  torch::Tensor whole = p.clone(), mw = torch::zeros({1001}), vw = torch::zeros({1001});
+  train::AdamWHyper h{1e-3, 0.9, 0.999, 1e-8, 0.01};
+  train::fused_adamw(whole.data_ptr<float>(), g.data_ptr<float>(), mw.data_ptr<float>(), vw.data_ptr<float>(), 1001, h, 1);
+  auto part = train::even_partition(1001, 3);
+  ASSERT_EQ(part, (std::vector<std::int64_t>{0, 334, 668, 1001}));
+  torch::Tensor sliced = p.clone();
+  for (int r = 0; r < 3; ++r) {
+    const auto b = part[static_cast<std::size_t>(r)], n = part[static_cast<std::size_t>(r) + 1] - b;
+    torch::Tensor m = torch::zeros({n}), v = torch::zeros({n});
+    train::fused_adamw(sliced.data_ptr<float>() + b, g.data_ptr<float>() + b, m.data_ptr<float>(), v.data_ptr<float>(), n, h, 1);
+  }
+  EXPECT_TRUE(torch::equal(sliced, whole));
+}
+
+TEST(FlatParameters, ParametersBecomeViewsOfOneBuffer) {
+  torch::nn::Linear lin(3, 2);
+  auto before_w = lin->weight.detach().clone();
+  train::FlatParameters flat({"weight", "bias"}, {lin->weight, lin->bias}, 4);
+  EXPECT_EQ(flat.numel(), 8);
+  EXPECT_EQ(flat.chunk(), 2);
+  EXPECT_EQ(flat.params().numel(), 8);
+  EXPECT_TRUE(torch::equal(lin->weight.detach(), before_w));
+  flat.params().narrow(0, 0, 6).fill_(2.0f);  // writes to the buffer are the module's parameters
+  EXPECT_EQ(lin->weight.detach().sum().item<float>(), 12.0f);
+  auto loss = lin(torch::ones({1, 3})).sum();
+  loss.backward();
+  flat.collect_grads();
+  EXPECT_EQ(flat.grads().narrow(0, 0, 6).sum().item<float>(), 6.0f);
+  EXPECT_EQ(flat.grads().narrow(0, 6, 2).sum().item<float>(), 2.0f);
+  EXPECT_EQ(flat.entries()[1].offset, 6);
+  EXPECT_EQ(flat.partition(), (std::vector<std::int64_t>{0, 2, 4, 6, 8}));
+}
