@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   build-essential cmake ccache pkg-config git zstd
-  libtorch-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libfmt-dev libgtest-dev
+  libtorch-dev libssl-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libfmt-dev libgtest-dev
   libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libzstd-dev
   nodejs npm
   python3-torch python3-sklearn python3-h5py python3-numpy python3-matplotlib

@@ -3,19 +3,22 @@
 #include "cli/ingest_command.h"
 #include "cli/post_training.h"
 #include "cli/pretrain_command.h"
+#include "train/export.h"
 #include "cli/simulate_command.h"
 #include "core/error.h"
+#include "dist/mpi_context.h"
 
 namespace rslicer::cli {
 
 namespace {
-// A subcommand whose stage has not landed yet: it composes its config (so --cfg/--info work) and then says so.
-ConfiguredCommand pending(const std::string& name, const std::string& help, const std::string& stage) {
-  return {name, help, [name, stage](const JobContext&) {
-            throw Error("'rslicer " + name + "' is not implemented in this build yet", "stage [" + stage + "]",
-                        "a build that includes it (README, Status)");
-          }};
+void run_export(const JobContext& ctx) {
+  // One process writes the release; other ranks of an mpirun have nothing to do.
+  if (ctx.mpi.rank() != 0) return;
+  std::optional<std::filesystem::path> report;
+  if (!ctx.cfg.is_null("report")) report = ctx.cfg.get_string("report");
+  train::export_release(ctx.cfg.get_string("ckpt"), ctx.cfg.get_string("out"), report);
 }
+
 }  // namespace
 
 std::vector<ConfiguredCommand> configured_commands() {
@@ -27,7 +30,8 @@ std::vector<ConfiguredCommand> configured_commands() {
       {"cluster", "Partition state embeddings into runtime states (k-means or GMM)", run_cluster},
       {"tune", "Tune per-state task models (AD, FL, FC)", run_tune},
       {"evaluate", "Evaluate task models: report.md, report.json, plots", run_evaluate},
-      pending("export", "Export a checkpoint as a release (HF-style safetensors)", "checkpoint"),
+      {"export", "Export a checkpoint as a release (HF-style safetensors, config, tokenizer, model card)",
+       run_export},
   };
 }
 

@@ -52,6 +52,25 @@ std::string MpiContext::broadcast(const std::string& text, int root) const {
   return out;
 }
 
+std::vector<std::string> MpiContext::allgather(const std::string& text) const {
+  const int size = static_cast<int>(text.size());
+  std::vector<int> sizes(static_cast<std::size_t>(world_size_)), offsets(static_cast<std::size_t>(world_size_));
+  check(MPI_Allgather(&size, 1, MPI_INT, sizes.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather(size)");
+  int total = 0;
+  for (int r = 0; r < world_size_; ++r) {
+    offsets[static_cast<std::size_t>(r)] = total;
+    total += sizes[static_cast<std::size_t>(r)];
+  }
+  std::string all(static_cast<std::size_t>(total), '\0');
+  check(MPI_Allgatherv(text.data(), size, MPI_CHAR, all.data(), sizes.data(), offsets.data(), MPI_CHAR, MPI_COMM_WORLD),
+        "MPI_Allgatherv");
+  std::vector<std::string> out;
+  for (int r = 0; r < world_size_; ++r)
+    out.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                             static_cast<std::size_t>(sizes[static_cast<std::size_t>(r)])));
+  return out;
+}
+
 long long MpiContext::allreduce_sum(long long value) const {
   long long out = 0;
   check(MPI_Allreduce(&value, &out, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace rslicer::dist {
 
@@ -23,6 +24,8 @@ class MpiContext {
   void barrier() const;
   // Returns `text` from `root` on every rank.
   std::string broadcast(const std::string& text, int root = 0) const;
+  // Every rank's `text`, in rank order, on every rank.
+  std::vector<std::string> allgather(const std::string& text) const;
   // Sum of `value` over ranks.
   long long allreduce_sum(long long value) const;
   [[noreturn]] void abort(int exit_code) const;

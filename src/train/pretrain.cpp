@@ -7,11 +7,15 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <fstream>
+#include <optional>
 
 #include "core/error.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
+#include "model/safetensors.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -66,6 +70,87 @@ std::vector<std::shared_ptr<const data::WindowStoreReader>> open_stores(const st
   std::vector<std::shared_ptr<const data::WindowStoreReader>> stores;
   for (const auto& p : paths) stores.push_back(std::make_shared<const data::WindowStoreReader>(p));
   return stores;
+}
+
+// train.init_from: the weights (only) of a release directory or a checkpoint, by parameter name. Strict: every
+// parameter of the model must be there and nothing else; partial: the matching ones, the rest reported.
+void initialise_from(model::RuntimeSlicer& model, const fs::path& source, bool strict) {
+  std::map<std::string, torch::Tensor> weights;
+  if (fs::exists(source / "manifest.json")) {
+    weights = checkpoint_parameters(source);
+  } else if (fs::exists(source / "model.safetensors") || fs::exists(source / "model.safetensors.index.json")) {
+    model::SafetensorsCollection files(source);
+    for (const auto& [name, view] : files.tensors()) {
+      if (view.dtype != model::DType::F32) continue;
+      weights[name] = torch::from_blob(const_cast<void*>(view.data), view.shape, torch::kFloat32).clone();
+    }
+  } else {
+    throw ConfigError("train.init_from is neither a release nor a checkpoint", source.string(),
+                      "a directory with model.safetensors (release) or manifest.json (checkpoints/step-N)");
+  }
+  std::vector<std::string> missing, mismatched;
+  std::size_t loaded = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    auto it = weights.find(item.key());
+    if (it == weights.end()) {
+      missing.push_back(item.key());
+      continue;
+    }
+    if (it->second.sizes() != item.value().sizes()) {
+      mismatched.push_back(item.key());
+    } else {
+      item.value().copy_(it->second);
+      ++loaded;
+    }
+    weights.erase(it);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, t] : weights)
+    if (name != "loss.logit_scale") unexpected.push_back(name);
+  const std::string report = fmt::format("{} loaded, {} missing, {} unexpected, {} of another shape", loaded,
+                                         missing.size(), unexpected.size(), mismatched.size());
+  spdlog::info("init_from {}: {}", source.string(), report);
+  for (const auto& n : missing) spdlog::warn("init_from: missing {}", n);
+  for (const auto& n : unexpected) spdlog::warn("init_from: unexpected {}", n);
+  for (const auto& n : mismatched) spdlog::warn("init_from: shape differs for {}", n);
+  if (strict && (!missing.empty() || !unexpected.empty() || !mismatched.empty()))
+    throw ConfigError("train.init_from does not match the model (" + report + ")", source.string(),
+                      "the same architecture, or train.init_strict=false for a partial load");
+  if (loaded == 0) throw ConfigError("train.init_from matched no parameter", source.string(), "weights of this model");
+}
+
+CheckpointPolicy checkpoint_policy(const config::Config& cfg, const fs::path& run_dir) {
+  CheckpointPolicy policy;
+  policy.root = cfg.is_null("checkpoint.dir") ? run_dir / "checkpoints" : fs::path(cfg.get_string("checkpoint.dir"));
+  policy.every_steps = cfg.get_int("checkpoint.every_steps");
+  policy.every_minutes = cfg.get_double("checkpoint.every_minutes");
+  policy.keep_last = cfg.get_int("checkpoint.keep_last");
+  policy.keep_steps = cfg.get_int_list("checkpoint.keep_steps");
+  policy.async = cfg.get_bool("checkpoint.async");
+  return policy;
+}
+
+// train.resume: null (fresh), auto (the newest complete checkpoint under the checkpoint dir, else fresh), or a
+// checkpoint directory. Rank 0 decides; every rank gets the same answer.
+std::optional<fs::path> checkpoint_to_resume(const config::Config& cfg, const CheckpointPolicy& policy,
+                                             const dist::MpiContext& mpi) {
+  if (cfg.is_null("train.resume")) return std::nullopt;
+  const std::string resume = cfg.get_string("train.resume");
+  std::string chosen;
+  if (mpi.is_root()) {
+    if (resume == "auto") {
+      auto latest = latest_checkpoint(policy.root);
+      chosen = latest ? latest->string() : "";
+      if (!latest) spdlog::info("resume=auto: no complete checkpoint under {}, starting fresh", policy.root.string());
+    } else {
+      chosen = resume;
+    }
+  }
+  chosen = mpi.broadcast(chosen);
+  if (chosen.empty()) return std::nullopt;
+  read_checkpoint_manifest(chosen);  // a clear error now if it is not a complete checkpoint
+  return fs::path(chosen);
 }
 
 }  // namespace
@@ -136,6 +221,14 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                           " must be a multiple of grad_accum x ranks (" + std::to_string(grad_accum) + " x " +
                           std::to_string(mpi.world_size()) + ")",
                       "train.global_batch", "a divisible global batch");
+  const CheckpointPolicy policy = checkpoint_policy(cfg, run_dir);
+  const std::optional<fs::path> resume_from = checkpoint_to_resume(cfg, policy, mpi);
+  TrainingCursor resume_cursor;
+  if (resume_from) {
+    const auto manifest = read_checkpoint_manifest(*resume_from);
+    resume_cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
+    resume_cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
+  }
   data::LoaderOptions lo;
   lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);
   lo.cluster_size = static_cast<std::size_t>(cfg.get_int("loader.cluster_size"));
@@ -145,14 +238,16 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.seed = seed;
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
-  data::WindowLoader loader(stores, tokenizer, lo);
+  data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
   data::LoaderOptions vo = lo;
   vo.seed = seed + 1;
   vo.workers = 1;
-  data::WindowLoader val_loader(val_stores, tokenizer, vo);
+  data::WindowLoader val_loader(val_stores, tokenizer, vo, resume_cursor.val_data_step);
 
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)));
   model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
+  if (!cfg.is_null("train.init_from") && !resume_from)
+    initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));
   model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
 
   TrainOptions o;
@@ -165,12 +260,29 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   o.warmup_steps = cfg.get_int("train.warmup_steps");
   o.grad_clip = cfg.get_double("train.grad_clip");
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
+  o.zero1 = cfg.get_bool("train.zero1");
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   Trainer trainer(model, comm, o);
   trainer.broadcast_parameters();
+  CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
+  std::deque<double> loss_tail;
+  if (resume_from) {
+    TrainingCursor cursor = load_checkpoint(*resume_from, trainer, mpi.rank());
+    loss_tail.assign(cursor.loss_tail.begin(), cursor.loss_tail.end());
+    spdlog::info("resumed from {} at step {} (saved by {} rank(s))", resume_from->string(), cursor.step,
+                 read_checkpoint_manifest(*resume_from).at("world_size").get<int>());
+  }
+  auto save_checkpoint = [&] {
+    TrainingCursor cursor;
+    cursor.step = trainer.steps_done();
+    cursor.data_step = loader.next_step();
+    cursor.val_data_step = val_loader.next_step();
+    cursor.loss_tail.assign(loss_tail.begin(), loss_tail.end());
+    checkpoints.save(trainer, cursor);
+  };
 
   std::int64_t params = 0, trainable = 0;
   for (const auto& p : model->parameters()) {
@@ -190,15 +302,21 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   PretrainResult result;
   const auto start = std::chrono::steady_clock::now();
   double tokens_total = 0;
-  for (std::int64_t step = 0; step < o.max_steps; ++step) {
-    // Every rank stops at the same step: the flag is all-reduced (a signal may reach ranks at different times).
-    torch::Tensor stop = torch::full({1}, static_cast<std::int64_t>(g_stop_signal.load()), torch::kInt64);
-    comm.allreduce(stop, dist::ReduceOp::max)->wait();
-    if (stop.item<std::int64_t>() != 0) {
-      spdlog::warn("signal {} received: stopping after step {}", stop.item<std::int64_t>(), step);
+  const std::int64_t first_step = trainer.steps_done();
+  const std::int64_t stop_after = cfg.is_null("train.stop_after_steps") ? 0 : cfg.get_int("train.stop_after_steps");
+  for (std::int64_t step = first_step; step < o.max_steps; ++step) {
+    checkpoints.finish_pending();  // an async save started last step completes here
+    // Every rank stops (and saves on time) at the same step: the flags are all-reduced (a signal may reach ranks
+    // at different times; rank 0's clock decides the time-based save).
+    torch::Tensor flags = torch::tensor({static_cast<std::int64_t>(g_stop_signal.load()),
+                                         static_cast<std::int64_t>(mpi.is_root() && checkpoints.due_by_time())});
+    comm.allreduce(flags, dist::ReduceOp::max)->wait();
+    if (flags[0].item<std::int64_t>() != 0) {
+      spdlog::warn("signal {} received: checkpointing and stopping after step {}", flags[0].item<std::int64_t>(), step);
       result.stopped_by_signal = true;
       break;
     }
+    if (flags[1].item<std::int64_t>() != 0 && step > first_step) save_checkpoint();
     std::vector<data::Batch> micro;
     for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
     StepStats s = trainer.step(micro);
@@ -207,11 +325,14 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     const double windows = static_cast<double>(counts[0].item<std::int64_t>());
     const double tokens = static_cast<double>(counts[1].item<std::int64_t>());
     tokens_total += tokens;
-    if (step == 0) result.first_loss = s.loss;
+    if (step == first_step) result.first_loss = s.loss;
     result.last_loss = s.loss;
     result.steps = step + 1;
+    loss_tail.push_back(s.loss);
+    if (loss_tail.size() > 20) loss_tail.pop_front();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double eta = elapsed / static_cast<double>(step + 1) * static_cast<double>(o.max_steps - step - 1);
+    const double eta =
+        elapsed / static_cast<double>(step + 1 - first_step) * static_cast<double>(o.max_steps - step - 1);
     nlohmann::json line = {{"step", step + 1},          {"loss", s.loss},         {"modal", s.modal},
                            {"temporal", s.temporal},    {"anomaly", s.anomaly},   {"lr", s.lr},
                            {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
@@ -229,10 +350,22 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                    step + 1, o.max_steps, s.loss, s.modal, s.temporal, s.anomaly,
                    line.contains("val_loss") ? fmt::format(" val {:.4f}", line["val_loss"].get<double>()) : "", s.lr,
                    windows / s.seconds, tokens / s.seconds, duration_text(eta));
+    if (stop_after > 0 && step + 1 - first_step >= stop_after && step + 1 < o.max_steps) {
+      spdlog::info("train.stop_after_steps={} reached: checkpointing and stopping after step {}", stop_after, step + 1);
+      result.stopped_early = true;
+      break;
+    }
+    if (checkpoints.due_by_steps(step + 1) && step + 1 < o.max_steps) save_checkpoint();
   }
+  // The end of the run (or a stop signal): a checkpoint to resume or fine-tune from.
+  if (result.stopped_by_signal || result.stopped_early || cfg.get_bool("checkpoint.at_end")) save_checkpoint();
+  checkpoints.finish_pending();
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  if (mpi.is_root()) {
+  if (mpi.is_root() && (result.stopped_by_signal || result.stopped_early)) {
+    spdlog::info("stopped at step {} of {}: resume with train.resume=auto (same checkpoint.dir or hydra.run.dir)",
+                 trainer.steps_done(), o.max_steps);
+  } else if (mpi.is_root()) {
     model::ReleaseInfo info = model_info_from_config(cfg.sub("model"));
     info.backbone = model->model->config;
     nlohmann::json summary = {{"steps", result.steps}, {"first_loss", result.first_loss},

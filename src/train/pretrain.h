@@ -24,6 +24,7 @@ struct PretrainResult {
   std::int64_t steps = 0;
   double first_loss = 0, last_loss = 0;
   bool stopped_by_signal = false;
+  bool stopped_early = false;  // train.stop_after_steps
 };
 
 PretrainResult run_pretraining(const config::Config& cfg, const std::filesystem::path& run_dir,

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "core/sha256.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -39,4 +40,13 @@ TEST(AtomicFile, AppearsOnlyOnCommit) {
   EXPECT_EQ(read_text_file(path), "whole");
   EXPECT_THROW(AtomicOutputFile(dir / "no_such_dir" / "x"), Error);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Sha256, KnownDigests) {
+  EXPECT_EQ(rslicer::sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(rslicer::sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const auto path = std::filesystem::temp_directory_path() / "rslicer_sha_test";
+  rslicer::write_file_atomic(path, "abc");
+  EXPECT_EQ(rslicer::sha256_file(path), rslicer::sha256_hex("abc", 3));
+  std::filesystem::remove(path);
 }

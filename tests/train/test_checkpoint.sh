@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Checkpoints under real mpirun (tiny model, a small simulated store): exact resume, resharding 2->3 and 4->2,
+# async save, SIGTERM, export and init_from, and the faults: a rank killed during a save, a bit-flipped or truncated
+# shard, a full disk (a small tmpfs; skipped with a reason where mounting is not allowed).
+set -u
+bin=$1
+here=$(cd "$(dirname "$0")" && pwd)
+tool="/usr/bin/python3 $here/checkpoint_tool.py"
+out=$(mktemp -d)
+trap 'umount "$out/full" 2>/dev/null; [[ -n ${RSLICER_TEST_KEEP:-} ]] || rm -rf "$out"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+mpirun() { command mpirun --bind-to none "$@"; }
+passes=0; fails=0
+expect() { if eval "$1"; then passes=$((passes+1)); else echo "FAIL: $1"; fails=$((fails+1)); fi; }
+
+"$bin" simulate system=online_boutique duration=30m seed=1 out="$out/ob" hydra.run.dir="$out/sim" > "$out/sim.log" 2>&1 \
+  || { cat "$out/sim.log"; echo "0 passed, 1 failed"; exit 1; }
+model=(model.hidden_size=32 model.num_hidden_layers=1 model.num_attention_heads=2 model.num_key_value_heads=1
+       model.head_dim=16 model.intermediate_size=64 model.fusion.hidden_dim=32 model.fusion.out_dim=16)
+args=("${model[@]}" train.global_batch=12 loader.max_tokens=32 train.warmup_steps=1 train.val_every=0
+      data.stores="[$out/ob.h5]" train.max_steps=4)
+train() { local np=$1 dir=$2; shift 2; mpirun -np "$np" "$bin" pretrain "${args[@]}" hydra.run.dir="$out/$dir" "$@" > "$out/$dir.log" 2>&1; }
+losses() { /usr/bin/python3 -c "import json,sys; print(' '.join(repr(json.loads(l)['loss']) for l in open(sys.argv[1])))" "$1"; }
+ck() { echo "$out/$1/checkpoints/step-00000$2"; }
+
+# Exact resume: 4 steps straight = 2 steps, stop, resume, 2 more (same world size): losses and shards bitwise.
+expect "train 2 straight"
+expect "train 2 resumed train.stop_after_steps=2 && [[ -f $(ck resumed 2)/DONE && ! -e $out/resumed/final ]]"
+expect "train 2 resumed train.resume=auto && grep -q 'resumed from .*step-000002' $out/resumed.log"
+expect "[[ \"\$(losses $out/straight/metrics.jsonl)\" == \"\$(losses $out/resumed/metrics.jsonl)\" ]]"
+expect "cmp -s $(ck straight 4)/shard-00000-of-00002.safetensors $(ck resumed 4)/shard-00000-of-00002.safetensors"
+expect "cmp -s $(ck straight 4)/shard-00001-of-00002.safetensors $(ck resumed 4)/shard-00001-of-00002.safetensors"
+
+# Async save writes the same bytes.
+expect "train 2 async checkpoint.async=true checkpoint.every_steps=2"
+expect "cmp -s $(ck straight 4)/shard-00001-of-00002.safetensors $(ck async 4)/shard-00001-of-00002.safetensors"
+expect "cmp -s $(ck resumed 2)/shard-00000-of-00002.safetensors $(ck async 2)/shard-00000-of-00002.safetensors"
+
+# Resharding: the 2-rank checkpoint of step 2 continued on 3 ranks; a 4-rank one continued on 2 ranks.
+expect "train 3 reshard3 train.resume=$(ck resumed 2) && grep -q 'saved by 2 rank' $out/reshard3.log"
+expect "[[ -f $(ck reshard3 4)/shard-00002-of-00003.safetensors ]]"
+d=$($tool diff "$(ck straight 4)" "$(ck reshard3 4)"); echo "2 -> 3 ranks: max |param diff| $d"
+expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else 1)'"
+expect "train 4 four train.stop_after_steps=2"
+expect "train 2 reshard2 train.resume=$(ck four 2)"
+d=$($tool diff "$(ck straight 4)" "$(ck reshard2 4)"); echo "4 -> 2 ranks: max |param diff| $d"
+expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else 1)'"
+
+# Bit rot and truncation are refused, naming the file and the tensor.
+cp -r "$(ck resumed 2)" "$out/flipped"; $tool flip "$out/flipped" 1
+expect "! train 2 flip train.resume=$out/flipped && grep -q '^error: checkpoint tensor .* fails its SHA-256 check.*shard-00001-of-00002' $out/flip.log"
+cp -r "$(ck resumed 2)" "$out/cut"; $tool truncate "$out/cut" 0
+expect "! train 2 cut train.resume=$out/cut && grep -q '^error: checkpoint file has .* bytes.*truncated.*tensor' $out/cut.log"
+
+# A rank killed (SIGKILL) during the save of step 4: no DONE there, step 2 still loads, resume=auto goes on from it.
+expect "! RSLICER_FAULT=kill_in_save:1:4 train 2 killed train.max_steps=6 checkpoint.every_steps=2"
+expect "[[ -f $(ck killed 2)/DONE && -d $(ck killed 4) && ! -f $(ck killed 4)/DONE ]]"
+cp -r "$(ck killed 4)" "$out/broken"
+expect "train 2 killed train.max_steps=6 checkpoint.every_steps=2 train.resume=auto && grep -q 'resumed from .*step-000002' $out/killed.log"
+expect "[[ -f $(ck killed 6)/DONE && ! -d $(ck killed 4)/shard-00001-of-00002.safetensors.tmp ]]"
+
+# A full disk: a tmpfs that holds one checkpoint but not two. The run fails with one line; step 2 stays loadable.
+mkdir -p "$out/full"
+if mount -t tmpfs -o size=80m tmpfs "$out/full" 2>/dev/null; then
+  expect "! train 2 full checkpoint.dir=$out/full train.max_steps=6 checkpoint.every_steps=2"
+  expect "grep -q '^error: checkpoint of step 4 not saved (rank .*; earlier checkpoints are intact' $out/full.log"
+  expect "[[ -f $out/full/step-000002/DONE && ! -e $out/full/step-000004 ]]"
+  expect "train 2 afterfull checkpoint.dir=$out/full train.max_steps=2 train.resume=auto checkpoint.at_end=false && grep -q 'resumed from' $out/afterfull.log"
+  umount "$out/full"
+else
+  echo "SKIP full-disk case: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)"
+fi
+
+# SIGTERM (the scheduler's warning): checkpoint at the next step boundary, exit 0.
+( mpirun -np 2 "$bin" pretrain "${args[@]}" train.max_steps=100000 hydra.run.dir="$out/term" > "$out/term.log" 2>&1; echo $? > "$out/term.rc" ) &
+for _ in $(seq 100); do grep -q "step 3/" "$out/term.log" 2>/dev/null && break; sleep 0.2; done
+pkill -TERM -f "^$bin pretrain .*hydra.run.dir=$out/term"  # the ranks, as Slurm's --signal does (not mpirun)
+wait
+expect "[[ \$(cat $out/term.rc) == 0 ]] && grep -q 'signal 15 received' $out/term.log"
+expect "ls -d $out/term/checkpoints/step-*/DONE > /dev/null"
+
+# Export -> release; fine-tuning from it (init_from), strict and partial key matching.
+expect "$bin export ckpt=$(ck straight 4) out=$out/release hydra.run.dir=$out/export > $out/export.log 2>&1"
+expect "[[ -s $out/release/model.safetensors && -s $out/release/config.json && -s $out/release/README.md ]]"
+expect "grep -q 'step 4' $out/release/README.md"
+expect "train 2 finetune train.init_from=$out/release train.max_steps=1 && grep -q 'init_from .*: [0-9]* loaded, 0 missing, 0 unexpected' $out/finetune.log"
+expect "train 1 fromckpt train.init_from=$(ck straight 4) train.max_steps=1"
+expect "! train 1 deeper train.init_from=$out/release model.num_hidden_layers=2 train.max_steps=1 && grep -q '^error: train.init_from does not match' $out/deeper.log"
+expect "train 1 partial train.init_from=$out/release model.num_hidden_layers=2 train.init_strict=false train.max_steps=1 && grep -q 'missing model.layers.1' $out/partial.log"
+expect "! $bin export ckpt=$out/broken out=$out/bad hydra.run.dir=$out/export2 > $out/export2.log 2>&1 && grep -q '^error: checkpoint is incomplete' $out/export2.log"
+
+echo "$passes passed, $fails failed"
+((fails == 0))
