@@ -95,14 +95,19 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   for (std::size_t k = 0; k < micro_batches.size(); ++k) {
     const bool last = k + 1 == micro_batches.size();
     reducer_->prepare(last);
+    const auto f0 = std::chrono::steady_clock::now();
     auto terms = forward_loss(to_tensors(micro_batches[k]));
+    const auto f1 = std::chrono::steady_clock::now();
     (terms.total / static_cast<double>(options_.grad_accum)).backward();
+    s.forward_seconds += std::chrono::duration<double>(f1 - f0).count();
+    s.backward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f1).count();
     logged += torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach() /
               static_cast<double>(options_.grad_accum);
     s.windows += micro_batches[k].samples.size();
     s.tokens += micro_batches[k].tokens();
   }
   reducer_->finish();
+  const auto o0 = std::chrono::steady_clock::now();
   flat_->collect_grads();
   // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
   s.grad_norm = flat_->grads().norm().item<double>();
@@ -123,6 +128,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     }
   }
   ++step_;
+  s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
   comm_.allreduce(logged, dist::ReduceOp::avg)->wait();  // the global batch's loss (figures only)
   s.loss = logged[0].item<double>();
   s.modal = logged[1].item<double>();

@@ -38,6 +38,9 @@ struct StepStats {
   double loss = 0, modal = 0, temporal = 0, anomaly = 0, lr = 0, grad_norm = 0;
   std::size_t windows = 0, tokens = 0;  // this rank's
   double seconds = 0, comm_wait_seconds = 0;
+  // Where the step's time went: forward (+ loss), backward (gradient hooks launch the bucket all-reduces inside
+  // it), the wait for the last buckets, and the optimizer (clip, AdamW, the ZeRO-1 all-gather).
+  double forward_seconds = 0, backward_seconds = 0, optimizer_seconds = 0;
 };
 
 // A batch as tensors (CPU).

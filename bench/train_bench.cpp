@@ -1,0 +1,108 @@
+// Training throughput under mpirun on synthetic token batches (no loader, so that the trainer alone is measured,
+// on exactly the work bench/reference/ddp_train.py does): the tiny Qwen3 of configs/model/tiny.yaml with the real
+// vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
+// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads]
+// Prints one JSON line (rank 0): medians over the steps after the first two.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "dist/communicator.h"
+#include "dist/mpi_context.h"
+#include "train/trainer.h"
+
+using namespace rslicer;
+
+namespace {
+
+data::TokenBatch random_tokens(std::mt19937_64& rng, std::int64_t batch, std::int64_t seq) {
+  data::TokenBatch t;
+  t.batch = batch;
+  t.length = seq;
+  std::uniform_int_distribution<std::int64_t> id(0, 151668);
+  for (std::int64_t i = 0; i < batch * seq; ++i) t.ids.push_back(id(rng));
+  t.mask.assign(static_cast<std::size_t>(batch * seq), 1);
+  return t;
+}
+
+// The same batches on every run: seeded by (step, rank); windows overlap their neighbours (temporal loss pairs).
+data::Batch synthetic_batch(std::uint64_t step, int rank, std::int64_t batch, std::int64_t seq) {
+  std::mt19937_64 rng(step * 1000003 + static_cast<std::uint64_t>(rank));
+  data::Batch b;
+  b.step = step;
+  b.metrics = random_tokens(rng, batch, seq);
+  b.traces = random_tokens(rng, batch, seq);
+  b.logs = random_tokens(rng, batch, seq);
+  for (std::int64_t i = 0; i < batch; ++i) {
+    const std::int64_t global = rank * batch + i;
+    b.samples.push_back({0, static_cast<std::uint32_t>(global)});
+    b.begin_ns.push_back(global * 30'000'000'000LL);
+    b.end_ns.push_back(global * 30'000'000'000LL + 60'000'000'000LL);
+    b.labels.push_back(-1);
+  }
+  return b;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::MpiContext mpi(&argc, &argv);
+  if (argc < 5) {
+    if (mpi.is_root()) std::fprintf(stderr, "error: usage, train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads]\n");
+    return 2;
+  }
+  const std::int64_t batch = std::atol(argv[1]), seq = std::atol(argv[2]);
+  const int steps = std::atoi(argv[3]);
+  torch::set_num_threads(argc > 5 ? std::atoi(argv[5]) : 1);
+  model::Qwen3Config c;  // configs/model/tiny.yaml
+  c.vocab_size = 151669;
+  c.hidden_size = 128;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 32;
+  c.intermediate_size = 384;
+  model::RuntimeSlicer m(c, model::FusionConfig{256, 128, true});
+  m->reset_parameters(0);
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(300));
+  train::TrainOptions o;
+  o.max_steps = steps;
+  o.warmup_steps = 1;
+  o.zero1 = std::atoi(argv[4]) != 0;
+  train::Trainer trainer(m, comm, o);
+  trainer.broadcast_parameters();
+  std::vector<double> step_s, fwd, bwd, wait, opt;
+  for (int s = 0; s < steps; ++s) {
+    auto stats = trainer.step({synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq)});
+    if (s < 2) continue;
+    step_s.push_back(stats.seconds);
+    fwd.push_back(stats.forward_seconds);
+    bwd.push_back(stats.backward_seconds);
+    wait.push_back(stats.comm_wait_seconds);
+    opt.push_back(stats.optimizer_seconds);
+  }
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  const long long rss_kb = usage.ru_maxrss;
+  long long max_rss_kb = 0;
+  MPI_Reduce(&rss_kb, &max_rss_kb, 1, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
+  if (mpi.is_root()) {
+    const double t = median(step_s);
+    const double windows = static_cast<double>(batch * mpi.world_size());
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"windows_per_s\": %.4f, "
+                "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
+                "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f}\n",
+                mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, windows / t,
+                windows * 3 * static_cast<double>(seq) / t, t, median(fwd), median(bwd), median(wait), median(opt),
+                static_cast<double>(max_rss_kb) / 1024.0);
+  }
+  return 0;
+}
