@@ -1,7 +1,7 @@
 // Training throughput under mpirun on synthetic token batches (no loader, so that the trainer alone is measured,
 // on exactly the work bench/reference/ddp_train.py does): the tiny Qwen3 of configs/model/tiny.yaml with the real
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
-// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads]
+// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
 // Prints one JSON line (rank 0): medians over the steps after the first two.
 #include <sys/resource.h>
 
@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   o.max_steps = steps;
   o.warmup_steps = 1;
   o.zero1 = std::atoi(argv[4]) != 0;
+  o.sparse_embedding = argc > 6 ? std::atoi(argv[6]) != 0 : true;
   train::Trainer trainer(m, comm, o);
   trainer.broadcast_parameters();
   std::vector<double> step_s, fwd, bwd, wait, opt;
@@ -97,10 +98,10 @@ int main(int argc, char** argv) {
   if (mpi.is_root()) {
     const double t = median(step_s);
     const double windows = static_cast<double>(batch * mpi.world_size());
-    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"windows_per_s\": %.4f, "
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"windows_per_s\": %.4f, "
                 "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
                 "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f}\n",
-                mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, windows / t,
+                mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0, windows / t,
                 windows * 3 * static_cast<double>(seq) / t, t, median(fwd), median(bwd), median(wait), median(opt),
                 static_cast<double>(max_rss_kb) / 1024.0);
   }

@@ -36,9 +36,16 @@ FlatParameters::FlatParameters(std::vector<std::string> names, std::vector<torch
   }
 }
 
-void FlatParameters::collect_grads() {
+std::int64_t FlatParameters::find(const std::string& name) const {
+  for (std::size_t i = 0; i < entries_.size(); ++i)
+    if (entries_[i].name == name) return static_cast<std::int64_t>(i);
+  return -1;
+}
+
+void FlatParameters::collect_grads(std::int64_t skip) {
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    if (static_cast<std::int64_t>(i) == skip) continue;
     auto slot = grads_.narrow(0, entries_[i].offset, entries_[i].numel);
     const auto& g = parameters_[i].grad();
     if (g.defined())

@@ -31,8 +31,11 @@ class FlatParameters {
   const std::vector<std::int64_t>& partition() const { return partition_; }
   std::int64_t chunk() const { return chunk_; }
 
-  // Copies every parameter's .grad into grads() (zeros where a parameter has none).
-  void collect_grads();
+  // Copies every parameter's .grad into grads() (zeros where a parameter has none). The entry `skip` (a parameter
+  // whose gradient is handled elsewhere, the sparse embedding) is left untouched.
+  void collect_grads(std::int64_t skip = -1);
+  // The index of the entry called `name`, or -1.
+  std::int64_t find(const std::string& name) const;
 
  private:
   std::vector<FlatEntry> entries_;

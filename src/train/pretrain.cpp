@@ -261,6 +261,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   o.grad_clip = cfg.get_double("train.grad_clip");
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
   o.zero1 = cfg.get_bool("train.zero1");
+  o.sparse_embedding = cfg.get_bool("train.sparse_embedding");
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));

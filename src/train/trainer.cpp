@@ -47,7 +47,14 @@ Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOpti
   moments_end_ = zero1_ ? flat_->partition()[static_cast<std::size_t>(comm_.rank()) + 1] : flat_->numel();
   exp_avg_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
   exp_avg_sq_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
-  reducer_ = std::make_unique<dist::GradientReducer>(params_, comm_, options_.reducer);
+  std::vector<torch::Tensor> reduced = params_;
+  const std::string embedding = "model.embed_tokens.weight";
+  if (options_.sparse_embedding && flat_->find(embedding) >= 0) {
+    sparse_entry_ = flat_->find(embedding);
+    model_->model->embed_tokens->options.sparse(true);  // autograd gives a sparse COO gradient
+    reduced.erase(reduced.begin() + sparse_entry_);     // reduced as rows, not by the bucketed reducer
+  }
+  reducer_ = std::make_unique<dist::GradientReducer>(reduced, comm_, options_.reducer);
 }
 
 void Trainer::broadcast_parameters() {
@@ -108,24 +115,37 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   }
   reducer_->finish();
   const auto o0 = std::chrono::steady_clock::now();
-  flat_->collect_grads();
+  SparseRows rows;
+  if (sparse_entry_ >= 0) {
+    torch::Tensor& grad = params_[static_cast<std::size_t>(sparse_entry_)].mutable_grad();
+    const std::int64_t width = flat_->entries()[static_cast<std::size_t>(sparse_entry_)].shape[1];
+    rows = grad.defined() ? coalesce_rows(grad)
+                          : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, width}, torch::kFloat32)};
+    rows = average_rows_over_ranks(rows, comm_);
+    grad = torch::Tensor();
+  }
+  flat_->collect_grads(sparse_entry_);
   // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
-  s.grad_norm = flat_->grads().norm().item<double>();
+  double squared = 0;
+  if (sparse_entry_ >= 0) {  // the embedding's slot of grads() is all zeros: skip its 78 MB
+    const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
+    squared = flat_->grads().narrow(0, 0, e.offset).pow(2).sum().item<double>() +
+              flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel).pow(2).sum().item<double>() +
+              rows.values.pow(2).sum().item<double>();
+  } else {
+    squared = flat_->grads().pow(2).sum().item<double>();
+  }
+  s.grad_norm = std::sqrt(squared);
   float clip_scale = 1.0f;
   if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
     clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
   AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
   {
     torch::NoGradGuard no_grad;
-    fused_adamw(flat_->params().data_ptr<float>() + moments_begin_, flat_->grads().data_ptr<float>() + moments_begin_,
-                exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
-                step_ + 1, clip_scale);
-    if (zero1_) {
-      // Each rank's updated chunk, gathered into every rank's flat buffer (chunks are equal thanks to padding).
-      const std::int64_t chunk = flat_->chunk();
-      torch::Tensor mine = flat_->params().narrow(0, chunk * comm_.rank(), chunk).clone();
-      comm_.allgather(mine, flat_->params())->wait();
-    }
+    if (sparse_entry_ >= 0)
+      update_with_sparse_embedding(rows, hyper, clip_scale);
+    else
+      update_dense(hyper, clip_scale);
   }
   ++step_;
   s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
@@ -137,6 +157,56 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_wait_seconds = reducer_->seconds_waiting() - wait_before;
   return s;
+}
+
+void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
+  fused_adamw(flat_->params().data_ptr<float>() + moments_begin_, flat_->grads().data_ptr<float>() + moments_begin_,
+              exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
+              step_ + 1, clip_scale);
+  if (zero1_) {
+    // Each rank's updated chunk, gathered into every rank's flat buffer (chunks are equal thanks to padding).
+    const std::int64_t chunk = flat_->chunk();
+    torch::Tensor mine = flat_->params().narrow(0, chunk * comm_.rank(), chunk).clone();
+    comm_.allgather(mine, flat_->params())->wait();
+  }
+}
+
+void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHyper& hyper, float clip_scale) {
+  const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
+  const std::int64_t e0 = e.offset, e1 = e.offset + e.numel;
+  float* params = flat_->params().data_ptr<float>();
+  const float* grads = flat_->grads().data_ptr<float>();
+  float* m = exp_avg_.data_ptr<float>();
+  float* v = exp_avg_sq_.data_ptr<float>();
+  // Dense AdamW on this rank's range outside the embedding, lazy AdamW on the embedding rows touched.
+  const std::pair<std::int64_t, std::int64_t> dense_ranges[] = {{moments_begin_, std::min(moments_end_, e0)},
+                                                               {std::max(moments_begin_, e1), moments_end_}};
+  for (const auto& [a, b] : dense_ranges)
+    if (a < b)
+      fused_adamw(params + a, grads + a, m + (a - moments_begin_), v + (a - moments_begin_), b - a, hyper, step_ + 1,
+                  clip_scale);
+  lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, step_ + 1, clip_scale);
+  if (!zero1_) return;
+  // What changed: the parameters outside the embedding and the touched rows. Each element is owned by one rank's
+  // slice; every rank contributes the elements it owns (zeros elsewhere) and a sum all-reduce, exact since x + 0
+  // = x, gives everyone the new values. A few MB instead of the whole buffer.
+  const std::int64_t width = e.shape[1], n_rows = rows.rows.size(0);
+  const std::int64_t before = e0, after = flat_->numel() - e1;
+  torch::Tensor changed = torch::zeros({before + after + n_rows * width}, torch::kFloat32);
+  float* c = changed.data_ptr<float>();
+  auto own = [&](std::int64_t flat_begin, std::int64_t count, float* out) {  // copy the owned part of a range
+    const std::int64_t a = std::max(flat_begin, moments_begin_), b = std::min(flat_begin + count, moments_end_);
+    if (a < b) std::copy(params + a, params + b, out + (a - flat_begin));
+  };
+  own(0, before, c);
+  own(e1, after, c + before);
+  const auto* row_ids = rows.rows.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < n_rows; ++i) own(e0 + row_ids[i] * width, width, c + before + after + i * width);
+  comm_.allreduce(changed, dist::ReduceOp::sum)->wait();
+  std::copy(c, c + before, params);
+  std::copy(c + before, c + before + after, params + e1);
+  for (std::int64_t i = 0; i < n_rows; ++i)
+    std::copy(c + before + after + i * width, c + before + after + (i + 1) * width, params + e0 + row_ids[i] * width);
 }
 
 }  // namespace rslicer::train

@@ -17,6 +17,7 @@
 #include "dist/gradient_reducer.h"
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
+#include "train/sparse_rows.h"
 #include "losses/losses.h"
 #include "model/runtime_slicer.h"
 
@@ -29,6 +30,7 @@ struct TrainOptions {
   std::int64_t warmup_steps = 10;
   bool learnable_temperature = false;
   bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
+  bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
   losses::LossOptions loss;
   dist::ReducerOptions reducer;
 };
@@ -86,6 +88,10 @@ class Trainer {
   std::unique_ptr<FlatParameters> flat_;
   bool zero1_ = false;
   std::int64_t moments_begin_ = 0, moments_end_ = 0;
+  std::int64_t sparse_entry_ = -1;  // the token embedding's FlatParameters entry when its gradient is sparse
+
+  void update_dense(const AdamWHyper& hyper, float clip_scale);
+  void update_with_sparse_embedding(const SparseRows& rows, const AdamWHyper& hyper, float clip_scale);
   torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0;

@@ -38,7 +38,8 @@ struct Run {
 };
 
 Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::WindowStoreReader>& store,
-                                         const std::shared_ptr<const data::Tokenizer>& tok, int steps, int grad_accum) {
+                                         const std::shared_ptr<const data::Tokenizer>& tok, int steps, int grad_accum,
+                                         bool sparse_embedding) {
   dist::MpiCommunicator comm(comm_handle, std::chrono::seconds(60));
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
@@ -52,6 +53,7 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   o.lr = 1e-4;
   o.adam_eps = 1e-6;
   o.grad_accum = grad_accum;
+  o.sparse_embedding = sparse_embedding;
   o.loss.lambda_temp = 1.0;
   o.loss.lambda_anom = 1.0;
   o.reducer.first_bucket_bytes = 4096;  // several buckets even for this small model
@@ -79,12 +81,14 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   return run;
 }
 
-class Equivalence : public ::testing::TestWithParam<int> {};
+// (grad_accum, sparse embedding gradient)
+class Equivalence : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
   const dist::MpiContext& mpi = *g_mpi;
-  const int grad_accum = GetParam();
+  const int grad_accum = std::get<0>(GetParam());
+  const bool sparse = std::get<1>(GetParam());
   std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_eq_" + std::to_string(::getpid()))).string() : "");
   if (mpi.is_root()) {
     fs::create_directories(dir);
@@ -96,9 +100,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
   auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
   const int K = 3;
-  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum);
+  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum, sparse);
   if (mpi.is_root()) {
-    auto reference_run = train_k_steps(MPI_COMM_SELF, store, tok, K, grad_accum);
+    auto reference_run = train_k_steps(MPI_COMM_SELF, store, tok, K, grad_accum, sparse);
     const auto& reference = reference_run.params;
     ASSERT_EQ(reference.size(), distributed.params.size());
     for (int k = 0; k < K; ++k)
@@ -122,8 +126,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
       max_diff = std::max(max_diff, d);
       max_change = std::max(max_change, (reference[i] - initial[i]).abs().max().item<float>());
     }
-    std::printf("world %d (grad_accum %d) vs world 1 after %d steps: max |param diff| %.3g (max change %.3g)\n",
-                mpi.world_size(), grad_accum, K, max_diff, max_change);
+    std::printf("world %d (grad_accum %d, %s embedding gradient) vs world 1 after %d steps: max |param diff| %.3g "
+                "(max change %.3g)\n",
+                mpi.world_size(), grad_accum, sparse ? "sparse" : "dense", K, max_diff, max_change);
     EXPECT_LT(max_diff, 1e-5);
     EXPECT_GT(max_change, 1e-4);  // training moved the parameters: the comparison is not vacuous
     fs::remove_all(dir);
@@ -131,7 +136,8 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   mpi.barrier();
 }
 
-INSTANTIATE_TEST_SUITE_P(GradAccum, Equivalence, ::testing::Values(1, 2));
+INSTANTIATE_TEST_SUITE_P(GradAccumAndSparsity, Equivalence,
+                         ::testing::Combine(::testing::Values(1, 2), ::testing::Values(false, true)));
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
+#include "train/sparse_rows.h"
 
 using namespace rslicer;
 
@@ -72,4 +73,40 @@ TEST(FlatParameters, ParametersBecomeViewsOfOneBuffer) {
   EXPECT_EQ(flat.grads().narrow(0, 6, 2).sum().item<float>(), 2.0f);
   EXPECT_EQ(flat.entries()[1].offset, 6);
   EXPECT_EQ(flat.partition(), (std::vector<std::int64_t>{0, 2, 4, 6, 8}));
+}
+
+TEST(SparseRows, CoalesceSumsDuplicateRows) {
+  torch::Tensor idx = torch::tensor({3, 1, 3}, torch::kInt64).unsqueeze(0);
+  torch::Tensor val = torch::tensor({1.f, 2.f, 10.f, 20.f, 100.f, 200.f}).view({3, 2});
+  auto rows = train::coalesce_rows(torch::sparse_coo_tensor(idx, val, {5, 2}));
+  EXPECT_TRUE(torch::equal(rows.rows, torch::tensor({1, 3}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(rows.values, torch::tensor({10.f, 20.f, 101.f, 202.f}).view({2, 2})));
+}
+
+TEST(SparseRows, LazyAdamWEqualsDenseOnRowsTouchedEveryStepAndLeavesOthers) {
+  // A [6, 4] block at offset 3 of a flat buffer; rows 1 and 4 are touched at every step, the rest never.
+  torch::manual_seed(5);
+  const std::int64_t offset = 3, n = 3 + 24 + 2;
+  torch::Tensor dense = torch::randn({n}), lazy = dense.clone();
+  torch::Tensor md = torch::zeros({n}), vd = torch::zeros({n}), ml = torch::zeros({n}), vl = torch::zeros({n});
+  train::AdamWHyper h{1e-2, 0.9, 0.999, 1e-8, 0.1};
+  for (int step = 1; step <= 5; ++step) {
+    torch::Tensor values = torch::randn({2, 4});
+    torch::Tensor g = torch::zeros({n});
+    g.narrow(0, offset + 4, 4).copy_(values[0]);
+    g.narrow(0, offset + 16, 4).copy_(values[1]);
+    train::fused_adamw(dense.data_ptr<float>(), g.data_ptr<float>(), md.data_ptr<float>(), vd.data_ptr<float>(), n, h, step);
+    train::SparseRows rows{torch::tensor({1, 4}, torch::kInt64), values.contiguous()};
+    train::lazy_adamw_rows(lazy.data_ptr<float>(), offset, rows, ml.data_ptr<float>(), vl.data_ptr<float>(), 0, 0, n,
+                           h, step, 1.0f);
+  }
+  for (std::int64_t row : {1, 4}) {
+    auto a = dense.narrow(0, offset + row * 4, 4), b = lazy.narrow(0, offset + row * 4, 4);
+    EXPECT_TRUE(torch::equal(a, b)) << "row " << row;
+  }
+  // Untouched rows: dense AdamW decays them (weight decay), the lazy rule leaves them exactly as they were.
+  torch::manual_seed(5);
+  torch::Tensor initial = torch::randn({n});
+  EXPECT_TRUE(torch::equal(lazy.narrow(0, offset, 4), initial.narrow(0, offset, 4)));
+  EXPECT_FALSE(torch::equal(dense.narrow(0, offset, 4), initial.narrow(0, offset, 4)));
 }

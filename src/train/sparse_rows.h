@@ -1,0 +1,37 @@
+// The token embedding's gradient as rows (issue [throughput]): a step touches at most a few thousand of its
+// 151,669 rows, so instead of a dense 78 MB gradient that is all-reduced and stepped in full, the rows a step
+// touched are reduced across ranks (an all-gather of row ids and values, then a sum per row) and only those rows
+// get an AdamW update.
+//
+// The lazy rule (as PyTorch's SparseAdam): a touched row gets exactly the dense AdamW update (decoupled weight
+// decay, moments, bias correction by the global step count); an untouched row is left as it is: its moments do
+// not decay and no weight decay applies. A row touched at every step therefore follows dense AdamW exactly
+// (tests/train/test_optimizer.cpp); rare tokens keep their state until they are seen again.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "dist/communicator.h"
+#include "train/flat_adamw.h"
+
+namespace rslicer::train {
+
+struct SparseRows {
+  torch::Tensor rows;    // [n] int64, sorted, unique
+  torch::Tensor values;  // [n, width] float32
+};
+
+// A sparse COO gradient [V, width] (duplicates allowed) -> its rows, summed.
+SparseRows coalesce_rows(const torch::Tensor& sparse_grad);
+// Every rank's rows, summed per row and divided by the world size (the average, as the dense reducer gives).
+// The result is the same on every rank.
+SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm);
+
+// AdamW on the touched rows of a [V, width] block that starts at `block_offset` in a flat parameter buffer, for
+// the elements within [begin, end) of it (a rank's ZeRO-1 slice); `exp_avg`/`exp_avg_sq` hold the moments of
+// [moments_begin, ...) of the flat buffer.
+void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const SparseRows& grad, float* exp_avg,
+                     float* exp_avg_sq, std::int64_t moments_begin, std::int64_t begin, std::int64_t end,
+                     const AdamWHyper& hyper, std::int64_t step, float grad_scale);
+
+}  // namespace rslicer::train
