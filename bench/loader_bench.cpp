@@ -3,6 +3,7 @@
 // usage: loader_bench <store.h5> <global_batch> <steps> <workers> <max_tokens>
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -31,11 +32,13 @@ int main(int argc, char** argv) {
   loader.next();  // start-up (baselines, thread start) is not part of the rate
   mpi.barrier();
   const auto t0 = std::chrono::steady_clock::now();
-  long long windows = 0, tokens = 0;
+  long long windows = 0, tokens = 0, padded = 0;  // padded: the model's [3B, max length] positions
   for (long s = 0; s < steps; ++s) {
     Batch b = loader.next();
     windows += static_cast<long long>(b.samples.size());
     tokens += static_cast<long long>(b.tokens());
+    const auto length = std::max({b.metrics.length, b.traces.length, b.logs.length});
+    padded += 3LL * static_cast<long long>(b.samples.size()) * length;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double max_seconds = [&] {
@@ -45,8 +48,11 @@ int main(int argc, char** argv) {
   }();
   windows = mpi.allreduce_sum(windows);
   tokens = mpi.allreduce_sum(tokens);
+  padded = mpi.allreduce_sum(padded);
   if (mpi.is_root())
-    std::printf("{\"ranks\": %d, \"windows_per_s\": %.1f, \"tokens_per_s\": %.0f, \"seconds\": %.3f}\n",
-                mpi.world_size(), windows / max_seconds, tokens / max_seconds, max_seconds);
+    std::printf("{\"ranks\": %d, \"windows_per_s\": %.1f, \"tokens_per_s\": %.0f, \"seconds\": %.3f, "
+                "\"padding_fraction\": %.4f}\n",
+                mpi.world_size(), windows / max_seconds, tokens / max_seconds, max_seconds,
+                1.0 - static_cast<double>(tokens) / static_cast<double>(padded));
   return 0;
 }

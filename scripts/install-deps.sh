@@ -13,6 +13,7 @@ packages=(
   libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libzstd-dev
   nodejs npm
   python3-torch python3-sklearn python3-h5py python3-numpy python3-matplotlib
+  slurm-wlm munge  # the Slurm tests start a one-machine cluster (tests/slurm); not needed to run rslicer
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include "cli/hydra_runner.h"
 
+#include "cli/slurm_launcher.h"
+
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -90,6 +92,25 @@ int run_configured(const ConfiguredCommand& command, const HydraArgs& args, cons
       jobs = YAML::Load(text).as<std::vector<std::vector<std::string>>>();
       if (mpi.is_root() && args.cfg.empty())
         spdlog::info("multirun: {} job(s) of '{}'", jobs.size(), config_name);
+      if (args.cfg.empty() && !jobs.empty()) {
+        // The launcher is a setting of the composed config (hydra.launcher.name), read from the first job.
+        std::string hydra_text = on_root_then_broadcast(mpi, [&] {
+          config::ComposeRequest request{config_name, jobs[0], now, true, 0};
+          YAML::Node composed = composer.compose(request);
+          const std::string name = config::find_path(composed, "hydra.launcher.name").Scalar();
+          if (name != "basic" && name != "slurm")
+            throw ConfigError("unknown launcher '" + name + "'", "hydra.launcher.name", "basic or slurm");
+          return config::to_yaml(composed["hydra"]);
+        });
+        YAML::Node hydra = YAML::Load(hydra_text);
+        if (hydra["launcher"]["name"].as<std::string>() == "slurm") {
+          if (mpi.is_root()) {
+            init_logging({mpi.rank(), mpi.world_size(), "info", false});
+            launch_sweep_on_slurm(command.name, jobs, hydra, composer.config_dir());
+          }
+          return 0;
+        }
+      }
     }
 
     for (std::size_t num = 0; num < jobs.size(); ++num) {
