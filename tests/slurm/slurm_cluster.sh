@@ -70,11 +70,16 @@ slurm_stop() {
   return 0
 }
 
-# Waits until job $1 has left the queue (up to $2 seconds); prints its final state from scontrol.
+# Waits until job $1 reaches a final state (up to $2 seconds) and prints it (JobState=...). A requeued job passes
+# through PENDING again, so the state is read from scontrol, not from the job leaving the queue.
 slurm_wait() {
-  local job=$1 limit=${2:-300} t=0
-  while squeue -h -j "$job" 2>/dev/null | grep -q .; do
-    sleep 1; t=$((t + 1)); ((t < limit)) || { echo "TIMEOUT"; return 1; }
+  local job=$1 limit=${2:-300} t=0 state
+  while :; do
+    state=$(scontrol show job "$job" 2>/dev/null | grep -oE "JobState=[A-Z_]+" | head -1)
+    case $state in
+      JobState=COMPLETED|JobState=FAILED|JobState=CANCELLED|JobState=TIMEOUT|JobState=NODE_FAIL|JobState=OUT_OF_MEMORY|JobState=BOOT_FAIL|JobState=DEADLINE)
+        echo "$state"; return 0 ;;
+    esac
+    sleep 1; t=$((t + 1)); ((t < limit)) || { echo "TIMEOUT ($state)"; return 1; }
   done
-  scontrol show job "$job" 2>/dev/null | grep -oE "JobState=[A-Z_]+" | head -1
 }
