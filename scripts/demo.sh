@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job end to end on the built-in simulator, 2 MPI ranks:
 #   simulate Online Boutique + Train-Ticket (workload regimes, faults) -> ingest (Train-Ticket through the Nezha
-#   reader) -> pre-train the tiny model on 2 ranks with the global-batch losses -> release -> embed (trained and
+#   reader) -> pre-train the tiny model on 2 ranks with the global-batch losses (sharded checkpoints) -> export the
+#   last checkpoint as a release -> embed (trained and
 #   untrained baseline) -> cluster -> tune on Online Boutique -> evaluate on Train-Ticket (held-out system) and on
 #   Online Boutique's later period (held-out period) -> results tables, report and plots.
 # DEMO_SCALE=small shortens everything (used by the end-to-end test).
@@ -13,7 +14,7 @@ out=${DEMO_OUT:-$root/demo-out}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 mpirun=(mpirun -np 2 --bind-to none)
 
-duration=3h; steps=30; tokens=96; batch=16; stride=30
+duration=3h; steps=150; tokens=96; batch=16; stride=30
 if [[ ${DEMO_SCALE:-} == small ]]; then duration=40m; steps=3; tokens=48; batch=8; stride=60; fi
 
 rm -rf "$out"; mkdir -p "$out"
@@ -35,8 +36,12 @@ run "$bin" ingest data=nezha data.path="$out/train_ticket_raw" out="$out/train_t
 stores="[$out/online_boutique.h5,$out/train_ticket.h5]"
 step "4/9 pre-train the tiny Qwen3 state encoder on 2 MPI ranks ($steps steps, global batch $batch)"
 run "${mpirun[@]}" "$bin" pretrain data.stores="$stores" train.max_steps=$steps train.global_batch=$batch \
-  train.warmup_steps=3 train.val_every=$(( steps > 10 ? 10 : steps )) loader.max_tokens=$tokens
-release="$out/runs/$n/final"
+  train.warmup_steps=$(( steps / 10 + 1 )) train.val_every=$(( steps > 50 ? 50 : steps )) loader.max_tokens=$tokens \
+  checkpoint.every_steps=$(( steps > 50 ? 50 : steps )) checkpoint.keep_last=2
+pretrain_run="$out/runs/$n"
+step "4b/9 export the last checkpoint as a release (HF-style safetensors, config.json, tokenizer, model card)"
+run "$bin" export ckpt="$(ls -d "$pretrain_run"/checkpoints/step-* | tail -1)" out="$out/release"
+release="$out/release"
 
 step "5/9 embed both systems with the trained model and with the untrained backbone (baseline), 2 ranks"
 for which in trained baseline; do
@@ -68,6 +73,7 @@ cat <<MSG
 
 Demo done in $(( $(date +%s) - started ))s. Everything is in $out:
   stores            $out/online_boutique.h5, $out/train_ticket.h5
+  checkpoints       $pretrain_run/checkpoints (sharded, resumable: train.resume=auto)
   release           $release (model.safetensors, config.json, tokenizer, README.md)
   reports           $out/report_system/report.md (held-out system), $out/report_time/report.md (held-out period)
   plots             $out/report_*/tsne_states.png, $out/report_*/confusion.png

@@ -47,9 +47,12 @@ std::vector<int> to_int(const std::vector<std::int32_t>& v, const std::vector<st
 
 }  // namespace
 
+// Under mpirun, k-means is data parallel: each rank holds a contiguous shard of the training rows, the seeds come
+// from k-means++ on a strided sample every rank draws alike, and Lloyd's per-iteration sums are all-reduced, so the
+// result is the same on any number of ranks (up to summation order). K selection and the GMM run on rank 0.
 void run_cluster(const JobContext& ctx) {
-  if (!ctx.mpi.is_root()) return;
   const auto& cfg = ctx.cfg;
+  const auto& mpi = ctx.mpi;
   auto e = tuning::EmbeddingSet::read(cfg.get_string("embeddings"));
   auto split = tuning::split_rows(e, split_options(cfg));
   tuning::Matrix train = e.z.select(split.train);
@@ -57,7 +60,7 @@ void run_cluster(const JobContext& ctx) {
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   int k = cfg.is_null("cluster.k") ? 0 : static_cast<int>(cfg.get_int("cluster.k"));
   nlohmann::json selection = nlohmann::json::array();
-  if (k == 0) {  // choose K: silhouette (k-means) or BIC (GMM) over the range, on up to 1500 training windows
+  if (k == 0 && mpi.is_root()) {  // choose K: silhouette (k-means) or BIC (GMM) over the range, on up to 1500 training windows
     auto range = cfg.get_int_list("cluster.k_range");
     std::vector<std::size_t> sample;
     for (std::size_t i = 0; i < train.rows; i += std::max<std::size_t>(1, train.rows / 1500)) sample.push_back(i);
@@ -77,14 +80,24 @@ void run_cluster(const JobContext& ctx) {
       }
     }
   }
+  k = std::stoi(mpi.broadcast(std::to_string(k)));
+  if (method != "kmeans" && method != "gmm")
+    throw ConfigError("unknown method '" + method + "'", "cluster.method", "kmeans or gmm");
   tuning::Matrix centroids;
   if (method == "kmeans") {
-    centroids = tuning::kmeans(train, k, seed).centroids;
-  } else if (method == "gmm") {
-    centroids = tuning::gaussian_mixture(train, k, seed).means;
-  } else {
-    throw ConfigError("unknown method '" + method + "'", "cluster.method", "kmeans or gmm");
+    std::vector<std::size_t> sample, shard;
+    for (std::size_t i = 0; i < train.rows; i += std::max<std::size_t>(1, train.rows / 20000)) sample.push_back(i);
+    tuning::Matrix seeds = tuning::kmeans(train.select(sample), k, seed, /*max_iter=*/0).centroids;
+    const std::size_t per = (train.rows + static_cast<std::size_t>(mpi.world_size()) - 1) / static_cast<std::size_t>(mpi.world_size());
+    for (std::size_t i = per * static_cast<std::size_t>(mpi.rank()); i < std::min(train.rows, per * static_cast<std::size_t>(mpi.rank() + 1)); ++i)
+      shard.push_back(i);
+    auto result = tuning::kmeans_from(train.select(shard), seeds, 100, [&](std::vector<double>& v) { mpi.allreduce_sum(v); });
+    centroids = result.centroids;
+    if (mpi.is_root())
+      spdlog::info("k-means over {} rank(s): {} iterations, inertia {:.6g}", mpi.world_size(), result.iterations, result.inertia);
   }
+  if (!mpi.is_root()) return;
+  if (method == "gmm") centroids = tuning::gaussian_mixture(train, k, seed).means;
   auto assignment = tuning::assign_nearest(e.z, centroids);
   nlohmann::json out = {{"method", method}, {"k", k}, {"selection", selection},
                         {"centroids", {{"rows", centroids.rows}, {"cols", centroids.cols}, {"data", centroids.data}}},

@@ -71,6 +71,12 @@ std::vector<std::string> MpiContext::allgather(const std::string& text) const {
   return out;
 }
 
+void MpiContext::allreduce_sum(std::vector<double>& values) const {
+  if (world_size_ == 1 || values.empty()) return;
+  check(MPI_Allreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
+        "MPI_Allreduce(double)");
+}
+
 long long MpiContext::allreduce_sum(long long value) const {
   long long out = 0;
   check(MPI_Allreduce(&value, &out, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");

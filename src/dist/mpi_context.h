@@ -26,6 +26,8 @@ class MpiContext {
   std::string broadcast(const std::string& text, int root = 0) const;
   // Every rank's `text`, in rank order, on every rank.
   std::vector<std::string> allgather(const std::string& text) const;
+  // Element-wise sum over ranks, in place.
+  void allreduce_sum(std::vector<double>& values) const;
   // Sum of `value` over ranks.
   long long allreduce_sum(long long value) const;
   [[noreturn]] void abort(int exit_code) const;

@@ -12,7 +12,8 @@ fails=0; passes=0
 expect() { if eval "$1"; then passes=$((passes+1)); else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 for f in online_boutique.h5 train_ticket.h5 embeddings_trained.h5 embeddings_baseline.h5 runs/4/final/model.safetensors \
          runs/4/final/config.json runs/4/final/README.md runs/4/metrics.jsonl report_system/report.md \
-         report_system/report.json report_time/report.md report_time/report.json; do
+         report_system/report.json report_time/report.md report_time/report.json release/model.safetensors \
+         release/config.json release/README.md; do
   expect "[[ -s '$out/$f' ]]"
 done
 for split in system time; do
@@ -36,5 +37,6 @@ sys.exit(1 if bad else 0)
 PY"
 done
 expect "[[ \$(wc -l < '$out/runs/4/metrics.jsonl') -ge 3 ]]"
+expect "ls '$out'/runs/4/checkpoints/step-*/DONE > /dev/null"
 echo "$passes passed, $fails failed"
 ((fails == 0))

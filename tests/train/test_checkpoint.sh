@@ -36,6 +36,10 @@ expect "train 2 async checkpoint.async=true checkpoint.every_steps=2"
 expect "cmp -s $(ck straight 4)/shard-00001-of-00002.safetensors $(ck async 4)/shard-00001-of-00002.safetensors"
 expect "cmp -s $(ck resumed 2)/shard-00000-of-00002.safetensors $(ck async 2)/shard-00000-of-00002.safetensors"
 
+# Retention: keep the newest 1 plus step 2 forever.
+expect "train 2 keep train.max_steps=6 checkpoint.every_steps=2 checkpoint.keep_last=1 checkpoint.keep_steps=[2]"
+expect "[[ -f $(ck keep 2)/DONE && ! -e $(ck keep 4) && -f $(ck keep 6)/DONE ]]"
+
 # Resharding: the 2-rank checkpoint of step 2 continued on 3 ranks; a 4-rank one continued on 2 ranks.
 expect "train 3 reshard3 train.resume=$(ck resumed 2) && grep -q 'saved by 2 rank' $out/reshard3.log"
 expect "[[ -f $(ck reshard3 4)/shard-00002-of-00003.safetensors ]]"
