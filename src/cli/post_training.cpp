@@ -213,8 +213,12 @@ void run_evaluate(const JobContext& ctx) {
   write_file_atomic(out / "report.json", report.dump(2));
   std::string md = "# RuntimeSlicer evaluation\n\n";
   md += fmt::format("Split: by {} ({}). Test windows: {}, of which abnormal with a root cause: {}.\n\n", split_opts.by,
-                    split_opts.by == "time" ? fmt::format("the first {:.0f}% of each store trains", 100 * split_opts.train_fraction)
-                                            : "held out: " + fmt::format("{}", fmt::join(split_opts.test_systems, ", ")),
+                    split_opts.by == "time"
+                        ? fmt::format("the first {:.0f}% of each store trains", 100 * split_opts.train_fraction)
+                    : split_opts.by == "fault_time"
+                        ? fmt::format("each store cut where its fault number ceil({:.2f} x n) begins: earlier windows tune, later ones test",
+                                      split_opts.train_fraction)
+                        : "held out: " + fmt::format("{}", fmt::join(split_opts.test_systems, ", ")),
                     trained.metrics["test_windows"].get<std::size_t>(), trained.metrics["fl"]["windows"].get<std::size_t>());
   md += results_table(trained.metrics, baseline ? &baseline->metrics : nullptr);
   md += "\nThe published figures are the seed paper's Table 1 on AIOps 2022 (GUIDE §8), another data set and "
