@@ -284,7 +284,8 @@ void CheckpointWriter::save(Trainer& trainer, const TrainingCursor& cursor) {
                    {"zero1", trainer.zero1()},
                    {"rng", rng},
                    {"data_cursor", {{"data_step", cursor.data_step}, {"val_data_step", cursor.val_data_step}}},
-                   {"scheduler", {{"step", step}, {"lr", trainer.lr_at(std::max<std::int64_t>(step - 1, 0))}}},
+                   {"scheduler", {{"step", step}, {"optimizer_step", trainer.optimizer_steps()},
+                                  {"lr", trainer.lr_at(std::max<std::int64_t>(step - 1, 0))}}},
                    {"loss_tail", cursor.loss_tail}};
   }
   if (policy_.async) {
@@ -411,6 +412,7 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
         item.value().detach().copy_(tensor_from(shard.tensor(item.key())).view(item.value().sizes()));
   }
   trainer.set_steps_done(manifest.at("step").get<std::int64_t>());
+  trainer.set_optimizer_steps(manifest.at("scheduler").value("optimizer_step", manifest.at("step").get<std::int64_t>()));
   TrainingCursor cursor;
   cursor.step = manifest.at("step").get<std::int64_t>();
   cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();

@@ -262,6 +262,20 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
   o.zero1 = cfg.get_bool("train.zero1");
   o.sparse_embedding = cfg.get_bool("train.sparse_embedding");
+  o.nonfinite = cfg.get_string("train.nonfinite");
+  if (o.nonfinite != "skip" && o.nonfinite != "stop")
+    throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
+  o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
+  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S.
+  if (const char* env = std::getenv("RSLICER_FAULT")) {
+    const std::string fault = env;
+    int rank = -1;
+    long long step = -1;
+    if (std::sscanf(fault.c_str(), "nan_loss:%lld", &step) == 1) o.fault_nan_at_step = step - 1;
+    if (std::sscanf(fault.c_str(), "kill_in_step:%d:%lld", &rank, &step) == 2) o.fault_rank = rank, o.fault_step = step - 1;
+    if (std::sscanf(fault.c_str(), "hang_in_step:%d:%lld", &rank, &step) == 2)
+      o.fault_rank = rank, o.fault_step = step - 1, o.fault_hang = true;
+  }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
@@ -338,7 +352,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                            {"temporal", s.temporal},    {"anomaly", s.anomaly},   {"lr", s.lr},
                            {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
                            {"tokens_per_s", tokens / s.seconds}, {"step_s", s.seconds},
-                           {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}};
+                           {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}, {"skipped", s.skipped}};
     if (val_every > 0 && ((step + 1) % val_every == 0 || step + 1 == o.max_steps)) {
       double v = 0;
       for (std::int64_t k = 0; k < val_batches; ++k) v += trainer.evaluate(val_loader.next()).total.item<double>();

@@ -3,6 +3,13 @@
 #include <chrono>
 #include <cmath>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <limits>
+#include <thread>
+
 #include "core/error.h"
 
 namespace rslicer::train {
@@ -104,6 +111,12 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     reducer_->prepare(last);
     const auto f0 = std::chrono::steady_clock::now();
     auto terms = forward_loss(to_tensors(micro_batches[k]));
+    if (step_ == options_.fault_nan_at_step) terms.total = terms.total * std::numeric_limits<float>::quiet_NaN();
+    if (step_ == options_.fault_step && comm_.rank() == options_.fault_rank) {
+      spdlog::warn("fault injection: rank {} {} in step {}", comm_.rank(), options_.fault_hang ? "hangs" : "dies", step_ + 1);
+      if (!options_.fault_hang) std::raise(SIGKILL);
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
     const auto f1 = std::chrono::steady_clock::now();
     (terms.total / static_cast<double>(options_.grad_accum)).backward();
     s.forward_seconds += std::chrono::duration<double>(f1 - f0).count();
@@ -139,18 +152,32 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   float clip_scale = 1.0f;
   if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
     clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
-  AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
-  {
+  comm_.allreduce(logged, dist::ReduceOp::avg)->wait();  // the global batch's loss
+  s.loss = logged[0].item<double>();
+  // The gradient norm is global and the loss all-reduced: every rank takes the same decision.
+  if (!std::isfinite(s.grad_norm) || !std::isfinite(s.loss)) {
+    s.skipped = true;
+    ++consecutive_skips_;
+    const std::string what = fmt::format("loss {} / gradient norm {} at step {}", s.loss, s.grad_norm, step_ + 1);
+    if (options_.nonfinite == "stop")
+      throw Error("non-finite " + what + " (train.nonfinite=stop)", "train step " + std::to_string(step_ + 1),
+                  "finite losses; lower train.lr, check the data, or train.nonfinite=skip");
+    if (consecutive_skips_ > options_.max_consecutive_skips)
+      throw Error(fmt::format("non-finite loss or gradient for {} consecutive steps, last {}", consecutive_skips_, what),
+                  "train step " + std::to_string(step_ + 1), "finite losses; lower train.lr or check the data");
+    spdlog::warn("skipping the update of step {}: non-finite {}", step_ + 1, what);
+  } else {
+    consecutive_skips_ = 0;
+    AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
     torch::NoGradGuard no_grad;
     if (sparse_entry_ >= 0)
       update_with_sparse_embedding(rows, hyper, clip_scale);
     else
       update_dense(hyper, clip_scale);
+    ++optimizer_steps_;
   }
   ++step_;
   s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
-  comm_.allreduce(logged, dist::ReduceOp::avg)->wait();  // the global batch's loss (figures only)
-  s.loss = logged[0].item<double>();
   s.modal = logged[1].item<double>();
   s.temporal = logged[2].item<double>();
   s.anomaly = logged[3].item<double>();
@@ -162,7 +189,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
 void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
   fused_adamw(flat_->params().data_ptr<float>() + moments_begin_, flat_->grads().data_ptr<float>() + moments_begin_,
               exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
-              step_ + 1, clip_scale);
+              optimizer_steps_ + 1, clip_scale);
   if (zero1_) {
     // Each rank's updated chunk, gathered into every rank's flat buffer (chunks are equal thanks to padding).
     const std::int64_t chunk = flat_->chunk();
@@ -183,9 +210,9 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
                                                                {std::max(moments_begin_, e1), moments_end_}};
   for (const auto& [a, b] : dense_ranges)
     if (a < b)
-      fused_adamw(params + a, grads + a, m + (a - moments_begin_), v + (a - moments_begin_), b - a, hyper, step_ + 1,
-                  clip_scale);
-  lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, step_ + 1, clip_scale);
+      fused_adamw(params + a, grads + a, m + (a - moments_begin_), v + (a - moments_begin_), b - a, hyper,
+                  optimizer_steps_ + 1, clip_scale);
+  lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, optimizer_steps_ + 1, clip_scale);
   if (!zero1_) return;
   // What changed: the parameters outside the embedding and the touched rows. Each element is owned by one rank's
   // slice; every rank contributes the elements it owns (zeros elsewhere) and a sum all-reduce, exact since x + 0

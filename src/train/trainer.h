@@ -31,6 +31,17 @@ struct TrainOptions {
   bool learnable_temperature = false;
   bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
   bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
+  // A step whose loss or global gradient norm is NaN/Inf: "skip" leaves the parameters and optimizer state as they
+  // were (the schedule moves on, as PyTorch's GradScaler does) and stops the run after `max_consecutive_skips`;
+  // "stop" stops at once. Either way nothing non-finite reaches the parameters or a checkpoint.
+  std::string nonfinite = "skip";
+  std::int64_t max_consecutive_skips = 5;
+  // Test hooks (tests/train/test_faults.sh), from RSLICER_FAULT: nan_loss:S makes the loss of step S NaN;
+  // kill_in_step:R:S kills rank R (SIGKILL) and hang_in_step:R:S stops it forever, after the forward pass of step S.
+  std::int64_t fault_nan_at_step = -1;
+  int fault_rank = -1;
+  std::int64_t fault_step = -1;
+  bool fault_hang = false;
   losses::LossOptions loss;
   dist::ReducerOptions reducer;
 };
@@ -40,6 +51,7 @@ struct StepStats {
   double loss = 0, modal = 0, temporal = 0, anomaly = 0, lr = 0, grad_norm = 0;
   std::size_t windows = 0, tokens = 0;  // this rank's
   double seconds = 0, comm_wait_seconds = 0;
+  bool skipped = false;  // non-finite loss or gradient: no update
   // Where the step's time went: forward (+ loss), backward (gradient hooks launch the bucket all-reduces inside
   // it), the wait for the last buckets, and the optimizer (clip, AdamW, the ZeRO-1 all-gather).
   double forward_seconds = 0, backward_seconds = 0, optimizer_seconds = 0;
@@ -65,6 +77,9 @@ class Trainer {
 
   std::int64_t steps_done() const { return step_; }
   void set_steps_done(std::int64_t steps) { step_ = steps; }
+  // Updates applied (steps minus skipped ones): AdamW's bias correction counts these.
+  std::int64_t optimizer_steps() const { return optimizer_steps_; }
+  void set_optimizer_steps(std::int64_t steps) { optimizer_steps_ = steps; }
   model::RuntimeSlicer& model() { return model_; }
   std::vector<torch::Tensor> trainable_parameters() const { return params_; }
 
@@ -94,7 +109,7 @@ class Trainer {
   void update_with_sparse_embedding(const SparseRows& rows, const AdamWHyper& hyper, float clip_scale);
   torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
-  std::int64_t step_ = 0;
+  std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;
 
   losses::LossTerms forward_loss(const BatchTensors& b);
 };
