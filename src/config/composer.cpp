@@ -85,7 +85,7 @@ Entry parse_entry(const YAML::Node& item, const std::string& containing_group, c
   if (!item.IsMap() || item.size() != 1)
     throw ConfigError("malformed defaults entry", file.string(), "'- group: option' (one key per entry)");
   std::string key = item.begin()->first.Scalar();
-  const YAML::Node& value = item.begin()->second;
+  const YAML::Node value = item.begin()->second;  // a copy: the iterator's pair is a temporary (ASan found the dangling reference)
   if (starts_with(key, "optional ")) {
     e.optional = true;
     key = std::string(trim(key.substr(9)));

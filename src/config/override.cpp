@@ -144,7 +144,9 @@ class ValueParser {
       v.range_is_integer = all_int;
     } else if (name == "glob") {
       v.kind = OverrideValue::Kind::glob;
-      for (auto& [kw, e] : args) {
+      for (auto& arg : args) {
+        const auto& kw = arg.first;  // not a structured binding: C++17 lambdas cannot capture those (clang)
+        const auto& e = arg.second;
         auto add = [&](std::vector<std::string>& to) {
           if (e.value.IsSequence())
             for (const auto& item : e.value) to.push_back(item.Scalar());
