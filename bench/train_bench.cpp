@@ -1,7 +1,7 @@
 // Training throughput under mpirun on synthetic token batches (no loader, so that the trainer alone is measured,
 // on exactly the work bench/reference/ddp_train.py does): the tiny Qwen3 of configs/model/tiny.yaml with the real
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
-// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
+// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1] [activation_checkpointing 0|1]
 // Prints one JSON line (rank 0): medians over the steps after the first two.
 #include <sys/resource.h>
 
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   c.intermediate_size = 384;
   model::RuntimeSlicer m(c, model::FusionConfig{256, 128, true});
   m->reset_parameters(0);
+  m->model->activation_checkpointing = argc > 7 && std::atoi(argv[7]) != 0;
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(300));
   train::TrainOptions o;
   o.max_steps = steps;

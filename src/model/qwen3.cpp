@@ -119,13 +119,52 @@ Qwen3ModelImpl::Qwen3ModelImpl(const Qwen3Config& c) : config(c) {
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
+namespace {
+
+// One decoder layer whose activations are recomputed in backward. forward runs without recording; backward runs
+// the layer again with recording on a detached copy of its input and back-propagates through it, which
+// accumulates the layer's parameter gradients (and fires their hooks, so the gradient reducer works unchanged) and
+// gives the input's gradient. Deterministic because the layer has no dropout.
+class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& h, const torch::Tensor& cos,
+                               const torch::Tensor& sin, const torch::Tensor& mask, Qwen3DecoderLayerImpl* layer) {
+    ctx->save_for_backward({h, cos, sin, mask});
+    // autograd's context stores IValues: the layer goes in as its address (it outlives the graph: the module
+    // owns it and the graph is consumed by the backward of this step).
+    ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(layer));
+    torch::NoGradGuard no_grad;
+    return layer->forward(h, cos, sin, mask);
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad_output) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<Qwen3DecoderLayerImpl*>(static_cast<std::intptr_t>(ctx->saved_data["layer"].toInt()));
+    torch::Tensor h = saved[0].detach().requires_grad_(true);
+    torch::Tensor out;
+    {
+      torch::AutoGradMode record(true);
+      out = layer->forward(h, saved[1], saved[2], saved[3]);
+    }
+    torch::autograd::backward({out}, {grad_output[0]});
+    return {h.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 torch::Tensor Qwen3ModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& padding_mask) {
   auto h = embed_tokens(input_ids);
   // Positions 0..S-1 whatever the padding, as HF does without explicit position_ids; RoPE is relative, so the
   // attention between real tokens does not depend on the padding offset.
   auto [cos, sin] = rope_tables(input_ids.size(1), config.head_dim, config.rope_theta, input_ids.device());
   auto mask = attention_mask(padding_mask, h.scalar_type());
-  for (const auto& layer : *layers) h = layer->as<Qwen3DecoderLayer>()->forward(h, cos, sin, mask);
+  const bool recompute = activation_checkpointing && is_training() && torch::GradMode::is_enabled();
+  for (const auto& layer : *layers) {
+    auto* l = layer->as<Qwen3DecoderLayer>();
+    h = recompute && h.requires_grad() ? CheckpointedLayer::apply(h, cos, sin, mask, l) : l->forward(h, cos, sin, mask);
+  }
   return norm(h);
 }
 

@@ -63,6 +63,10 @@ struct Qwen3ModelImpl : torch::nn::Module {
   // No gradients for the token embedding (when asked) and the first `layers` decoder layers.
   void freeze(std::int64_t layers, bool embeddings);
 
+  // Activation checkpointing: in training, each decoder layer keeps only its input and recomputes its forward
+  // during backward (as torch.utils.checkpoint, reentrant), trading about one more forward for the activations.
+  bool activation_checkpointing = false;
+
   Qwen3Config config;
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};

@@ -249,6 +249,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   if (!cfg.is_null("train.init_from") && !resume_from)
     initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));
   model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
+  model->model->activation_checkpointing = cfg.get_bool("model.activation_checkpointing");
 
   TrainOptions o;
   o.max_steps = cfg.get_int("train.max_steps");

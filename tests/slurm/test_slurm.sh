@@ -63,5 +63,9 @@ expect "grep -q 'signal 10 received' $out/preempt-$job.out && grep -q 'requeuein
 expect "grep -q 'restart 1' $out/preempt-$job.out && grep -q 'resumed from .*checkpoints/step-' $out/preempt-$job.out"
 expect "[[ -s $run/final/model.safetensors ]]"
 
+if ((fails)); then  # what happened, for CI logs
+  for f in "$out"/*.out "$out"/post/*.out; do [[ -f $f ]] && { echo "--- $f"; grep -vE 'step [0-9]+/' "$f" | tail -15; }; done
+  echo "--- slurmctld"; grep -E "JobId=|error" "$out/slurm/log/slurmctld.log" | tail -25
+fi
 echo "$passes passed, $fails failed"
 ((fails == 0))
