@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
-namespace rslicer::dist {
+#include "dist/reduce_op.h"
 
-enum class ReduceOp { sum, avg, max };
+namespace rslicer::dist {
 
 class Work {
  public:
