@@ -281,6 +281,12 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
+  if (!cfg.is_null("train.epochs")) {
+    // Passes over the data instead of a step count: an epoch is the sampler's batches, grad_accum per step.
+    const auto per_epoch = static_cast<std::int64_t>(loader.sampler().batches_per_epoch()) / grad_accum;
+    o.max_steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(cfg.get_double("train.epochs") * per_epoch)));
+    spdlog::info("train.epochs={} x {} steps per epoch = {} steps", cfg.get_double("train.epochs"), per_epoch, o.max_steps);
+  }
   Trainer trainer(model, comm, o);
   trainer.broadcast_parameters();
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());

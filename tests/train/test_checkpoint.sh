@@ -36,6 +36,11 @@ expect "train 2 async checkpoint.async=true checkpoint.every_steps=2"
 expect "cmp -s $(ck straight 4)/shard-00001-of-00002.safetensors $(ck async 4)/shard-00001-of-00002.safetensors"
 expect "cmp -s $(ck resumed 2)/shard-00000-of-00002.safetensors $(ck async 2)/shard-00000-of-00002.safetensors"
 
+# train.epochs replaces max_steps: one pass over the sampler's batches.
+expect "train 2 epoch train.epochs=1 checkpoint.at_end=false"
+n=$(sed -nE 's/.*train.epochs=1 x [0-9]+ steps per epoch = ([0-9]+) steps.*/\1/p' "$out/epoch.log")
+expect "[[ -n '$n' && \$(wc -l < $out/epoch/metrics.jsonl) == '$n' ]]"
+
 # Retention: keep the newest 1 plus step 2 forever.
 expect "train 2 keep train.max_steps=6 checkpoint.every_steps=2 checkpoint.keep_last=1 checkpoint.keep_steps=[2]"
 expect "[[ -f $(ck keep 2)/DONE && ! -e $(ck keep 4) && -f $(ck keep 6)/DONE ]]"
