@@ -1,7 +1,10 @@
 // Training throughput under mpirun on synthetic token batches (no loader, so that the trainer alone is measured,
 // on exactly the work bench/reference/ddp_train.py does): the tiny Qwen3 of configs/model/tiny.yaml with the real
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
-// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1] [activation_checkpointing 0|1]
+// usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
+//                    [activation_checkpointing 0|1] [last_layer_pooled_only 0|1] [pack_sequences 0|1] [padding 0..0.5]
+// padding: mean fraction of left padding in the batches (the lengths rule of ddp_train.py, so both get the same
+// lengths); real windows have 5-10% (simulated) to ~50% (Nezha) at 128 tokens a modality.
 // Prints one JSON line (rank 0): medians over the steps after the first two.
 #include <sys/resource.h>
 
@@ -18,24 +21,38 @@ using namespace rslicer;
 
 namespace {
 
-data::TokenBatch random_tokens(std::mt19937_64& rng, std::int64_t batch, std::int64_t seq) {
+// Real tokens of sequence `i` (of the 3 * batch of a rank's step): seq - floor(u * 2 * padding * seq), u in [0, 1)
+// from a hash of (step, rank, i); the same integer rule as bench/reference/ddp_train.py.
+std::int64_t sequence_length(std::uint64_t step, int rank, std::int64_t i, std::int64_t seq, double padding) {
+  const std::uint64_t h = (static_cast<std::uint64_t>(i) * 2654435761ULL + step * 40503ULL + static_cast<std::uint64_t>(rank) * 7919ULL) % 1000ULL;
+  const auto cut = static_cast<std::int64_t>(static_cast<double>(h) / 1000.0 * 2.0 * padding * static_cast<double>(seq));
+  return std::max<std::int64_t>(1, seq - cut);
+}
+
+data::TokenBatch random_tokens(std::mt19937_64& rng, std::int64_t batch, std::int64_t seq, std::uint64_t step, int rank,
+                               std::int64_t first, double padding) {
   data::TokenBatch t;
   t.batch = batch;
   t.length = seq;
   std::uniform_int_distribution<std::int64_t> id(0, 151668);
-  for (std::int64_t i = 0; i < batch * seq; ++i) t.ids.push_back(id(rng));
-  t.mask.assign(static_cast<std::size_t>(batch * seq), 1);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const auto real = sequence_length(step, rank, first + b, seq, padding);
+    for (std::int64_t j = 0; j < seq; ++j) {
+      t.ids.push_back(j < seq - real ? 0 : id(rng));
+      t.mask.push_back(j < seq - real ? 0 : 1);
+    }
+  }
   return t;
 }
 
 // The same batches on every run: seeded by (step, rank); windows overlap their neighbours (temporal loss pairs).
-data::Batch synthetic_batch(std::uint64_t step, int rank, std::int64_t batch, std::int64_t seq) {
+data::Batch synthetic_batch(std::uint64_t step, int rank, std::int64_t batch, std::int64_t seq, double padding) {
   std::mt19937_64 rng(step * 1000003 + static_cast<std::uint64_t>(rank));
   data::Batch b;
   b.step = step;
-  b.metrics = random_tokens(rng, batch, seq);
-  b.traces = random_tokens(rng, batch, seq);
-  b.logs = random_tokens(rng, batch, seq);
+  b.metrics = random_tokens(rng, batch, seq, step, rank, 0, padding);
+  b.traces = random_tokens(rng, batch, seq, step, rank, batch, padding);
+  b.logs = random_tokens(rng, batch, seq, step, rank, 2 * batch, padding);
   for (std::int64_t i = 0; i < batch; ++i) {
     const std::int64_t global = rank * batch + i;
     b.samples.push_back({0, static_cast<std::uint32_t>(global)});
@@ -73,6 +90,9 @@ int main(int argc, char** argv) {
   model::RuntimeSlicer m(c, model::FusionConfig{256, 128, true});
   m->reset_parameters(0);
   m->model->activation_checkpointing = argc > 7 && std::atoi(argv[7]) != 0;
+  m->model->last_layer_pooled_only = argc > 8 ? std::atoi(argv[8]) != 0 : true;
+  m->model->pack_sequences = argc > 9 ? std::atoi(argv[9]) != 0 : true;
+  const double padding = argc > 10 ? std::atof(argv[10]) : 0.0;
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(300));
   train::TrainOptions o;
   o.max_steps = steps;
@@ -82,9 +102,13 @@ int main(int argc, char** argv) {
   train::Trainer trainer(m, comm, o);
   trainer.broadcast_parameters();
   std::vector<double> step_s, fwd, bwd, wait, opt;
+  long long real_tokens = 0;
   for (int s = 0; s < steps; ++s) {
-    auto stats = trainer.step({synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq)});
+    auto b = synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding);
+    const auto tokens = static_cast<long long>(b.tokens());
+    auto stats = trainer.step({std::move(b)});
     if (s < 2) continue;
+    real_tokens += tokens;
     step_s.push_back(stats.seconds);
     fwd.push_back(stats.forward_seconds);
     bwd.push_back(stats.backward_seconds);
@@ -96,14 +120,18 @@ int main(int argc, char** argv) {
   const long long rss_kb = usage.ru_maxrss;
   long long max_rss_kb = 0;
   MPI_Reduce(&rss_kb, &max_rss_kb, 1, MPI_LONG_LONG, MPI_MAX, 0, MPI_COMM_WORLD);
+  long long all_tokens = 0;  // real (unpadded) tokens over every rank and measured step
+  MPI_Reduce(&real_tokens, &all_tokens, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
   if (mpi.is_root()) {
     const double t = median(step_s);
+    const double tokens_per_step = static_cast<double>(all_tokens) / static_cast<double>(std::max<std::size_t>(1, step_s.size()));
     const double windows = static_cast<double>(batch * mpi.world_size());
-    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"windows_per_s\": %.4f, "
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"pooled_only\": %d, \"packing\": %d, \"padding\": %.2f, \"windows_per_s\": %.4f, "
                 "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
                 "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f}\n",
-                mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0, windows / t,
-                windows * 3 * static_cast<double>(seq) / t, t, median(fwd), median(bwd), median(wait), median(opt),
+                mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0,
+                m->model->last_layer_pooled_only ? 1 : 0, m->model->pack_sequences ? 1 : 0, padding, windows / t,
+                tokens_per_step / t, t, median(fwd), median(bwd), median(wait), median(opt),
                 static_cast<double>(max_rss_kb) / 1024.0);
   }
   return 0;

@@ -7,7 +7,8 @@ the gated fusion MLP, the global-batch InfoNCE over (M,T), (T,L), (M,L) with all
 (torch.distributed.nn), the temporal hinge over the gathered batch; AdamW (lr 3e-4, wd 0.01), clipping at 1.0.
 Synthetic token batches, full length, one intra-op thread per rank.
 
-usage: mpirun -np R /usr/bin/python3 ddp_train.py <per_rank_batch> <seq> <steps> [threads]
+usage: mpirun -np R /usr/bin/python3 ddp_train.py <per_rank_batch> <seq> <steps> [threads] [padding]
+padding: mean fraction of left padding, with the lengths rule of train_bench.cpp (sequence_length).
 Prints one JSON line (rank 0): medians over the steps after the first two.
 """
 import json
@@ -120,9 +121,16 @@ def loss_fn(e_m, e_t, e_l, z, begin, end, temperature=0.07, delta=0.8, lambda_te
     return modal + lambda_temp * temporal
 
 
+def sequence_length(step, rank, i, seq, padding):
+    h = (i * 2654435761 + step * 40503 + rank * 7919) % (2 ** 64) % 1000
+    return max(1, seq - int(h / 1000.0 * 2.0 * padding * seq))
+
+
 def main():
     batch, seq, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+    padding = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    real_tokens = 0
     rank, world = int(os.environ.get("OMPI_COMM_WORLD_RANK", 0)), int(os.environ.get("OMPI_COMM_WORLD_SIZE", 1))
     dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29533", rank=rank, world_size=world)
     torch.manual_seed(0)
@@ -135,7 +143,10 @@ def main():
     for step in range(steps):
         gen = torch.Generator().manual_seed(step * 1000003 + rank)
         ids = torch.randint(0, VOCAB, (3 * batch, seq), generator=gen)
-        mask = torch.ones_like(ids)
+        lengths = torch.tensor([sequence_length(step, rank, i, seq, padding) for i in range(3 * batch)])
+        mask = (torch.arange(seq)[None, :] >= seq - lengths[:, None]).long()  # left padded, as HF's tokenizer
+        ids = ids * mask
+        real_tokens += int(mask.sum()) * world if step >= 2 else 0
         t0 = time.perf_counter()
         opt.zero_grad()
         loss = loss_fn(*model(ids, mask), begin, end)
@@ -151,7 +162,8 @@ def main():
     if rank == 0:
         t = sorted(times)[len(times) // 2]
         print(json.dumps({"ranks": world, "per_rank_batch": batch, "seq": seq, "windows_per_s": n / t,
-                          "tokens_per_s": n * 3 * seq / t, "step_s": t, "peak_rss_mb": rss.item(),
+                          "padding": padding,
+                          "tokens_per_s": real_tokens / len(times) / t, "step_s": t, "peak_rss_mb": rss.item(),
                           "torch": torch.__version__}))
     dist.destroy_process_group()
 

@@ -41,6 +41,7 @@ void run_embed(const JobContext& ctx) {
                                    ? train::build_model(cfg.sub("model"), static_cast<std::uint64_t>(cfg.get_int("seed")))
                                    : model::load_release(cfg.get_string("embed.release"));
   model->eval();
+  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");  // how to compute, not what: not in releases
   spdlog::info("embedding with {}", cfg.is_null("embed.release") ? "the untrained backbone (baseline, seed " +
                                                                        std::to_string(cfg.get_int("seed")) + ")"
                                                                  : cfg.get_string("embed.release"));

@@ -250,6 +250,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));
   model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
   model->model->activation_checkpointing = cfg.get_bool("model.activation_checkpointing");
+  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
 
   TrainOptions o;
   o.max_steps = cfg.get_int("train.max_steps");

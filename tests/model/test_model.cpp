@@ -162,6 +162,74 @@ TEST(Qwen3, ActivationCheckpointingGivesTheSameGradients) {
   EXPECT_GT(max_grad, 1e-3);  // gradients exist: the comparison is not vacuous
 }
 
+TEST(Qwen3, LastHiddenEqualsTheFullForwardAtTheLastPosition) {
+  // Fast path: the last layer evaluates only the pooled positions, and with packing several sequences share a row
+  // (block-diagonal attention, positions restarting per sequence); reference path: every position of the
+  // left-padded batch, then select the last. Same values and the same gradients for every parameter, with and
+  // without activation checkpointing.
+  for (bool checkpointing : {false, true}) {
+    for (bool packing : {false, true}) {
+      auto run = [&](bool fast) {
+        Qwen3Model m(small_config());
+        m->reset_parameters(5);
+        m->activation_checkpointing = checkpointing;
+        m->pack_sequences = packing;
+        auto ids = torch::tensor({{0, 0, 5, 6, 7}, {7, 8, 9, 10, 11}, {0, 0, 0, 0, 3}, {0, 0, 0, 12, 13}});
+        auto mask = torch::tensor({{0, 0, 1, 1, 1}, {1, 1, 1, 1, 1}, {0, 0, 0, 0, 1}, {0, 0, 0, 1, 1}});
+        auto last = fast ? m->last_hidden(ids, mask) : m->forward(ids, mask).select(1, 4);
+        (last * torch::arange(last.numel()).view(last.sizes()).to(torch::kFloat32)).sum().backward();
+        std::vector<torch::Tensor> out{last.detach()};
+        for (const auto& p : m->parameters()) out.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+        return out;
+      };
+      auto full = run(false), fast = run(true);
+      ASSERT_EQ(full.size(), fast.size());
+      EXPECT_EQ(fast[0].sizes(), (std::vector<std::int64_t>{4, 64}));
+      EXPECT_LT((full[0] - fast[0]).abs().max().item<float>(), 1e-5)
+          << "hidden states, checkpointing " << checkpointing << ", packing " << packing;
+      float max_diff = 0, max_grad = 0;
+      for (std::size_t i = 1; i < full.size(); ++i) {
+        max_diff = std::max(max_diff, (full[i] - fast[i]).abs().max().item<float>());
+        max_grad = std::max(max_grad, full[i].abs().max().item<float>());
+      }
+      // Relative to the largest gradient: the weights of the sum (0..255) make gradients of order 1e3.
+      EXPECT_LT(max_diff, 1e-6 * max_grad)
+          << "checkpointing " << checkpointing << ", packing " << packing << ", largest gradient " << max_grad;
+      EXPECT_GT(max_grad, 1e-3);
+    }
+  }
+}
+
+TEST(Qwen3, PackedLayoutPutsSeveralSequencesInARowAndComputesNoPadding) {
+  auto ids = torch::tensor({{0, 0, 5, 6, 7}, {7, 8, 9, 10, 11}, {0, 0, 0, 0, 3}, {0, 0, 0, 12, 13}});
+  auto mask = torch::tensor({{0, 0, 1, 1, 1}, {1, 1, 1, 1, 1}, {0, 0, 0, 0, 1}, {0, 0, 0, 1, 1}});
+  auto padded = left_padded_layout(ids, mask);
+  auto packed = packed_layout(ids, mask);
+  EXPECT_NEAR(padded.padding_fraction, 1.0 - 11.0 / 20.0, 1e-12);
+  // Lengths 3, 5, 1, 2 in rows of 5: first fit decreasing gives {5}, {3, 2}, {1}.
+  ASSERT_EQ(packed.ids.size(0), 3);
+  EXPECT_NEAR(packed.padding_fraction, 1.0 - 11.0 / 15.0, 1e-12);
+  EXPECT_TRUE(torch::equal(packed.ids[0], torch::tensor({7, 8, 9, 10, 11})));
+  EXPECT_TRUE(torch::equal(packed.ids[1], torch::tensor({5, 6, 7, 12, 13})));
+  EXPECT_TRUE(torch::equal(packed.positions[1], torch::tensor({0, 1, 2, 0, 1})));
+  // Row 1: the second sequence sees only itself, causally.
+  auto allowed = packed.allowed[1][0];
+  EXPECT_TRUE(allowed[4][3].item<bool>());
+  EXPECT_FALSE(allowed[4][2].item<bool>());
+  EXPECT_FALSE(allowed[3][4].item<bool>());
+  // Row 2: one token, the rest attend to nothing.
+  EXPECT_TRUE(packed.allowed[2][0][0][0].item<bool>());
+  EXPECT_FALSE(packed.allowed[2][0][1].any().item<bool>());
+  // Pooled: each input sequence reads its own last token.
+  auto flat_last = packed.last_index.reshape({-1});
+  const auto Q = packed.last_index.size(1);
+  for (std::int64_t i = 0; i < 4; ++i) {
+    const auto p = packed.pooled[i].item<std::int64_t>();
+    const auto row = p / Q, col = flat_last[p].item<std::int64_t>();
+    EXPECT_EQ(packed.ids[row][col].item<std::int64_t>(), ids[i][4].item<std::int64_t>()) << "sequence " << i;
+  }
+}
+
 TEST(Safetensors, RoundTripAndUntrustedHeaders) {
   test::TempDir dir;
   std::vector<float> a = {1, 2, 3, 4, 5, 6};

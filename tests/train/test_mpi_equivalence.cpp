@@ -39,10 +39,11 @@ struct Run {
 
 Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::WindowStoreReader>& store,
                                          const std::shared_ptr<const data::Tokenizer>& tok, int steps, int grad_accum,
-                                         bool sparse_embedding) {
+                                         bool sparse_embedding, bool packing) {
   dist::MpiCommunicator comm(comm_handle, std::chrono::seconds(60));
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
+  m->model->pack_sequences = packing;  // rows differ between world sizes; each sequence's result must not
   train::TrainOptions o;
   o.max_steps = steps;
   o.warmup_steps = 1;
@@ -81,14 +82,15 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   return run;
 }
 
-// (grad_accum, sparse embedding gradient)
-class Equivalence : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+// (grad_accum, sparse embedding gradient, sequence packing)
+class Equivalence : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
 
 TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
   const dist::MpiContext& mpi = *g_mpi;
   const int grad_accum = std::get<0>(GetParam());
   const bool sparse = std::get<1>(GetParam());
+  const bool packing = std::get<2>(GetParam());
   std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_eq_" + std::to_string(::getpid()))).string() : "");
   if (mpi.is_root()) {
     fs::create_directories(dir);
@@ -100,9 +102,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
   auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
   const int K = 3;
-  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum, sparse);
+  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum, sparse, packing);
   if (mpi.is_root()) {
-    auto reference_run = train_k_steps(MPI_COMM_SELF, store, tok, K, grad_accum, sparse);
+    auto reference_run = train_k_steps(MPI_COMM_SELF, store, tok, K, grad_accum, sparse, packing);
     const auto& reference = reference_run.params;
     ASSERT_EQ(reference.size(), distributed.params.size());
     for (int k = 0; k < K; ++k)
@@ -126,9 +128,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
       max_diff = std::max(max_diff, d);
       max_change = std::max(max_change, (reference[i] - initial[i]).abs().max().item<float>());
     }
-    std::printf("world %d (grad_accum %d, %s embedding gradient) vs world 1 after %d steps: max |param diff| %.3g "
-                "(max change %.3g)\n",
-                mpi.world_size(), grad_accum, sparse ? "sparse" : "dense", K, max_diff, max_change);
+    std::printf("world %d (grad_accum %d, %s embedding gradient, packing %s) vs world 1 after %d steps: max |param "
+                "diff| %.3g (max change %.3g)\n",
+                mpi.world_size(), grad_accum, sparse ? "sparse" : "dense", packing ? "on" : "off", K, max_diff, max_change);
     EXPECT_LT(max_diff, 1e-5);
     EXPECT_GT(max_change, 1e-4);  // training moved the parameters: the comparison is not vacuous
     fs::remove_all(dir);
@@ -136,8 +138,10 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   mpi.barrier();
 }
 
-INSTANTIATE_TEST_SUITE_P(GradAccumAndSparsity, Equivalence,
-                         ::testing::Combine(::testing::Values(1, 2), ::testing::Values(false, true)));
+INSTANTIATE_TEST_SUITE_P(GradAccumSparsityPacking, Equivalence,
+                         ::testing::Values(std::make_tuple(1, false, false), std::make_tuple(2, false, false),
+                                           std::make_tuple(1, true, false), std::make_tuple(2, true, false),
+                                           std::make_tuple(1, true, true), std::make_tuple(2, true, true)));
 
 }  // namespace
 
