@@ -1,6 +1,8 @@
 #include "data/loader.h"
 
 #include "core/error.h"
+#include "core/log.h"
+#include "data/cpu_affinity.h"
 
 namespace rslicer::data {
 
@@ -68,6 +70,8 @@ Batch WindowLoader::build(std::uint64_t step) const {
 }
 
 void WindowLoader::work() {
+  if (auto error = pin_current_thread(options_.worker_cpus); !error.empty())
+    spdlog::warn("loader worker not pinned: {}", error);  // slower at worst, never wrong
   while (true) {
     std::uint64_t step;
     {

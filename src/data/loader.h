@@ -28,6 +28,7 @@ struct LoaderOptions {
   std::size_t max_tokens = 256;  // per modality text
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
+  std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)
 };
 
 struct Batch {

@@ -10,8 +10,10 @@
 #include <deque>
 #include <fstream>
 #include <optional>
+#include <thread>
 
 #include "core/error.h"
+#include "data/cpu_affinity.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "model/safetensors.h"
@@ -199,6 +201,33 @@ model::RuntimeSlicer build_model(const config::Config& m, std::uint64_t seed) {
   return rs;
 }
 
+namespace {
+
+// loader.worker_cpus: auto | none | [cpu ids] -> the CPUs the loader's workers are pinned to (empty: not pinned).
+std::vector<int> worker_cpus_from_config(const config::Config& cfg, const dist::MpiContext& mpi) {
+  const YAML::Node node = cfg.node()["loader"]["worker_cpus"];
+  if (node.IsSequence()) {
+    std::vector<int> cpus;
+    for (auto c : cfg.get_int_list("loader.worker_cpus")) cpus.push_back(static_cast<int>(c));
+    return cpus;
+  }
+  const std::string mode = cfg.get_string("loader.worker_cpus");
+  if (mode == "none") return {};
+  if (mode != "auto")
+    throw ConfigError("'" + mode + "' is not a CPU placement", "loader.worker_cpus", "auto, none or a list of CPU ids");
+  const auto allowed = data::allowed_cpus();
+  // A rank that mpirun/srun bound to its own CPUs splits only those; an unbound one takes its node-local slice.
+  const bool bound = static_cast<int>(allowed.size()) < static_cast<int>(std::thread::hardware_concurrency());
+  auto cpus = data::plan_worker_cpus(allowed, bound ? 0 : mpi.local_rank(), bound ? 1 : mpi.local_size(),
+                                     static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
+  if (cpus.empty())
+    spdlog::info("loader workers not pinned: no CPU to spare beside {} compute thread(s) per rank",
+                 cfg.get_int("train.trainer.intra_op_threads"));
+  return cpus;
+}
+
+}  // namespace
+
 PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
   StopSignals signals;
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
@@ -238,6 +267,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.seed = seed;
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
+  lo.worker_cpus = worker_cpus_from_config(cfg, mpi);
   data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
   data::LoaderOptions vo = lo;
   vo.seed = seed + 1;

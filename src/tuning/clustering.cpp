@@ -13,12 +13,30 @@ AllReduceSum local_only() {
   return [](std::vector<double>&) {};
 }
 
-std::vector<int> assign_nearest(const Matrix& x, const Matrix& c) {
+namespace {
+
+// Squared distance in fp32 over 8 independent partial sums: the compiler vectorises it (a single running sum in
+// double, the reference squared_distance, cannot be reordered, so it runs one element at a time).
+float squared_distance_fast(const float* a, const float* b, std::size_t n) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (std::size_t l = 0; l < 8; ++l) {
+      const float diff = a[j + l] - b[j + l];
+      lanes[l] += diff * diff;
+    }
+  float tail = 0;
+  for (; j < n; ++j) tail += (a[j] - b[j]) * (a[j] - b[j]);
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7])) + tail;
+}
+
+template <typename Distance>
+std::vector<int> nearest(const Matrix& x, const Matrix& c, Distance distance) {
   std::vector<int> a(x.rows, 0);
   for (std::size_t i = 0; i < x.rows; ++i) {
     double best = std::numeric_limits<double>::max();
     for (std::size_t k = 0; k < c.rows; ++k) {
-      double d = squared_distance(x.row(i), c.row(k), x.cols);
+      const double d = distance(x.row(i), c.row(k), x.cols);
       if (d < best) {
         best = d;
         a[i] = static_cast<int>(k);
@@ -27,6 +45,12 @@ std::vector<int> assign_nearest(const Matrix& x, const Matrix& c) {
   }
   return a;
 }
+
+}  // namespace
+
+std::vector<int> assign_nearest(const Matrix& x, const Matrix& c) { return nearest(x, c, squared_distance_fast); }
+
+std::vector<int> assign_nearest_reference(const Matrix& x, const Matrix& c) { return nearest(x, c, squared_distance); }
 
 KMeansResult kmeans_from(const Matrix& x, Matrix centroids, int max_iter, const AllReduceSum& reduce) {
   KMeansResult r;

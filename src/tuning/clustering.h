@@ -26,7 +26,10 @@ struct KMeansResult {
 KMeansResult kmeans(const Matrix& x, int k, std::uint64_t seed, int max_iter = 100, const AllReduceSum& reduce = local_only());
 // Lloyd from given initial centroids (for comparing with a reference implementation at equal init).
 KMeansResult kmeans_from(const Matrix& x, Matrix centroids, int max_iter, const AllReduceSum& reduce = local_only());
+// Nearest centroid per row: fp32 distances vectorised (the fast path Lloyd uses) and the reference in double.
+// They agree except where two centroids are equally near to within fp32 rounding.
 std::vector<int> assign_nearest(const Matrix& x, const Matrix& centroids);
+std::vector<int> assign_nearest_reference(const Matrix& x, const Matrix& centroids);
 
 struct GmmResult {
   Matrix means, variances;   // [k, dim] (diagonal)

@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "core/error.h"
 #include "data/fixture_telemetry.h"
+#include "data/cpu_affinity.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/serializer.h"
@@ -123,4 +125,41 @@ TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
   EXPECT_EQ(resumed.next_step(), 8u);
   options.world = 3;
   EXPECT_THROW(WindowLoader({store}, tok, options), ConfigError);
+}
+
+TEST(CpuAffinity, AutoRuleGivesEachRankItsSliceBeyondItsComputeThreads) {
+  const std::vector<int> node{0, 1, 2, 3, 4, 5, 6, 7};
+  EXPECT_EQ(plan_worker_cpus(node, 0, 2, 1), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(plan_worker_cpus(node, 1, 2, 1), (std::vector<int>{5, 6, 7}));
+  EXPECT_EQ(plan_worker_cpus(node, 1, 2, 2), (std::vector<int>{6, 7}));
+  EXPECT_TRUE(plan_worker_cpus(node, 0, 4, 2).empty());  // 2 CPUs a rank, both computing: nothing to spare
+  EXPECT_TRUE(plan_worker_cpus({0, 1}, 0, 2, 1).empty());
+  EXPECT_EQ(plan_worker_cpus({4, 9, 12}, 0, 1, 1), (std::vector<int>{9, 12}));  // a bound rank's own set
+  EXPECT_TRUE(plan_worker_cpus(node, 2, 2, 1).empty());                         // bad local rank
+}
+
+TEST(Loader, WorkersRunOnTheirCpus) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  const auto allowed = allowed_cpus();
+  if (allowed.size() < 2) GTEST_SKIP() << "needs 2 CPUs to tell a pinned thread from the others";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options;
+  options.global_batch = 2;
+  options.cluster_size = 2;
+  options.workers = 2;
+  options.worker_cpus = {allowed.back()};
+  WindowLoader loader({store}, tok, options);
+  loader.next();  // the workers have started and pinned themselves
+  // Threads of this process whose allowed CPUs are exactly the worker CPU (Linux: /proc/self/task/*/status).
+  int pinned = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("Cpus_allowed_list:", 0) == 0 && line.substr(line.find_last_of(" \t") + 1) == std::to_string(allowed.back()))
+        ++pinned;
+  }
+  EXPECT_EQ(pinned, 2);
+  EXPECT_EQ(allowed_cpus(), allowed);  // the calling thread is not pinned
 }

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <random>
 
 #include "core/error.h"
@@ -175,4 +176,16 @@ TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
   EXPECT_EQ(t.train.size(), 60u);
   EXPECT_THROW(split_rows(e, {"by_moon", 0.6, {}}), rslicer::ConfigError);
   EXPECT_THROW(split_rows(e, {"system", 0.6, {"z"}}), rslicer::ConfigError);
+}
+
+TEST(Clustering, FastNearestCentroidEqualsTheReference) {
+  // The vectorised fp32 distances (Lloyd's fast path) against the double reference: the same assignment for every
+  // row of overlapping blobs in 37 dimensions (not a multiple of the 8 lanes, so the tail runs too).
+  Matrix x = blobs(300, 5, 37, 3);
+  for (std::size_t i = 0; i < x.rows; ++i) x.row(i)[0] *= 0.2f;
+  Matrix c(5, 37);
+  for (std::size_t k = 0; k < 5; ++k) std::copy(x.row(k * 41), x.row(k * 41) + 37, c.row(k));
+  const auto fast = assign_nearest(x, c), reference = assign_nearest_reference(x, c);
+  EXPECT_EQ(fast, reference);
+  EXPECT_GT(std::set<int>(fast.begin(), fast.end()).size(), 1u);  // not a trivial single-cluster answer
 }
