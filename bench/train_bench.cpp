@@ -3,6 +3,9 @@
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
 // usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
 //                    [activation_checkpointing 0|1] [last_layer_pooled_only 0|1] [pack_sequences 0|1] [padding 0..0.5]
+//                    [independent 0|1]
+// independent: every rank trains alone (MPI_COMM_SELF): the same processes on the same cores with no
+// communication, the baseline for "backward + reduce over backward alone".
 // padding: mean fraction of left padding in the batches (the lengths rule of ddp_train.py, so both get the same
 // lengths); real windows have 5-10% (simulated) to ~50% (Nezha) at 128 tokens a modality.
 // Prints one JSON line (rank 0): medians over the steps after the first two.
@@ -93,7 +96,8 @@ int main(int argc, char** argv) {
   m->model->last_layer_pooled_only = argc > 8 ? std::atoi(argv[8]) != 0 : true;
   m->model->pack_sequences = argc > 9 ? std::atoi(argv[9]) != 0 : true;
   const double padding = argc > 10 ? std::atof(argv[10]) : 0.0;
-  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(300));
+  const bool independent = argc > 11 && std::atoi(argv[11]) != 0;
+  dist::MpiCommunicator comm(independent ? MPI_COMM_SELF : MPI_COMM_WORLD, std::chrono::seconds(300));
   train::TrainOptions o;
   o.max_steps = steps;
   o.warmup_steps = 1;

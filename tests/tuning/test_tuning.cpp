@@ -13,6 +13,7 @@
 #include "tuning/clustering.h"
 #include "tuning/metrics.h"
 #include "tuning/split.h"
+#include "tuning/tsne.h"
 #include "tuning/state_models.h"
 #include "test_util.h"
 
@@ -188,4 +189,32 @@ TEST(Clustering, FastNearestCentroidEqualsTheReference) {
   const auto fast = assign_nearest(x, c), reference = assign_nearest_reference(x, c);
   EXPECT_EQ(fast, reference);
   EXPECT_GT(std::set<int>(fast.begin(), fast.end()).size(), 1u);  // not a trivial single-cluster answer
+}
+
+TEST(Tsne, SeparatedBlobsStaySeparatedInTheMap) {
+  std::vector<int> truth;
+  Matrix x = blobs(30, 3, 10, 21, &truth);
+  TsneOptions o;
+  o.perplexity = 10;
+  o.iterations = 500;
+  auto r = tsne(x, o);
+  ASSERT_EQ(r.map.rows, x.rows);
+  ASSERT_EQ(r.map.cols, 2u);
+  // Each point's nearest neighbour in the map comes from its own blob.
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    double best = 1e300;
+    std::size_t nearest = i;
+    for (std::size_t j = 0; j < x.rows; ++j)
+      if (j != i && squared_distance(r.map.row(i), r.map.row(j), 2) < best) {
+        best = squared_distance(r.map.row(i), r.map.row(j), 2);
+        nearest = j;
+      }
+    same += truth[i] == truth[nearest];
+  }
+  EXPECT_GE(same, x.rows * 95 / 100);
+  EXPECT_GT(r.kl_divergence, 0.0);
+  EXPECT_LT(r.kl_divergence, 2.0);
+  EXPECT_EQ(tsne(x, o).map.data, r.map.data);  // deterministic for a seed
+  EXPECT_THROW(tsne(x.select({0}), o), Error);
 }
