@@ -10,7 +10,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.manifold import TSNE
 
 
 def load(entry):
@@ -30,13 +29,12 @@ def main():
     fig, axes = plt.subplots(2, len(runs), figsize=(6 * len(runs), 10), squeeze=False)
     for col, (name, entry) in enumerate(runs):
         z, label, regime, clusters = load(entry)
-        idx = np.arange(len(z))
-        if len(idx) > 2000:
-            idx = np.random.default_rng(0).choice(len(z), 2000, replace=False)
-        xy = TSNE(n_components=2, init="pca", random_state=0, perplexity=min(30, len(idx) - 1)).fit_transform(z[idx])
+        # The map rslicer evaluate computed (src/tuning/tsne.h) over the windows it chose.
+        idx = np.array(entry["tsne"]["index"], dtype=np.int64)
+        xy = np.array(entry["tsne"]["map"], dtype=np.float64).reshape(len(idx), 2)
         colour = clusters[idx] if clusters is not None else regime[idx]
         axes[0][col].scatter(xy[:, 0], xy[:, 1], c=colour, cmap="tab10", s=6)
-        axes[0][col].set_title(f"{name}: coloured by state cluster")
+        axes[0][col].set_title(f"{name}: coloured by state cluster (t-SNE, KL {entry['tsne']['kl']:.2f})")
         lab = label[idx]
         for value, colour_name, text in ((0, "tab:blue", "normal"), (1, "tab:red", "abnormal"), (-1, "tab:gray", "unknown")):
             m = lab == value

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -16,6 +18,7 @@
 #include "tuning/clustering.h"
 #include "tuning/metrics.h"
 #include "tuning/state_models.h"
+#include "tuning/tsne.h"
 
 namespace fs = std::filesystem;
 
@@ -171,6 +174,33 @@ std::string results_table(const nlohmann::json& trained, const nlohmann::json* b
 
 }  // namespace
 
+namespace {
+
+// The 2-D t-SNE map of an embeddings file's state embeddings (a seeded subsample of at most `max_points`
+// windows): {"index": rows of the file, "map": [[x, y], ...], "kl": KL divergence}.
+nlohmann::json tsne_map(const std::string& embeddings, const config::Config& cfg) {
+  auto e = tuning::EmbeddingSet::read(embeddings);
+  std::vector<std::size_t> index(e.z.rows);
+  std::iota(index.begin(), index.end(), 0);
+  const auto max_points = static_cast<std::size_t>(cfg.get_int("tsne.max_points"));
+  if (index.size() > max_points) {
+    std::mt19937_64 rng(static_cast<std::uint64_t>(cfg.get_int("seed")));
+    std::shuffle(index.begin(), index.end(), rng);
+    index.resize(max_points);
+    std::sort(index.begin(), index.end());
+  }
+  tuning::TsneOptions o;
+  o.perplexity = std::min(cfg.get_double("tsne.perplexity"), static_cast<double>(index.size()) - 1.0);
+  o.iterations = static_cast<int>(cfg.get_int("tsne.iterations"));
+  o.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  auto r = tuning::tsne(e.z.select(index), o);
+  nlohmann::json map = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.map.rows; ++i) map.push_back({r.map.row(i)[0], r.map.row(i)[1]});
+  return {{"index", index}, {"map", map}, {"kl", r.kl_divergence}};
+}
+
+}  // namespace
+
 void run_evaluate(const JobContext& ctx) {
   if (!ctx.mpi.is_root()) return;
   const auto& cfg = ctx.cfg;
@@ -243,10 +273,14 @@ void run_evaluate(const JobContext& ctx) {
   if (baseline)
     plot["baseline"] = {{"embeddings", cfg.get_string("baseline.embeddings")},
                         {"clusters", cfg.is_null("baseline.clusters") ? "" : cfg.get_string("baseline.clusters")}};
+  if (cfg.get_bool("plots")) {
+    plot["trained"]["tsne"] = tsne_map(cfg.get_string("embeddings"), cfg);
+    if (baseline) plot["baseline"]["tsne"] = tsne_map(cfg.get_string("baseline.embeddings"), cfg);
+  }
   write_file_atomic(out / "plot_inputs.json", plot.dump());
   const std::string script = std::string(RSLICER_SOURCE_DIR_CLI) + "/scripts/plot_report.py";
   if (cfg.get_bool("plots") && std::system(("/usr/bin/python3 '" + script + "' '" + (out / "plot_inputs.json").string() + "'").c_str()) != 0)
-    spdlog::warn("plots not made: /usr/bin/python3 {} failed (needs python3-sklearn and python3-matplotlib)", script);
+    spdlog::warn("plots not made: /usr/bin/python3 {} failed (needs python3-h5py and python3-matplotlib)", script);
   std::printf("%s\n", results_table(trained.metrics, baseline ? &baseline->metrics : nullptr).c_str());
   spdlog::info("report: {}, {}, plots: {}", (out / "report.md").string(), (out / "report.json").string(), out.string());
 }

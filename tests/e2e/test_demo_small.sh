@@ -36,6 +36,9 @@ for side in ('trained', 'baseline'):
 sys.exit(1 if bad else 0)
 PY"
 done
+# The t-SNE maps (computed by rslicer evaluate) cover the chosen windows, trained and baseline, and were drawn.
+expect "[[ -s '$out/report_time/tsne_states.png' ]]"
+expect "/usr/bin/python3 -c \"import json, math, sys; p = json.load(open(sys.argv[1])); sys.exit(0 if all(len(p[s]['tsne']['map']) == len(p[s]['tsne']['index']) > 10 and math.isfinite(p[s]['tsne']['kl']) for s in ('trained', 'baseline')) else 1)\" '$out/report_time/plot_inputs.json'"
 expect "[[ \$(wc -l < '$out/runs/4/metrics.jsonl') -ge 3 ]]"
 expect "ls '$out'/runs/4/checkpoints/step-*/DONE > /dev/null"
 echo "$passes passed, $fails failed"
