@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <thread>
+#include <chrono>
 
 #include "core/error.h"
 #include "data/fixture_telemetry.h"
@@ -151,14 +153,23 @@ TEST(Loader, WorkersRunOnTheirCpus) {
   options.workers = 2;
   options.worker_cpus = {allowed.back()};
   WindowLoader loader({store}, tok, options);
-  loader.next();  // the workers have started and pinned themselves
-  // Threads of this process whose allowed CPUs are exactly the worker CPU (Linux: /proc/self/task/*/status).
-  int pinned = 0;
-  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-    std::ifstream status(task.path() / "status");
-    for (std::string line; std::getline(status, line);)
-      if (line.rfind("Cpus_allowed_list:", 0) == 0 && line.substr(line.find_last_of(" \t") + 1) == std::to_string(allowed.back()))
-        ++pinned;
+  loader.next();
+  // Threads of this process whose allowed CPUs are exactly the worker CPU (Linux: /proc/self/task/*/status). A
+  // worker pins itself when it starts, which may come after the first batch: poll for a while.
+  auto count_pinned = [&] {
+    int n = 0;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream status(task.path() / "status");
+      for (std::string line; std::getline(status, line);)
+        if (line.rfind("Cpus_allowed_list:", 0) == 0 && line.substr(line.find_last_of(" \t") + 1) == std::to_string(allowed.back()))
+          ++n;
+    }
+    return n;
+  };
+  int pinned = count_pinned();
+  for (int i = 0; i < 100 && pinned < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    pinned = count_pinned();
   }
   EXPECT_EQ(pinned, 2);
   EXPECT_EQ(allowed_cpus(), allowed);  // the calling thread is not pinned
