@@ -1,8 +1,12 @@
 #include "model/qwen3.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <limits>
 
+#include "core/error.h"
+#include "model/autocast.h"
 #include "model/sequence_packing.h"
 
 namespace rslicer::model {
@@ -182,8 +186,14 @@ torch::Tensor Qwen3AttentionImpl::forward(const torch::Tensor& x, const torch::T
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  auto scores = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_dim))) +
-                (all ? mask : gather_positions(mask, queries, 2));
+  const auto query_mask = all ? mask : gather_positions(mask, queries, 2);
+#if TORCH_VERSION_MAJOR >= 2
+  if (fused) {  // one kernel (memory-efficient attention on CUDA); the explicit path below is its reference
+    auto out = at::scaled_dot_product_attention(q, k, v, query_mask.to(q.scalar_type()), 0.0, false);
+    return o_proj(out.transpose(1, 2).contiguous().view({B, Q, heads * head_dim}));
+  }
+#endif
+  auto scores = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_dim))) + query_mask;
   auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).contiguous().view({B, Q, heads * head_dim});
   return o_proj(out);
@@ -217,6 +227,18 @@ Qwen3ModelImpl::Qwen3ModelImpl(const Qwen3Config& c) : config(c) {
   layers = register_module("layers", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(Qwen3DecoderLayer(c));
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  if (fused_attention_available()) set_fused_attention(true);
+}
+
+void Qwen3ModelImpl::set_fused_attention(bool on) {
+  if (on && !fused_attention_available())
+    throw ConfigError("fused attention needs LibTorch >= 2.0 (this is " TORCH_VERSION ")", "model.fused_attention",
+                      "false with this LibTorch");
+  for (auto& layer : *layers) layer->as<Qwen3DecoderLayer>()->self_attn->fused = on;
+}
+
+bool Qwen3ModelImpl::fused_attention() const {
+  return layers->size() > 0 && (*layers)[0]->as<Qwen3DecoderLayer>()->self_attn->fused;
 }
 
 namespace {

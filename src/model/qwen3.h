@@ -51,6 +51,8 @@ struct Qwen3AttentionImpl : torch::nn::Module {
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};
   std::int64_t heads, kv_heads, head_dim;
+  // Fused scaled_dot_product_attention (LibTorch >= 2.0) instead of the explicit softmax(QK^T/sqrt(D) + mask) V.
+  bool fused = false;
 };
 TORCH_MODULE(Qwen3Attention);
 
@@ -97,6 +99,11 @@ struct Qwen3ModelImpl : torch::nn::Module {
   // Sequence packing in last_hidden/embed (model.pack_sequences): several sequences a row, so that padding
   // positions are not computed.
   bool pack_sequences = false;
+  // Fused attention in every layer where this LibTorch has it (model.fused_attention; the explicit path is the
+  // reference it is tested against).
+  void set_fused_attention(bool on);
+  bool fused_attention() const;
+
   // The last layer evaluates only the pooled positions in last_hidden/embed (exact; off only to measure its gain).
   bool last_layer_pooled_only = true;
 

@@ -26,9 +26,24 @@ Qwen3Config Qwen3Config::from_json_file(const std::filesystem::path& path) {
   get_int("num_key_value_heads", c.num_key_value_heads);
   get_int("intermediate_size", c.intermediate_size);
   c.head_dim = j.value("head_dim", c.hidden_size / c.num_attention_heads);
-  c.rope_theta = j.value("rope_theta", 1e6);
+  // transformers < 5 writes rope_theta at the top level; 5.x nests it in rope_parameters (with rope_type).
+  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
+    const auto& rope = j["rope_parameters"];
+    const std::string type = rope.value("rope_type", std::string("default"));
+    if (type != "default")
+      throw Error("rope_type '" + type + "' is not supported", path.string(), "rope_type 'default' (plain RoPE)");
+    if (!rope.contains("rope_theta") || !rope["rope_theta"].is_number())
+      throw Error("rope_parameters without a numeric rope_theta", path.string(), "rope_parameters.rope_theta");
+    c.rope_theta = rope["rope_theta"].get<double>();
+  } else {
+    c.rope_theta = j.value("rope_theta", 1e6);
+  }
   c.rms_norm_eps = j.value("rms_norm_eps", 1e-6);
   c.max_position_embeddings = j.value("max_position_embeddings", std::int64_t{32768});
+  if (j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean() && j["use_sliding_window"].get<bool>())
+    throw Error("use_sliding_window is true", path.string(), "full attention in every layer (use_sliding_window: false)");
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    throw Error("rope_scaling is set", path.string(), "plain RoPE (rope_scaling: null)");
   if (j.value("attention_bias", false))
     throw Error("attention_bias is true", path.string(), "Qwen3 without biases (attention_bias: false)");
   c.validate();

@@ -9,7 +9,9 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "model/autocast.h"
 #include "model/qwen3.h"
+#include "model/release.h"
 #include "model/runtime_slicer.h"
 #include "model/safetensors.h"
 #include "test_util.h"
@@ -326,4 +328,185 @@ TEST(Qwen3, MatchesAnIndependentPythonReferenceOfHfQwen3) {
   auto other = torch::tensor(out["embeddings"][1].get<std::vector<float>>());
   EXPECT_GT((ours[0] - other).abs().max().item<float>(), 1e-2);
   (void)expected;
+}
+
+// Parity with HF transformers itself: tests/model/fixtures/hf_qwen3_tiny was written by transformers' Qwen3Model
+// (make_hf_qwen3_fixture.py, versions in provenance.json): its config.json and model.safetensors as save_pretrained
+// lays them out, and its outputs on a left-padded batch in reference.safetensors.
+namespace {
+
+torch::Tensor fixture_tensor(const SafetensorsFile& file, const std::string& name) {
+  const TensorView& v = file.at(name);
+  const auto dtype = v.dtype == DType::I64 ? torch::kInt64 : torch::kFloat32;
+  return torch::from_blob(const_cast<void*>(v.data), v.shape, dtype).clone();
+}
+
+}  // namespace
+
+TEST(Qwen3, MatchesHfTransformersOnItsOwnSavedModel) {
+  const std::filesystem::path dir = std::string(RSLICER_TEST_DIR) + "/model/fixtures/hf_qwen3_tiny";
+  Qwen3Config c = Qwen3Config::from_json_file(dir / "config.json");
+  EXPECT_EQ(c.num_hidden_layers, 3);
+  EXPECT_EQ(c.rope_theta, 1e6);  // transformers 5 nests it in rope_parameters
+  Qwen3Model model(c);
+  LoadReport report = load_hf_backbone(model, dir);
+  EXPECT_TRUE(report.missing.empty()) << report.summary();
+  EXPECT_TRUE(report.unexpected.empty()) << report.summary();
+  EXPECT_EQ(report.loaded.size(), model->named_parameters().size());
+
+  SafetensorsFile ref(dir / "reference.safetensors");
+  auto ids = fixture_tensor(ref, "input_ids"), mask = fixture_tensor(ref, "attention_mask");
+  auto hidden = fixture_tensor(ref, "last_hidden_state"), embeddings = fixture_tensor(ref, "embeddings");
+  auto embeddings_mrl = fixture_tensor(ref, "embeddings_mrl");
+  torch::NoGradGuard no_grad;
+  model->eval();
+  // Every real position of every layer's output (padding positions hold no defined value in either).
+  auto real = mask.unsqueeze(-1).to(torch::kFloat32);
+  const float hidden_err = ((model->forward(ids, mask) - hidden).abs() * real).max().item<float>();
+  const float embed_err = (model->embed(ids, mask) - embeddings).abs().max().item<float>();
+  const float mrl_err = (model->embed(ids, mask, embeddings_mrl.size(1)) - embeddings_mrl).abs().max().item<float>();
+  model->pack_sequences = true;
+  const float packed_err = (model->embed(ids, mask) - embeddings).abs().max().item<float>();
+  std::printf("HF transformers parity: hidden %.3g, embeddings %.3g, MRL %.3g, packed %.3g (max abs)\n", hidden_err,
+              embed_err, mrl_err, packed_err);
+  EXPECT_LT(hidden_err, 1e-4);
+  EXPECT_LT(embed_err, 1e-4);
+  EXPECT_LT(mrl_err, 1e-4);
+  EXPECT_LT(packed_err, 1e-4);
+  // Negative control: the same weights with one norm perturbed (as a wrong q_norm would be) do not match.
+  model->pack_sequences = false;
+  auto named = model->named_parameters();
+  named["layers.1.self_attn.q_norm.weight"].mul_(1.01);
+  EXPECT_GT((model->embed(ids, mask) - embeddings).abs().max().item<float>(), 1e-4);
+}
+
+TEST(Qwen3, HfImportAcceptsTheModelPrefixAndReportsEveryKeyMismatch) {
+  const std::filesystem::path fixture = std::string(RSLICER_TEST_DIR) + "/model/fixtures/hf_qwen3_tiny";
+  test::TempDir dir;
+  std::filesystem::copy_file(fixture / "config.json", dir / "config.json");
+  // Rewrite the fixture's weights with a "model." prefix (as Qwen3ForCausalLM saves them), drop one, add one.
+  SafetensorsFile original(fixture / "model.safetensors");
+  std::vector<TensorToWrite> tensors;
+  for (const auto& [name, view] : original.tensors()) {
+    if (name == "layers.2.mlp.up_proj.weight") continue;
+    tensors.push_back({"model." + name, view.dtype, view.shape, view.data, view.bytes});
+  }
+  const float extra[2] = {1, 2};  // an attention bias, which Qwen3 does not have
+  tensors.push_back({"model.layers.0.self_attn.q_proj.bias", DType::F32, {2}, extra, sizeof(extra)});
+  write_safetensors(dir / "model.safetensors", tensors);
+  Qwen3Model model(Qwen3Config::from_json_file(dir / "config.json"));
+  LoadReport report = load_hf_backbone(model, dir.path());
+  ASSERT_EQ(report.missing, std::vector<std::string>{"model.layers.2.mlp.up_proj.weight"});
+  ASSERT_EQ(report.unexpected, std::vector<std::string>{"model.layers.0.self_attn.q_proj.bias"});
+  EXPECT_EQ(report.loaded.size(), model->named_parameters().size() - 1);
+}
+
+TEST(Qwen3Config, ReadsBothRopeLayoutsAndRefusesWhatItDoesNotImplement) {
+  test::TempDir dir;
+  const std::string base = R"("vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+      "num_key_value_heads": 1, "head_dim": 4, "intermediate_size": 16)";
+  test::write_text(dir / "v4.json", "{" + base + R"(, "rope_theta": 10000.0})");
+  EXPECT_EQ(Qwen3Config::from_json_file(dir / "v4.json").rope_theta, 10000.0);
+  test::write_text(dir / "v5.json", "{" + base + R"(, "rope_parameters": {"rope_theta": 5000.0, "rope_type": "default"}})");
+  EXPECT_EQ(Qwen3Config::from_json_file(dir / "v5.json").rope_theta, 5000.0);
+  test::write_text(dir / "yarn.json", "{" + base + R"(, "rope_parameters": {"rope_theta": 5000.0, "rope_type": "yarn"}})");
+  EXPECT_THROW(Qwen3Config::from_json_file(dir / "yarn.json"), rslicer::Error);
+  test::write_text(dir / "sliding.json", "{" + base + R"(, "use_sliding_window": true})");
+  EXPECT_THROW(Qwen3Config::from_json_file(dir / "sliding.json"), rslicer::Error);
+}
+
+// bf16 autocast (model.precision: bf16): matrix products in bf16, the state restored afterwards; the result stays
+// close to fp32. Run on the CPU here (LibTorch's CPU autocast) and on CUDA where there is a GPU.
+namespace {
+
+void expect_bf16_autocast_close_to_fp32(torch::Device device) {
+  Qwen3Model model(small_config());
+  model->reset_parameters(7);
+  model->to(device);
+  auto ids = torch::tensor({{0, 0, 17, 250, 3, 999}, {5, 6, 7, 8, 9, 10}}).to(device);
+  auto mask = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}}).to(device);
+  torch::Tensor fp32, bf16, inside, after;
+  {
+    AutocastGuard guard(device, Precision::bf16);
+    inside = model->layers[0]->as<Qwen3DecoderLayer>()->mlp->up_proj(torch::ones({1, 64}, device));
+    bf16 = model->embed(ids, mask);
+  }
+  after = model->layers[0]->as<Qwen3DecoderLayer>()->mlp->up_proj(torch::ones({1, 64}, device));
+  fp32 = model->embed(ids, mask);
+  EXPECT_EQ(inside.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(after.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(fp32.scalar_type(), torch::kFloat32);
+  const float err = (bf16.to(torch::kFloat32) - fp32).abs().max().item<float>();
+  std::printf("bf16 autocast vs fp32 on %s: max abs embedding error %.3g\n", device.str().c_str(), err);
+  EXPECT_LT(err, 3e-2);
+  EXPECT_GT(err, 0.0f);  // bf16 really ran
+  // Gradients flow to the fp32 parameters.
+  {
+    AutocastGuard guard(device, Precision::bf16);
+    model->embed(ids, mask).sum().backward();
+  }
+  auto g = model->layers[1]->as<Qwen3DecoderLayer>()->mlp->down_proj->weight.grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_EQ(g.scalar_type(), torch::kFloat32);
+  EXPECT_GT(g.abs().sum().item<float>(), 0.0f);
+}
+
+}  // namespace
+
+TEST(Autocast, Bf16OnTheCpuStaysCloseToFp32AndRestoresTheState) {
+  expect_bf16_autocast_close_to_fp32(torch::kCPU);
+  EXPECT_EQ(parse_precision("bf16"), Precision::bf16);
+  EXPECT_THROW(parse_precision("fp8"), rslicer::ConfigError);
+}
+
+TEST(Autocast, Bf16OnCudaStaysCloseToFp32) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only LibTorch): bf16 on GPU not run";
+  expect_bf16_autocast_close_to_fp32(torch::Device(torch::kCUDA, 0));
+}
+
+// The fused attention (LibTorch >= 2.0) against the explicit path it replaces, with left padding and GQA.
+TEST(Qwen3, FusedAttentionEqualsTheExplicitPath) {
+  if (!fused_attention_available()) {
+    Qwen3Model model(small_config());
+    EXPECT_FALSE(model->fused_attention());
+    EXPECT_THROW(model->set_fused_attention(true), rslicer::ConfigError);
+    GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no scaled_dot_product_attention: explicit path only";
+  }
+  std::vector<torch::Device> devices{torch::kCPU};
+  if (torch::cuda::is_available()) devices.emplace_back(torch::kCUDA, 0);
+  for (const auto& device : devices) {
+    Qwen3Model model(small_config());
+    model->reset_parameters(11);
+    model->to(device);
+    EXPECT_TRUE(model->fused_attention());
+    auto ids = torch::tensor({{0, 0, 17, 250, 3, 999}, {5, 6, 7, 8, 9, 10}, {0, 0, 0, 0, 0, 42}}).to(device);
+    auto mask = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}, {0, 0, 0, 0, 0, 1}}).to(device);
+    auto fused = model->embed(ids, mask);
+    fused.sum().backward();
+    auto fused_grad = model->embed_tokens->weight.grad().clone();
+    model->zero_grad();
+    model->set_fused_attention(false);
+    auto explicit_ = model->embed(ids, mask);
+    explicit_.sum().backward();
+    const float err = (fused - explicit_).abs().max().item<float>();
+    const float grad_err = (fused_grad - model->embed_tokens->weight.grad()).abs().max().item<float>();
+    std::printf("fused vs explicit attention on %s: embeddings %.3g, gradients %.3g\n", device.str().c_str(), err, grad_err);
+    EXPECT_LT(err, 1e-5);
+    EXPECT_LT(grad_err, 1e-5);
+  }
+}
+
+// The HF fixture on the GPU: the same weights on CUDA give transformers' embeddings.
+TEST(Qwen3, MatchesHfTransformersOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (or a CPU-only LibTorch)";
+  const std::filesystem::path dir = std::string(RSLICER_TEST_DIR) + "/model/fixtures/hf_qwen3_tiny";
+  Qwen3Model model(Qwen3Config::from_json_file(dir / "config.json"));
+  load_hf_backbone(model, dir);
+  model->to(torch::kCUDA);
+  SafetensorsFile ref(dir / "reference.safetensors");
+  torch::NoGradGuard no_grad;
+  auto ours = model->embed(fixture_tensor(ref, "input_ids").cuda(), fixture_tensor(ref, "attention_mask").cuda()).cpu();
+  const float err = (ours - fixture_tensor(ref, "embeddings")).abs().max().item<float>();
+  std::printf("HF transformers parity on CUDA: embeddings %.3g (max abs)\n", err);
+  EXPECT_LT(err, 1e-4);
 }
