@@ -12,6 +12,7 @@
 #include "data/serializer.h"
 #include "data/tokenizer.h"
 #include "dist/mpi_context.h"
+#include "model/autocast.h"
 #include "model/release.h"
 #include "train/pretrain.h"
 #include "train/trainer.h"
@@ -41,7 +42,10 @@ void run_embed(const JobContext& ctx) {
                                    ? train::build_model(cfg.sub("model"), static_cast<std::uint64_t>(cfg.get_int("seed")))
                                    : model::load_release(cfg.get_string("embed.release"));
   model->eval();
-  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");  // how to compute, not what: not in releases
+  // How to compute, not what (not in releases):
+  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
+  model::apply_fused_attention(*model->model, cfg.get_string("model.fused_attention"));
+  const model::Precision precision = model::parse_precision(cfg.get_string("model.precision"));
   spdlog::info("embedding with {}", cfg.is_null("embed.release") ? "the untrained backbone (baseline, seed " +
                                                                        std::to_string(cfg.get_int("seed")) + ")"
                                                                  : cfg.get_string("embed.release"));
@@ -103,8 +107,13 @@ void run_embed(const JobContext& ctx) {
         }
       }
     }
-    model::Encoded e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)), train::to_tensors(tok.encode_batch(t, max_tokens)),
-                                     train::to_tensors(tok.encode_batch(l, max_tokens)));
+    model::Encoded e;
+    {
+      model::AutocastGuard autocast(torch::kCPU, precision);
+      e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)), train::to_tensors(tok.encode_batch(t, max_tokens)),
+                        train::to_tensors(tok.encode_batch(l, max_tokens)));
+    }
+    for (auto* t : {&e.e_m, &e.e_t, &e.e_l, &e.z}) *t = t->to(torch::kFloat32);
     copy_rows(out.z, e.z);
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);

@@ -105,6 +105,7 @@ TokenLayout left_padded_layout(const torch::Tensor& input_ids, const torch::Tens
   l.pooled = torch::arange(N, long_opts);
   const double real = padding_mask.sum().item<double>();
   l.padding_fraction = N * S > 0 ? 1.0 - real / static_cast<double>(N * S) : 0.0;
+  l.causal_only = real == static_cast<double>(N * S);
   return l;
 }
 
@@ -186,13 +187,24 @@ torch::Tensor Qwen3AttentionImpl::forward(const torch::Tensor& x, const torch::T
     k = k.repeat_interleave(groups, 1);
     v = v.repeat_interleave(groups, 1);
   }
-  const auto query_mask = all ? mask : gather_positions(mask, queries, 2);
+  torch::Tensor query_mask;
+  if (mask.defined()) {
+    query_mask = all ? mask : gather_positions(mask, queries, 2);
+  } else if (!all) {  // plain causal: query at position p sees keys 0..p
+    auto keys = torch::arange(S, queries.options());
+    query_mask = additive_mask(keys.view({1, 1, S}) <= queries.unsqueeze(-1), torch::kFloat32).unsqueeze(1);
+  }
 #if TORCH_VERSION_MAJOR >= 2
-  if (fused) {  // one kernel (memory-efficient attention on CUDA); the explicit path below is its reference
-    auto out = at::scaled_dot_product_attention(q, k, v, query_mask.to(q.scalar_type()), 0.0, false);
+  if (fused) {  // one kernel (flash or memory-efficient attention on CUDA); the explicit path below is its reference
+    auto out = query_mask.defined() ? at::scaled_dot_product_attention(q, k, v, query_mask.to(q.scalar_type()), 0.0, false)
+                                    : at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
     return o_proj(out.transpose(1, 2).contiguous().view({B, Q, heads * head_dim}));
   }
 #endif
+  if (!query_mask.defined()) {
+    auto keys = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
+    query_mask = additive_mask(keys.view({1, S}) <= keys.view({S, 1}), torch::kFloat32).view({1, 1, S, S});
+  }
   auto scores = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_dim))) + query_mask;
   auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).contiguous().view({B, Q, heads * head_dim});
@@ -237,6 +249,13 @@ void Qwen3ModelImpl::set_fused_attention(bool on) {
   for (auto& layer : *layers) layer->as<Qwen3DecoderLayer>()->self_attn->fused = on;
 }
 
+void apply_fused_attention(Qwen3ModelImpl& model, const std::string& mode) {
+  if (mode == "auto") return model.set_fused_attention(fused_attention_available());
+  if (mode == "true") return model.set_fused_attention(true);
+  if (mode == "false") return model.set_fused_attention(false);
+  throw ConfigError("unknown value '" + mode + "'", "model.fused_attention", "auto, true or false");
+}
+
 bool Qwen3ModelImpl::fused_attention() const {
   return layers->size() > 0 && (*layers)[0]->as<Qwen3DecoderLayer>()->self_attn->fused;
 }
@@ -258,7 +277,7 @@ class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     // owns it and the graph is consumed by the backward of this step).
     ctx->saved_data["layer"] = static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(layer));
     torch::NoGradGuard no_grad;
-    return layer->forward(h, cos, sin, mask, queries.numel() > 0 ? queries : torch::Tensor());
+    return layer->forward(h, cos, sin, mask.numel() > 0 ? mask : torch::Tensor(), queries.numel() > 0 ? queries : torch::Tensor());
   }
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
@@ -269,7 +288,8 @@ class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor out;
     {
       torch::AutoGradMode record(true);
-      out = layer->forward(h, saved[1], saved[2], saved[3], saved[4].numel() > 0 ? saved[4] : torch::Tensor());
+      out = layer->forward(h, saved[1], saved[2], saved[3].numel() > 0 ? saved[3] : torch::Tensor(),
+                           saved[4].numel() > 0 ? saved[4] : torch::Tensor());
     }
     torch::autograd::backward({out}, {grad_output[0]});
     return {h.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
@@ -295,7 +315,7 @@ torch::Tensor Qwen3ModelImpl::last_hidden(const TokenLayout& layout) {
 torch::Tensor Qwen3ModelImpl::run_layers(const TokenLayout& layout, bool last_only) {
   auto h = embed_tokens(layout.ids);
   auto [cos, sin] = rope_tables(layout.positions, config.head_dim, config.rope_theta);
-  auto mask = additive_mask(layout.allowed, h.scalar_type());
+  auto mask = layout.causal_only ? torch::Tensor() : additive_mask(layout.allowed, h.scalar_type());
   const bool recompute = activation_checkpointing && is_training() && torch::GradMode::is_enabled();
   const auto count = layers->size();
   for (std::size_t i = 0; i < count; ++i) {
@@ -303,7 +323,8 @@ torch::Tensor Qwen3ModelImpl::run_layers(const TokenLayout& layout, bool last_on
     // Only the last layer can drop positions: every earlier one feeds the keys and values of the next.
     const torch::Tensor queries = last_only && i + 1 == count ? layout.last_index : torch::Tensor();
     if (recompute && h.requires_grad())
-      h = CheckpointedLayer::apply(h, cos, sin, mask, l, queries.defined() ? queries : torch::empty({0}, torch::kInt64));
+      h = CheckpointedLayer::apply(h, cos, sin, mask.defined() ? mask : torch::empty({0}), l,
+                                   queries.defined() ? queries : torch::empty({0}, torch::kInt64));
     else
       h = l->forward(h, cos, sin, mask, queries);
   }

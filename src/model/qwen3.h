@@ -37,6 +37,9 @@ struct TokenLayout {
   torch::Tensor last_index;  // [R, Q] int64: positions whose outputs pooling reads (each sequence's last token)
   torch::Tensor pooled;      // [N] int64: for each input sequence, its row among the flattened [R * Q] outputs
   double padding_fraction = 0;  // positions computed that hold no token
+  // Every row is one sequence without padding: attention is plain causal, so no mask tensor is built and the
+  // fused path can use its causal kernel (flash attention on CUDA).
+  bool causal_only = false;
 };
 // From left-padded ids/mask [N, S] (1 real, 0 pad).
 TokenLayout left_padded_layout(const torch::Tensor& input_ids, const torch::Tensor& padding_mask);
@@ -45,7 +48,7 @@ TokenLayout packed_layout(const torch::Tensor& input_ids, const torch::Tensor& p
 struct Qwen3AttentionImpl : torch::nn::Module {
   explicit Qwen3AttentionImpl(const Qwen3Config& c);
   // Outputs [B, Q, hidden] at the positions `queries` [B, Q] (undefined: all S positions); keys and values always
-  // cover every position.
+  // cover every position. `mask` [B, 1, S, S] additive, or undefined for plain causal attention.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& queries = {});
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -117,5 +120,8 @@ struct Qwen3ModelImpl : torch::nn::Module {
   torch::Tensor run_layers(const TokenLayout& layout, bool last_only);
 };
 TORCH_MODULE(Qwen3Model);
+
+// model.fused_attention: "auto" (fused where this LibTorch has it), "true" (required), "false" (explicit path).
+void apply_fused_attention(Qwen3ModelImpl& model, const std::string& mode);
 
 }  // namespace rslicer::model

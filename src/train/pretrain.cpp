@@ -281,6 +281,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
   model->model->activation_checkpointing = cfg.get_bool("model.activation_checkpointing");
   model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
+  model::apply_fused_attention(*model->model, cfg.get_string("model.fused_attention"));
 
   TrainOptions o;
   o.max_steps = cfg.get_int("train.max_steps");
@@ -294,6 +295,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
   o.zero1 = cfg.get_bool("train.zero1");
   o.sparse_embedding = cfg.get_bool("train.sparse_embedding");
+  o.precision = model::parse_precision(cfg.get_string("model.precision"));
   o.nonfinite = cfg.get_string("train.nonfinite");
   if (o.nonfinite != "skip" && o.nonfinite != "stop")
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");

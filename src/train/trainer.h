@@ -19,6 +19,7 @@
 #include "train/flat_parameters.h"
 #include "train/sparse_rows.h"
 #include "losses/losses.h"
+#include "model/autocast.h"
 #include "model/runtime_slicer.h"
 
 namespace rslicer::train {
@@ -30,6 +31,8 @@ struct TrainOptions {
   std::int64_t warmup_steps = 10;
   bool learnable_temperature = false;
   bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
+  // model.precision: bf16 runs the encoder under autocast (fp32 parameters, gradients, optimizer and losses).
+  model::Precision precision = model::Precision::fp32;
   bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
   // A step whose loss or global gradient norm is NaN/Inf: "skip" leaves the parameters and optimizer state as they
   // were (the schedule moves on, as PyTorch's GradScaler does) and stops the run after `max_consecutive_skips`;

@@ -481,11 +481,16 @@ TEST(Qwen3, FusedAttentionEqualsTheExplicitPath) {
     EXPECT_TRUE(model->fused_attention());
     auto ids = torch::tensor({{0, 0, 17, 250, 3, 999}, {5, 6, 7, 8, 9, 10}, {0, 0, 0, 0, 0, 42}}).to(device);
     auto mask = torch::tensor({{0, 0, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1}, {0, 0, 0, 0, 0, 1}}).to(device);
+    // And a batch without padding: the causal kernel, no mask.
+    auto full_ids = ids.slice(0, 1, 2).repeat({2, 1}), full_mask = torch::ones_like(full_ids);
+    auto fused_causal = model->embed(full_ids, full_mask);
     auto fused = model->embed(ids, mask);
     fused.sum().backward();
     auto fused_grad = model->embed_tokens->weight.grad().clone();
     model->zero_grad();
     model->set_fused_attention(false);
+    const float causal_err = (fused_causal - model->embed(full_ids, full_mask)).abs().max().item<float>();
+    EXPECT_LT(causal_err, 1e-5);
     auto explicit_ = model->embed(ids, mask);
     explicit_.sum().backward();
     const float err = (fused - explicit_).abs().max().item<float>();
@@ -509,4 +514,29 @@ TEST(Qwen3, MatchesHfTransformersOnCuda) {
   const float err = (ours - fixture_tensor(ref, "embeddings")).abs().max().item<float>();
   std::printf("HF transformers parity on CUDA: embeddings %.3g (max abs)\n", err);
   EXPECT_LT(err, 1e-4);
+}
+
+// Rows without padding take the causal-only path (no mask tensor; the fused kernel's is_causal): the same result
+// as the masked path, which one pad token in front forces (RoPE is relative, so the shift changes nothing).
+TEST(Qwen3, CausalOnlyPathEqualsTheMaskedPath) {
+  Qwen3Model model(small_config());
+  model->reset_parameters(5);
+  auto ids = torch::tensor({{11, 12, 13, 14, 15}, {21, 22, 23, 24, 25}});
+  auto ones = torch::ones({2, 5}, torch::kInt64);
+  auto padded_ids = torch::cat({torch::zeros({2, 1}, torch::kInt64), ids}, 1);
+  auto padded_mask = torch::cat({torch::zeros({2, 1}, torch::kInt64), ones}, 1);
+  EXPECT_TRUE(left_padded_layout(ids, ones).causal_only);
+  EXPECT_FALSE(left_padded_layout(padded_ids, padded_mask).causal_only);
+  for (bool fused : {false, true}) {
+    if (fused && !fused_attention_available()) continue;
+    model->set_fused_attention(fused);
+    auto causal = model->embed(ids, ones);
+    auto masked = model->embed(padded_ids, padded_mask);
+    EXPECT_LT((causal - masked).abs().max().item<float>(), 1e-5) << "fused " << fused;
+    auto hidden = model->forward(ids, ones);
+    auto hidden_masked = model->forward(padded_ids, padded_mask).slice(1, 1);
+    EXPECT_LT((hidden - hidden_masked).abs().max().item<float>(), 1e-4) << "fused " << fused;
+    // Negative control: another sequence differs.
+    EXPECT_GT((causal[0] - masked[1]).abs().max().item<float>(), 1e-3);
+  }
 }
