@@ -3,7 +3,8 @@
 # test_nccl, benchmarks) against PyTorch's LibTorch, runs the tests with the CUDA ones live, then the GPU
 # benchmarks beside their references (HF transformers training step; torch.distributed all-reduce).
 # Results: JSON lines in ${OUT:-bench/gpu/out}/gpu_results.jsonl, the log beside it.
-#   bench/gpu/run.sh [tests|bench|all]   (DEPS_PREFIX: unpacked Debian nlohmann-json/fmt/gtest, default .gpu-deps)
+#   bench/gpu/run.sh [tests|bench|all]   (DEPS_PREFIX: unpacked Debian nlohmann-json/fmt/gtest,
+#   default .gpu-deps, made by bench/gpu/fetch_deps.sh on a Debian machine)
 set -euo pipefail
 what=${1:-all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
