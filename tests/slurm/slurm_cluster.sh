@@ -10,7 +10,7 @@ slurm_start() {
   for b in munged slurmctld slurmd sbatch srun; do
     command -v "$b" > /dev/null || { echo "SKIP: $b not installed (Debian packages slurm-wlm munge)"; return 1; }
   done
-  mkdir -p "$dir"/{state,spool,log,run} /run/munge /etc/munge
+  mkdir -p "$dir"/{state,spool,log,run,tmp} /run/munge /etc/munge
   chown munge:munge /run/munge
   if [[ ! -s /etc/munge/munge.key ]]; then
     dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
@@ -21,6 +21,9 @@ slurm_start() {
   mkdir -p "$dir/munge"; chown munge:munge "$dir/munge"; chmod 755 "$dir" "$dir/run"
   su -s /bin/sh munge -c "munged --socket=$socket --pid-file=$dir/munge/munged.pid --log-file=$dir/munge/munged.log --seed-file=$dir/munge/munged.seed" \
     || { echo "SKIP: munged would not start"; return 1; }
+  # TmpFS is ours: job ids start at 1 in every fresh cluster, and the PMIx plugin makes a per-step directory
+  # (spmix_appdir_<uid>_<job>.<step>) under it that it does not always remove; one left in /tmp by an earlier run
+  # made a later step with the same id fail to launch ("File exists").
   cat > "$dir/slurm.conf" <<CONF
 ClusterName=rslicer-test
 SlurmctldHost=$host
@@ -30,6 +33,7 @@ AuthInfo=socket=$socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
+TmpFS=$dir/tmp
 SlurmctldPidFile=$dir/run/slurmctld.pid
 SlurmdPidFile=$dir/run/slurmd.pid
 SlurmctldLogFile=$dir/log/slurmctld.log

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The launch and Slurm scripts on a real Slurm (munge + slurmctld + slurmd on this machine, tests/slurm/slurm_cluster.sh):
 # a 2-rank pre-training batch job, a sweep through the Slurm launcher (job array + collector), the post-training
-# chain as dependent jobs, and preemption (USR1 -> checkpoint -> requeue -> resume). Skips (exit 77) with a reason
-# when a local Slurm cannot run here (not root, packages missing).
+# chain as dependent jobs, preemption (USR1 -> checkpoint -> requeue -> resume), and a step that fails to launch.
+# Skips (exit 77) with a reason when a local Slurm cannot run here (not root, packages missing).
 set -u
 bin=$(realpath "$1")
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,9 +56,18 @@ expect "grep -q 'signal 10 received' $out/preempt-$job.out && grep -q 'requeuein
 expect "grep -q 'restart 1' $out/preempt-$job.out && grep -q 'resumed from .*checkpoints/step-' $out/preempt-$job.out"
 expect "[[ -s $run/final/model.safetensors ]]"
 
+# 5. A step that cannot launch (here: the PMIx directory of its step id is already there, as a stale one in /tmp
+#    once made a CI run fail) fails its job with a clear line; srun alone exits 0 then and the chain would go on.
+job=$(sbatch --parsable --hold -o "$out/nolaunch-%j.out" "$root/slurm/step.sbatch" evaluate embeddings="$out/post/embeddings.h5")
+mkdir -p "$out/slurm/tmp/spmix_appdir_$(id -u)_$job.0"
+scontrol release "$job"
+expect "[[ \$(slurm_wait $job 120) == JobState=FAILED ]]"
+expect "grep -q 'error: the job step did not launch' $out/nolaunch-$job.out"
+
 if ((fails)); then  # what happened, for CI logs
   for f in "$out"/*.out "$out"/post/*.out; do [[ -f $f ]] && { echo "--- $f"; grep -vE 'step [0-9]+/' "$f" | tail -15; }; done
   echo "--- slurmctld"; grep -E "JobId=|error" "$out/slurm/log/slurmctld.log" | tail -25
+  echo "--- slurmd"; grep -E "error|launch task" "$out/slurm/log/slurmd.log" | grep -v rmdir_recursive | tail -25
 fi
 echo "$passes passed, $fails failed"
 ((fails == 0))
