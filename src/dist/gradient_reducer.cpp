@@ -59,6 +59,14 @@ void GradientReducer::mark_ready(std::size_t k, const torch::Tensor& grad) {
     view.copy_(grad.reshape({-1}));
   --b.pending;
   launch_ready_buckets();
+  progress_launched_buckets();
+}
+
+void GradientReducer::progress_launched_buckets() {
+  // MPI's non-blocking collectives advance only inside MPI calls: testing the launched buckets at every hook lets
+  // them move while backward goes on, rather than all at once in finish().
+  for (std::size_t i = 0; i < next_to_launch_; ++i)
+    if (buckets_[i].work) buckets_[i].work->done();
 }
 
 void GradientReducer::launch_ready_buckets() {

@@ -53,6 +53,7 @@ class GradientReducer {
 
   void mark_ready(std::size_t param, const torch::Tensor& grad);
   void launch_ready_buckets();
+  void progress_launched_buckets();
 };
 
 }  // namespace rslicer::dist

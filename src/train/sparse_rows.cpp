@@ -1,5 +1,7 @@
 #include "train/sparse_rows.h"
 
+#include <vector>
+
 namespace rslicer::train {
 
 SparseRows coalesce_rows(const torch::Tensor& sparse_grad) {
@@ -7,34 +9,81 @@ SparseRows coalesce_rows(const torch::Tensor& sparse_grad) {
   return {g.indices().select(0, 0).contiguous(), g.values().contiguous()};
 }
 
-SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm) {
+GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm) {
   const int world = comm.world_size();
   const std::int64_t width = local.values.size(1);
-  if (world == 1) return local;
-  // Ranks touch different numbers of rows: gather the counts, then everyone's rows padded to the largest count
-  // (padding rows are -1 and dropped).
+  // Ranks touch different numbers of rows: gather the counts, then everyone's rows padded to the largest count.
   torch::Tensor count = torch::tensor({local.rows.size(0)}, torch::kInt64);
-  torch::Tensor counts = torch::empty({world}, torch::kInt64);
-  comm.allgather(count, counts)->wait();
-  const std::int64_t most = counts.max().item<std::int64_t>();
-  torch::Tensor rows = torch::full({most}, -1, torch::kInt64);
-  torch::Tensor values = torch::zeros({most, width}, torch::kFloat32);
+  GatheredRows g;
+  g.counts = torch::empty({world}, torch::kInt64);
+  comm.allgather(count, g.counts)->wait();
+  g.capacity = g.counts.max().item<std::int64_t>();
+  torch::Tensor rows = torch::full({g.capacity}, -1, torch::kInt64);
+  torch::Tensor values = torch::zeros({g.capacity, width}, torch::kFloat32);
   rows.narrow(0, 0, local.rows.size(0)).copy_(local.rows);
   values.narrow(0, 0, local.rows.size(0)).copy_(local.values);
-  torch::Tensor all_rows = torch::empty({world * most}, torch::kInt64);
-  torch::Tensor all_values = torch::empty({world * most, width}, torch::kFloat32);
-  auto w1 = comm.allgather(rows, all_rows);
-  auto w2 = comm.allgather(values, all_values);
+  g.rows = torch::empty({world * g.capacity}, torch::kInt64);
+  g.values = torch::empty({world * g.capacity, width}, torch::kFloat32);
+  auto w1 = comm.allgather(rows, g.rows);
+  auto w2 = comm.allgather(values, g.values);
   w1->wait();
   w2->wait();
-  const torch::Tensor keep = all_rows.ge(0);
+  return g;
+}
+
+SparseRows sum_gathered_rows(const GatheredRows& g) {
+  // A k-way merge of the ranks' sorted row lists; a row's values are summed in rank order (what the reference's
+  // index_add_ over the rank-major list does), so both give the same bits.
+  const auto world = g.counts.size(0);
+  const std::int64_t width = g.values.size(1);
+  const auto* counts = g.counts.data_ptr<std::int64_t>();
+  const auto* ids = g.rows.data_ptr<std::int64_t>();
+  const float* values = g.values.data_ptr<float>();
+  std::vector<std::int64_t> head(static_cast<std::size_t>(world), 0);
+  const std::int64_t total = g.counts.sum().item<std::int64_t>();
+  torch::Tensor rows = torch::empty({total}, torch::kInt64);
+  torch::Tensor summed = torch::empty({total, width}, torch::kFloat32);
+  auto* out_ids = rows.data_ptr<std::int64_t>();
+  float* out = summed.data_ptr<float>();
+  std::int64_t n = 0;
+  for (;;) {
+    std::int64_t next = -1;
+    for (std::int64_t r = 0; r < world; ++r)
+      if (head[r] < counts[r] && (next < 0 || ids[r * g.capacity + head[r]] < next)) next = ids[r * g.capacity + head[r]];
+    if (next < 0) break;
+    float* row = out + n * width;
+    bool first = true;
+    for (std::int64_t r = 0; r < world; ++r) {
+      const std::int64_t at = r * g.capacity + head[r];
+      if (head[r] >= counts[r] || ids[at] != next) continue;
+      const float* v = values + at * width;
+      if (first)
+        std::copy(v, v + width, row);
+      else
+        for (std::int64_t j = 0; j < width; ++j) row[j] += v[j];
+      first = false;
+      ++head[r];
+    }
+    out_ids[n++] = next;
+  }
+  return {rows.narrow(0, 0, n), summed.narrow(0, 0, n).div_(static_cast<double>(world))};
+}
+
+SparseRows sum_gathered_rows_reference(const GatheredRows& g) {
+  torch::Tensor all_rows = g.rows, all_values = g.values;
+  const torch::Tensor keep = all_rows.ge(0);  // padding rows are -1
   all_rows = all_rows.masked_select(keep);
   all_values = all_values.index({keep});
   // Sum per row in rank order (the same order on every rank, so every rank gets identical sums).
   auto [unique, inverse] = at::_unique(all_rows, /*sorted=*/true, /*return_inverse=*/true);
-  torch::Tensor summed = torch::zeros({unique.size(0), width}, torch::kFloat32);
+  torch::Tensor summed = torch::zeros({unique.size(0), g.values.size(1)}, torch::kFloat32);
   summed.index_add_(0, inverse, all_values);
-  return {unique, summed / static_cast<double>(world)};
+  return {unique, summed / static_cast<double>(g.counts.size(0))};
+}
+
+SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm) {
+  if (comm.world_size() == 1) return local;
+  return sum_gathered_rows(gather_rows(local, comm));
 }
 
 void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const SparseRows& grad, float* exp_avg,

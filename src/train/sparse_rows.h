@@ -24,8 +24,21 @@ struct SparseRows {
 // A sparse COO gradient [V, width] (duplicates allowed) -> its rows, summed.
 SparseRows coalesce_rows(const torch::Tensor& sparse_grad);
 // Every rank's rows, summed per row and divided by the world size (the average, as the dense reducer gives).
-// The result is the same on every rank.
+// The result is the same on every rank: sum_gathered_rows(gather_rows(local, comm)).
 SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm);
+
+// Every rank's sorted rows, rank r's at [r * capacity, r * capacity + counts[r]) (the rest is padding, row -1).
+struct GatheredRows {
+  torch::Tensor counts;  // [world] int64
+  torch::Tensor rows;    // [world * capacity] int64
+  torch::Tensor values;  // [world * capacity, width] float32
+  std::int64_t capacity = 0;
+};
+GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm);
+// The average per row of gathered rows: a k-way merge (fast path) and unique + index_add_ (the reference); both
+// sum a row's values in rank order and give the same bits.
+SparseRows sum_gathered_rows(const GatheredRows& gathered);
+SparseRows sum_gathered_rows_reference(const GatheredRows& gathered);
 
 // AdamW on the touched rows of a [V, width] block that starts at `block_offset` in a flat parameter buffer, for
 // the elements within [begin, end) of it (a rank's ZeRO-1 slice); `exp_avg`/`exp_avg_sq` hold the moments of

@@ -83,6 +83,51 @@ TEST(SparseRows, CoalesceSumsDuplicateRows) {
   EXPECT_TRUE(torch::equal(rows.values, torch::tensor({10.f, 20.f, 101.f, 202.f}).view({2, 2})));
 }
 
+// Gathered rows as gather_rows lays them out: rank r's sorted unique rows at [r * capacity, ...), -1 padding.
+train::GatheredRows random_gathered_rows(std::int64_t world, std::int64_t vocab, std::int64_t width, int seed) {
+  torch::manual_seed(seed);
+  std::vector<train::SparseRows> ranks;
+  std::int64_t capacity = 0;
+  for (std::int64_t r = 0; r < world; ++r) {
+    const auto n = torch::randint(0, vocab / 2, {1}).item<std::int64_t>();  // rank 0 may touch none
+    auto rows = std::get<0>(at::_unique(torch::randint(0, vocab, {r == 0 ? 0 : n}, torch::kInt64), true));
+    ranks.push_back({rows, torch::randn({rows.size(0), width})});
+    capacity = std::max(capacity, rows.size(0));
+  }
+  train::GatheredRows g;
+  g.capacity = capacity;
+  g.counts = torch::empty({world}, torch::kInt64);
+  g.rows = torch::full({world * capacity}, -1, torch::kInt64);
+  g.values = torch::zeros({world * capacity, width});
+  for (std::int64_t r = 0; r < world; ++r) {
+    const auto n = ranks[static_cast<std::size_t>(r)].rows.size(0);
+    g.counts[r] = n;
+    g.rows.narrow(0, r * capacity, n).copy_(ranks[static_cast<std::size_t>(r)].rows);
+    g.values.narrow(0, r * capacity, n).copy_(ranks[static_cast<std::size_t>(r)].values);
+  }
+  return g;
+}
+
+TEST(SparseRows, MergeSumEqualsTheIndexAddReferenceBitwise) {
+  for (std::int64_t world : {1, 2, 3, 8}) {
+    for (int seed = 0; seed < 5; ++seed) {
+      const auto g = random_gathered_rows(world, 200, 7, seed);
+      const auto fast = train::sum_gathered_rows(g), reference = train::sum_gathered_rows_reference(g);
+      ASSERT_TRUE(torch::equal(fast.rows, reference.rows)) << "world " << world << " seed " << seed;
+      ASSERT_TRUE(torch::equal(fast.values, reference.values)) << "world " << world << " seed " << seed;
+    }
+  }
+  // A row two ranks touched: the mean of their values.
+  train::GatheredRows g;
+  g.capacity = 2;
+  g.counts = torch::tensor({2, 1}, torch::kInt64);
+  g.rows = torch::tensor({4, 9, 9, -1}, torch::kInt64);
+  g.values = torch::tensor({1.f, 2.f, 3.f, 0.f}).view({4, 1});
+  const auto mean = train::sum_gathered_rows(g);
+  EXPECT_TRUE(torch::equal(mean.rows, torch::tensor({4, 9}, torch::kInt64)));
+  EXPECT_TRUE(torch::equal(mean.values, torch::tensor({0.5f, 2.5f}).view({2, 1})));
+}
+
 TEST(SparseRows, LazyAdamWEqualsDenseOnRowsTouchedEveryStepAndLeavesOthers) {
   // A [6, 4] block at offset 3 of a flat buffer; rows 1 and 4 are touched at every step, the rest never.
   torch::manual_seed(5);
