@@ -4,6 +4,11 @@
 // bucket launches an async all-reduce (average), in bucket order on every rank; finish() waits for all and writes
 // the averaged gradients back. Non-final micro-steps of gradient accumulation do not reduce. A parameter that got
 // no gradient in a step counts as zero.
+// Overlap without a communication thread: MPI's non-blocking collectives advance only inside MPI calls, so every
+// hook also tests the buckets already launched; they move while backward computes the next gradients. A progress
+// thread (allowed: MPI_THREAD_SERIALIZED) would compete with the compute thread for the rank's core(s) — with one
+// core per rank, as on the 2-core CI machine, it cannot add work, only context switches; testing at the hooks
+// measured 1.02-1.05x backward alone for backward + reduce (README, Measured figures).
 #pragma once
 
 #include <torch/torch.h>
