@@ -107,13 +107,9 @@ void run_embed(const JobContext& ctx) {
         }
       }
     }
-    model::Encoded e;
-    {
-      model::AutocastGuard autocast(torch::kCPU, precision);
-      e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)), train::to_tensors(tok.encode_batch(t, max_tokens)),
-                        train::to_tensors(tok.encode_batch(l, max_tokens)));
-    }
-    for (auto* t : {&e.e_m, &e.e_t, &e.e_l, &e.z}) *t = t->to(torch::kFloat32);
+    const model::Encoded e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)),
+                                           train::to_tensors(tok.encode_batch(t, max_tokens)),
+                                           train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU);
     copy_rows(out.z, e.z);
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);

@@ -57,6 +57,17 @@ Encoded RuntimeSlicerImpl::encode(const TokenTensors& m, const TokenTensors& t, 
   return out;
 }
 
+Encoded RuntimeSlicerImpl::encode(const TokenTensors& m, const TokenTensors& t, const TokenTensors& l,
+                                  Precision precision, torch::DeviceType device) {
+  Encoded e;
+  {
+    AutocastGuard autocast(device, precision);
+    e = encode(m, t, l);
+  }
+  for (auto* x : {&e.e_m, &e.e_t, &e.e_l, &e.z}) *x = x->to(torch::kFloat32);
+  return e;
+}
+
 void RuntimeSlicerImpl::reset_parameters(std::uint64_t seed) {
   model->reset_parameters(seed);
   torch::NoGradGuard no_grad;

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "model/autocast.h"
 #include "model/qwen3.h"
 
 namespace rslicer::model {
@@ -37,6 +38,10 @@ struct Encoded {
 struct RuntimeSlicerImpl : torch::nn::Module {
   RuntimeSlicerImpl(const Qwen3Config& backbone, const FusionConfig& fusion, std::int64_t mrl_dim = 0);
   Encoded encode(const TokenTensors& metrics, const TokenTensors& traces, const TokenTensors& logs);
+  // The same under autocast at `precision` on `device` (model.precision), the outputs back in fp32 (what the losses
+  // and the embedding stores take); fp32 is the plain encode.
+  Encoded encode(const TokenTensors& metrics, const TokenTensors& traces, const TokenTensors& logs,
+                 Precision precision, torch::DeviceType device);
   void reset_parameters(std::uint64_t seed);
 
   Qwen3Model model{nullptr};

@@ -80,12 +80,8 @@ double Trainer::lr_at(std::int64_t step) const {
 }
 
 losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
-  model::Encoded e;
-  {
-    model::AutocastGuard autocast(torch::kCPU, options_.precision);  // this trainer runs on the CPU
-    e = model_->encode(b.metrics, b.traces, b.logs);
-  }
-  for (auto* t : {&e.e_m, &e.e_t, &e.e_l, &e.z}) *t = t->to(torch::kFloat32);  // the losses in fp32
+  // This trainer runs on the CPU; the losses take fp32.
+  const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
   losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_};
   return losses::runtime_slicer_loss(in, comm_, options_.loss);
 }
