@@ -80,6 +80,12 @@ torch::Tensor additive_mask(const torch::Tensor& allowed, torch::Dtype dtype) {
 }
 
 namespace {
+// Plain causal attention as an additive mask [B, 1, Q, S]: the query at position p sees keys 0..p.
+torch::Tensor causal_mask(const torch::Tensor& query_positions /* [B, Q] int64 */, std::int64_t S) {
+  auto keys = torch::arange(S, query_positions.options());
+  return additive_mask(keys.view({1, 1, S}) <= query_positions.unsqueeze(-1), torch::kFloat32).unsqueeze(1);
+}
+
 torch::Tensor left_padded_allowed(const torch::Tensor& padding_mask) {
   const auto seq = padding_mask.size(1);
   auto causal = torch::ones({seq, seq}, torch::TensorOptions().dtype(torch::kBool).device(padding_mask.device())).tril();
@@ -190,9 +196,8 @@ torch::Tensor Qwen3AttentionImpl::forward(const torch::Tensor& x, const torch::T
   torch::Tensor query_mask;
   if (mask.defined()) {
     query_mask = all ? mask : gather_positions(mask, queries, 2);
-  } else if (!all) {  // plain causal: query at position p sees keys 0..p
-    auto keys = torch::arange(S, queries.options());
-    query_mask = additive_mask(keys.view({1, 1, S}) <= queries.unsqueeze(-1), torch::kFloat32).unsqueeze(1);
+  } else if (!all) {
+    query_mask = causal_mask(queries, S);
   }
 #if TORCH_VERSION_MAJOR >= 2
   if (fused) {  // one kernel (flash or memory-efficient attention on CUDA); the explicit path below is its reference
@@ -201,10 +206,8 @@ torch::Tensor Qwen3AttentionImpl::forward(const torch::Tensor& x, const torch::T
     return o_proj(out.transpose(1, 2).contiguous().view({B, Q, heads * head_dim}));
   }
 #endif
-  if (!query_mask.defined()) {
-    auto keys = torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
-    query_mask = additive_mask(keys.view({1, S}) <= keys.view({S, 1}), torch::kFloat32).view({1, 1, S, S});
-  }
+  if (!query_mask.defined())  // every position a query
+    query_mask = causal_mask(torch::arange(S, torch::TensorOptions().dtype(torch::kInt64).device(x.device())).view({1, S}), S);
   auto scores = torch::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(static_cast<double>(head_dim))) + query_mask;
   auto probs = torch::softmax(scores, -1, torch::kFloat32).to(q.scalar_type());
   auto out = torch::matmul(probs, v).transpose(1, 2).contiguous().view({B, Q, heads * head_dim});
