@@ -33,8 +33,9 @@ cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1 || { tail -40 "$out
 echo "built in $(( $(date +%s) - t0 )) s"
 
 if [[ $what == tests || $what == all ]]; then
-  "$build/test_model" 2>&1 | grep -E "parity|autocast|fused|PASSED|FAILED|SKIPPED|tests ran" || true
-  "$build/test_model" > "$out/test_model.log" 2>&1 && echo "test_model: all passed" || { echo "test_model FAILED"; tail -30 "$out/test_model.log"; }
+  model_status=0; "$build/test_model" > "$out/test_model.log" 2>&1 || model_status=$?
+  grep -E "parity|autocast|fused|PASSED|FAILED|SKIPPED|tests ran" "$out/test_model.log" || true
+  ((model_status == 0)) && echo "test_model: all passed" || { echo "test_model FAILED"; tail -30 "$out/test_model.log"; }
   mpirun -np 1 "$build/test_nccl" 2>&1 | tail -4
 fi
 
