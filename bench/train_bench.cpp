@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "synthetic_batches.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "train/trainer.h"
@@ -23,48 +24,6 @@
 using namespace rslicer;
 
 namespace {
-
-// Real tokens of sequence `i` (of the 3 * batch of a rank's step): seq - floor(u * 2 * padding * seq), u in [0, 1)
-// from a hash of (step, rank, i); the same integer rule as bench/reference/ddp_train.py.
-std::int64_t sequence_length(std::uint64_t step, int rank, std::int64_t i, std::int64_t seq, double padding) {
-  const std::uint64_t h = (static_cast<std::uint64_t>(i) * 2654435761ULL + step * 40503ULL + static_cast<std::uint64_t>(rank) * 7919ULL) % 1000ULL;
-  const auto cut = static_cast<std::int64_t>(static_cast<double>(h) / 1000.0 * 2.0 * padding * static_cast<double>(seq));
-  return std::max<std::int64_t>(1, seq - cut);
-}
-
-data::TokenBatch random_tokens(std::mt19937_64& rng, std::int64_t batch, std::int64_t seq, std::uint64_t step, int rank,
-                               std::int64_t first, double padding) {
-  data::TokenBatch t;
-  t.batch = batch;
-  t.length = seq;
-  std::uniform_int_distribution<std::int64_t> id(0, 151668);
-  for (std::int64_t b = 0; b < batch; ++b) {
-    const auto real = sequence_length(step, rank, first + b, seq, padding);
-    for (std::int64_t j = 0; j < seq; ++j) {
-      t.ids.push_back(j < seq - real ? 0 : id(rng));
-      t.mask.push_back(j < seq - real ? 0 : 1);
-    }
-  }
-  return t;
-}
-
-// The same batches on every run: seeded by (step, rank); windows overlap their neighbours (temporal loss pairs).
-data::Batch synthetic_batch(std::uint64_t step, int rank, std::int64_t batch, std::int64_t seq, double padding) {
-  std::mt19937_64 rng(step * 1000003 + static_cast<std::uint64_t>(rank));
-  data::Batch b;
-  b.step = step;
-  b.metrics = random_tokens(rng, batch, seq, step, rank, 0, padding);
-  b.traces = random_tokens(rng, batch, seq, step, rank, batch, padding);
-  b.logs = random_tokens(rng, batch, seq, step, rank, 2 * batch, padding);
-  for (std::int64_t i = 0; i < batch; ++i) {
-    const std::int64_t global = rank * batch + i;
-    b.samples.push_back({0, static_cast<std::uint32_t>(global)});
-    b.begin_ns.push_back(global * 30'000'000'000LL);
-    b.end_ns.push_back(global * 30'000'000'000LL + 60'000'000'000LL);
-    b.labels.push_back(-1);
-  }
-  return b;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -75,6 +34,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   dist::MpiContext mpi(&argc, &argv);
+  bench::apply_cpu_trainer_allocator();
   if (argc < 5) {
     if (mpi.is_root()) std::fprintf(stderr, "error: usage, train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads]\n");
     return 2;
@@ -82,16 +42,7 @@ int main(int argc, char** argv) {
   const std::int64_t batch = std::atol(argv[1]), seq = std::atol(argv[2]);
   const int steps = std::atoi(argv[3]);
   torch::set_num_threads(argc > 5 ? std::atoi(argv[5]) : 1);
-  model::Qwen3Config c;  // configs/model/tiny.yaml
-  c.vocab_size = 151669;
-  c.hidden_size = 128;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 32;
-  c.intermediate_size = 384;
-  model::RuntimeSlicer m(c, model::FusionConfig{256, 128, true});
-  m->reset_parameters(0);
+  model::RuntimeSlicer m = bench::tiny_model();
   m->model->activation_checkpointing = argc > 7 && std::atoi(argv[7]) != 0;
   m->model->last_layer_pooled_only = argc > 8 ? std::atoi(argv[8]) != 0 : true;
   m->model->pack_sequences = argc > 9 ? std::atoi(argv[9]) != 0 : true;
@@ -108,7 +59,7 @@ int main(int argc, char** argv) {
   std::vector<double> step_s, fwd, bwd, wait, opt;
   long long real_tokens = 0;
   for (int s = 0; s < steps; ++s) {
-    auto b = synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding);
+    auto b = bench::synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding);
     const auto tokens = static_cast<long long>(b.tokens());
     auto stats = trainer.step({std::move(b)});
     if (s < 2) continue;

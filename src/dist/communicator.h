@@ -40,9 +40,22 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
+// How a rank waits for a collective to finish. MPI's non-blocking collectives advance only inside MPI calls, and
+// a large one takes several rounds (rendezvous, copy, completion), each needing both ranks to call in.
+// spin: test in a loop, offering the core to any other runnable thread (sched_yield) between tests — the lowest
+//   latency when every rank has a core of its own (the waits after backward absorb the ranks' skew, and each
+//   round of the exchange that follows then runs at once).
+// sleep: after 1000 tests, sleep 50 us between tests — for ranks that share cores (an oversubscribed node), where
+//   a spinning rank would take time from the rank it waits for; each round then costs up to one sleep.
+enum class WaitPolicy { spin, sleep };
+// dist.wait: "spin", "sleep", or "auto" (spin when the ranks on this node fit on the cores this process may run
+// on, as Open MPI's own mpi_yield_when_idle decides, else sleep).
+WaitPolicy parse_wait_policy(const std::string& name, int ranks_on_node);
+const char* to_string(WaitPolicy policy);
+
 class MpiCommunicator : public Communicator {
  public:
-  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout);
+  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait = WaitPolicy::spin);
   ~MpiCommunicator() override;
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
@@ -54,11 +67,13 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) override;
   void barrier() override;
+  WaitPolicy wait_policy() const { return wait_; }
 
  private:
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, world_ = 1;
   std::chrono::milliseconds timeout_;
+  WaitPolicy wait_;
   long sequence_ = 0;  // collectives issued so far, for watchdog messages
   std::shared_ptr<Work> make_work(MPI_Request request, std::string what, torch::Tensor keep_alive,
                                   std::function<void()> after = {});

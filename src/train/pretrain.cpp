@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "data/cpu_affinity.h"
 #include "data/loader.h"
@@ -226,11 +227,23 @@ std::vector<int> worker_cpus_from_config(const config::Config& cfg, const dist::
   return cpus;
 }
 
+// train.trainer.allocator.{mmap_threshold_mb, trim_threshold_mb} -> the process's malloc policy.
+AllocatorPolicy allocator_policy_from_config(const config::Config& cfg) {
+  auto mib = [&](const std::string& key) {
+    const std::int64_t v = cfg.get_int("train.trainer.allocator." + key);
+    if (v < 0 || v > 2047)
+      throw ConfigError(key + " = " + std::to_string(v), "train.trainer.allocator." + key, "0 (glibc's default) to 2047 MiB");
+    return static_cast<std::size_t>(v) << 20;
+  };
+  return {mib("mmap_threshold_mb"), mib("trim_threshold_mb")};
+}
+
 }  // namespace
 
 PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
   StopSignals signals;
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
+  apply_allocator_policy(allocator_policy_from_config(cfg));
   if (cfg.get_string("train.trainer.device") != "cpu")
     throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
                       "train.trainer.device", "cpu in this build (LibTorch without CUDA)");
@@ -274,7 +287,9 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   vo.workers = 1;
   data::WindowLoader val_loader(val_stores, tokenizer, vo, resume_cursor.val_data_step);
 
-  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)));
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
+                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.local_size()));
+  spdlog::debug("collectives wait by {}", dist::to_string(comm.wait_policy()));
   model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
   if (!cfg.is_null("train.init_from") && !resume_from)
     initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));

@@ -1,7 +1,14 @@
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "core/allocator.h"
 #include "core/sha256.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -49,4 +56,63 @@ TEST(Sha256, KnownDigests) {
   rslicer::write_file_atomic(path, "abc");
   EXPECT_EQ(rslicer::sha256_file(path), rslicer::sha256_hex("abc", 3));
   std::filesystem::remove(path);
+}
+
+// Runs `body` in a child process (the allocator policy is process-wide) and returns its exit code.
+static int in_child(const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(body());
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+}
+
+// Page faults of touching a freshly allocated 64 MiB block a second time, after freeing the first one.
+static long refault_pages() {
+  const std::size_t bytes = 64u << 20;
+  auto* a = static_cast<char*>(std::malloc(bytes));
+  std::memset(a, 1, bytes);
+  asm volatile("" : : "r"(a) : "memory");  // the compiler may not drop the block or its writes
+  std::free(a);
+  const long before = minor_page_faults();
+  auto* b = static_cast<char*>(std::malloc(bytes));
+  std::memset(b, 2, bytes);
+  asm volatile("" : : "r"(b) : "memory");
+  const long faults = minor_page_faults() - before;
+  std::free(b);
+  return faults;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSLICER_SANITIZED 1
+#endif
+
+TEST(Allocator, KeptMemoryIsNotFaultedInAgain) {
+#ifdef RSLICER_SANITIZED
+  GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
+#endif
+  // Control: glibc's defaults mmap a 64 MiB block and unmap it on free, so all of its 16,384 pages fault again.
+  EXPECT_EQ(in_child([] { return refault_pages() > 8000 ? 0 : 1; }), 0);
+  // The policy of configs/trainer/cpu.yaml: the freed block is reused, nearly no page faults.
+  EXPECT_EQ(in_child([] {
+              apply_allocator_policy({256u << 20, 1024u << 20});
+              return refault_pages() < 500 ? 0 : 1;
+            }),
+            0);
+}
+
+TEST(Allocator, RefusedSettingIsAConfigError) {
+#ifdef RSLICER_SANITIZED
+  GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
+#endif
+  EXPECT_EQ(in_child([] {
+              try {
+                apply_allocator_policy({std::size_t{4} << 30, 0});
+              } catch (const ConfigError& e) {
+                return std::string(e.one_line()).find("train.trainer.allocator") != std::string::npos ? 0 : 2;
+              }
+              return 1;
+            }),
+            0);
+  EXPECT_NO_THROW(apply_allocator_policy({}));  // zeros: glibc's defaults, nothing set
 }

@@ -1,0 +1,82 @@
+// The training benchmarks' work (train_bench, scaling_bench): the tiny Qwen3 of configs/model/tiny.yaml with the
+// real vocabulary, and synthetic token batches of three modalities that are the same on every run and match what
+// bench/reference/ddp_train.py builds (same lengths rule), so ours and the reference do the same work.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/allocator.h"
+#include "data/loader.h"
+#include "model/runtime_slicer.h"
+
+namespace rslicer::bench {
+
+// The malloc policy `rslicer pretrain` applies on a CPU trainer (configs/trainer/cpu.yaml), so that the benchmarks
+// measure the process as training runs it.
+inline void apply_cpu_trainer_allocator() {
+  const YAML::Node a = YAML::LoadFile(RSLICER_SOURCE_CONFIG_DIR "/trainer/cpu.yaml")["allocator"];
+  apply_allocator_policy({a["mmap_threshold_mb"].as<std::size_t>() << 20, a["trim_threshold_mb"].as<std::size_t>() << 20});
+}
+
+// configs/model/tiny.yaml, with the real 151,669-token vocabulary; fusion 256 -> 128 with gating.
+inline model::RuntimeSlicer tiny_model(std::uint64_t seed = 0) {
+  model::Qwen3Config c;
+  c.vocab_size = 151669;
+  c.hidden_size = 128;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 32;
+  c.intermediate_size = 384;
+  model::RuntimeSlicer m(c, model::FusionConfig{256, 128, true});
+  m->reset_parameters(seed);
+  return m;
+}
+
+// Real tokens of sequence `i` (of the 3 * batch of a rank's step): seq - floor(u * 2 * padding * seq), u in [0, 1)
+// from a hash of (step, rank, i); the same integer rule as bench/reference/ddp_train.py.
+inline std::int64_t sequence_length(std::uint64_t step, int rank, std::int64_t i, std::int64_t seq, double padding) {
+  const std::uint64_t h = (static_cast<std::uint64_t>(i) * 2654435761ULL + step * 40503ULL + static_cast<std::uint64_t>(rank) * 7919ULL) % 1000ULL;
+  const auto cut = static_cast<std::int64_t>(static_cast<double>(h) / 1000.0 * 2.0 * padding * static_cast<double>(seq));
+  return std::max<std::int64_t>(1, seq - cut);
+}
+
+inline data::TokenBatch random_tokens(std::mt19937_64& rng, std::int64_t batch, std::int64_t seq, std::uint64_t step, int rank,
+                               std::int64_t first, double padding) {
+  data::TokenBatch t;
+  t.batch = batch;
+  t.length = seq;
+  std::uniform_int_distribution<std::int64_t> id(0, 151668);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const auto real = sequence_length(step, rank, first + b, seq, padding);
+    for (std::int64_t j = 0; j < seq; ++j) {
+      t.ids.push_back(j < seq - real ? 0 : id(rng));
+      t.mask.push_back(j < seq - real ? 0 : 1);
+    }
+  }
+  return t;
+}
+
+// The same batches on every run: seeded by (step, rank); windows overlap their neighbours (temporal loss pairs).
+inline data::Batch synthetic_batch(std::uint64_t step, int rank, std::int64_t batch, std::int64_t seq, double padding) {
+  std::mt19937_64 rng(step * 1000003 + static_cast<std::uint64_t>(rank));
+  data::Batch b;
+  b.step = step;
+  b.metrics = random_tokens(rng, batch, seq, step, rank, 0, padding);
+  b.traces = random_tokens(rng, batch, seq, step, rank, batch, padding);
+  b.logs = random_tokens(rng, batch, seq, step, rank, 2 * batch, padding);
+  for (std::int64_t i = 0; i < batch; ++i) {
+    const std::int64_t global = rank * batch + i;
+    b.samples.push_back({0, static_cast<std::uint32_t>(global)});
+    b.begin_ns.push_back(global * 30'000'000'000LL);
+    b.end_ns.push_back(global * 30'000'000'000LL + 60'000'000'000LL);
+    b.labels.push_back(-1);
+  }
+  return b;
+}
+
+}  // namespace rslicer::bench
