@@ -10,7 +10,7 @@
 //   scaling = windows/s together / (W * windows/s solo),   windows/s = global batch / median step time.
 // The phases alternate after a few steps so that a machine whose speed drifts within seconds (a shared VM: here
 // the same phase ran at 22 and at 34 windows/s a few seconds apart) moves both sides of each ratio alike.
-// usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=30] [steps=1]
+// usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=30] [steps=1] [sparse_embedding 0|1 = 1]
 // Prints one JSON line (rank 0).
 #include <algorithm>
 #include <cstdio>
@@ -40,11 +40,13 @@ struct Phase {
   std::int64_t batch = 0;
   std::uint64_t next_step = 0;
 
-  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps) : batch(batch_size) {
+  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse)
+      : batch(batch_size) {
     comm = std::make_unique<dist::MpiCommunicator>(handle, std::chrono::seconds(300), wait);
     train::TrainOptions o;
     o.max_steps = max_steps;
     o.warmup_steps = 1;
+    o.sparse_embedding = sparse;
     trainer = std::make_unique<train::Trainer>(bench::tiny_model(), *comm, o);
     trainer->broadcast_parameters();
   }
@@ -71,16 +73,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "error: bad arguments, scaling_bench, mpirun -np W>=2 scaling_bench [per_rank_batch>=1] [seq>=2] [rounds>=1] [steps>=1]\n");
     return 2;
   }
+  const bool sparse = argc <= 5 || std::atoi(argv[5]) != 0;
   torch::set_num_threads(1);
   const int world = mpi.world_size();
   const std::int64_t max_steps = static_cast<std::int64_t>(rounds + 1) * steps;
   MPI_Comm solo_handle;  // rank 0 alone; the others get MPI_COMM_NULL
   MPI_Comm_split(MPI_COMM_WORLD, mpi.is_root() ? 0 : MPI_UNDEFINED, 0, &solo_handle);
   std::unique_ptr<Phase> solo;
-  if (mpi.is_root()) solo = std::make_unique<Phase>(solo_handle, dist::WaitPolicy::spin, world * batch, max_steps);
-  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps);
-  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps);
-  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps);
+  if (mpi.is_root()) solo = std::make_unique<Phase>(solo_handle, dist::WaitPolicy::spin, world * batch, max_steps, sparse);
+  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse);
+  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse);
+  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse);
   // Idle ranks wait here without spinning, leaving their cores to rank 0.
   dist::MpiCommunicator idle(MPI_COMM_WORLD, std::chrono::seconds(600), dist::WaitPolicy::sleep);
 
@@ -110,10 +113,10 @@ int main(int argc, char** argv) {
   if (solo_handle != MPI_COMM_NULL) MPI_Comm_free(&solo_handle);
   if (mpi.is_root()) {
     auto [lo, hi] = std::minmax_element(scaling.begin(), scaling.end());
-    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, "
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, "
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f}\n",
-                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, median(solo_wps), median(together_wps),
+                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, median(solo_wps), median(together_wps),
                 median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling));
   }
   return 0;

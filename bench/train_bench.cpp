@@ -3,9 +3,10 @@
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
 // usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
 //                    [activation_checkpointing 0|1] [last_layer_pooled_only 0|1] [pack_sequences 0|1] [padding 0..0.5]
-//                    [independent 0|1]
+//                    [independent 0|1] [keep_freed_memory 0|1]
 // independent: every rank trains alone (MPI_COMM_SELF): the same processes on the same cores with no
 // communication, the baseline for "backward + reduce over backward alone".
+// keep_freed_memory: the malloc policy of configs/trainer/cpu.yaml (default 1; 0: glibc's defaults).
 // padding: mean fraction of left padding in the batches (the lengths rule of ddp_train.py, so both get the same
 // lengths); real windows have 5-10% (simulated) to ~50% (Nezha) at 128 tokens a modality.
 // Prints one JSON line (rank 0): medians over the steps after the first two.
@@ -25,6 +26,12 @@ using namespace rslicer;
 
 namespace {
 
+double system_seconds() {  // kernel time of this process so far
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_stime.tv_sec) + 1e-6 * static_cast<double>(usage.ru_stime.tv_usec);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -34,7 +41,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   dist::MpiContext mpi(&argc, &argv);
-  bench::apply_cpu_trainer_allocator();
+  if (argc <= 12 || std::atoi(argv[12]) != 0) bench::apply_cpu_trainer_allocator();
   if (argc < 5) {
     if (mpi.is_root()) std::fprintf(stderr, "error: usage, train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads]\n");
     return 2;
@@ -58,7 +65,10 @@ int main(int argc, char** argv) {
   trainer.broadcast_parameters();
   std::vector<double> step_s, fwd, bwd, wait, opt;
   long long real_tokens = 0;
+  long faults_before = 0;
+  double sys_before = 0;
   for (int s = 0; s < steps; ++s) {
+    if (s == 2) faults_before = minor_page_faults(), sys_before = system_seconds();
     auto b = bench::synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding);
     const auto tokens = static_cast<long long>(b.tokens());
     auto stats = trainer.step({std::move(b)});
@@ -70,6 +80,8 @@ int main(int argc, char** argv) {
     wait.push_back(stats.comm_wait_seconds);
     opt.push_back(stats.optimizer_seconds);
   }
+  const long faults_after = minor_page_faults();
+  const double sys_after = system_seconds();
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   const long long rss_kb = usage.ru_maxrss;
@@ -78,16 +90,18 @@ int main(int argc, char** argv) {
   long long all_tokens = 0;  // real (unpadded) tokens over every rank and measured step
   MPI_Reduce(&real_tokens, &all_tokens, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
   if (mpi.is_root()) {
+    const double measured = static_cast<double>(std::max<std::size_t>(1, step_s.size()));
     const double t = median(step_s);
     const double tokens_per_step = static_cast<double>(all_tokens) / static_cast<double>(std::max<std::size_t>(1, step_s.size()));
     const double windows = static_cast<double>(batch * mpi.world_size());
     std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"pooled_only\": %d, \"packing\": %d, \"padding\": %.2f, \"windows_per_s\": %.4f, "
                 "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
-                "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f}\n",
+                "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f, \"page_faults_per_step\": %.0f, \"system_s_per_step\": %.4f}\n",
                 mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0,
                 m->model->last_layer_pooled_only ? 1 : 0, m->model->pack_sequences ? 1 : 0, padding, windows / t,
                 tokens_per_step / t, t, median(fwd), median(bwd), median(wait), median(opt),
-                static_cast<double>(max_rss_kb) / 1024.0);
+                static_cast<double>(max_rss_kb) / 1024.0, static_cast<double>(faults_after - faults_before) / measured,
+                (sys_after - sys_before) / measured);
   }
   return 0;
 }

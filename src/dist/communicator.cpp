@@ -107,6 +107,20 @@ WaitPolicy parse_wait_policy(const std::string& name, int ranks_on_node) {
 
 const char* to_string(WaitPolicy policy) { return policy == WaitPolicy::spin ? "spin" : "sleep"; }
 
+namespace {
+int ranks_on_this_node(MPI_Comm comm) {
+  MPI_Comm local;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+  int size = 1;
+  MPI_Comm_size(local, &size);
+  MPI_Comm_free(&local);
+  return size;
+}
+}  // namespace
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout)
+    : MpiCommunicator(comm, timeout, parse_wait_policy("auto", ranks_on_this_node(comm))) {}
+
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait)
     : timeout_(timeout), wait_(wait) {
   MPI_Comm_dup(comm, &comm_);

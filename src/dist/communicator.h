@@ -55,7 +55,9 @@ const char* to_string(WaitPolicy policy);
 
 class MpiCommunicator : public Communicator {
  public:
-  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait = WaitPolicy::spin);
+  // Without a wait policy: "auto" over the ranks of `comm` that share this node.
+  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout);
+  MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait);
   ~MpiCommunicator() override;
   MpiCommunicator(const MpiCommunicator&) = delete;
   MpiCommunicator& operator=(const MpiCommunicator&) = delete;
