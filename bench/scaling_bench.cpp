@@ -1,21 +1,22 @@
 // Scaling 1 -> W ranks at the same global batch, measured in one invocation (mpirun -np W), phases interleaved:
 //   solo:     rank 0 trains alone (its own communicator, no peers) at batch W * b; the other ranks sleep at a
-//             barrier, so their cores are idle, as in a one-rank job;
+//             barrier (waking once a millisecond), so their cores are idle, as in a one-rank job;
 //   together: every rank trains at batch b over the world communicator (dist.wait=spin), the data-parallel job;
 //   sleeping: the same with dist.wait=sleep;
 //   apart:    every rank trains at batch b on its own communicator at the same time: the same processes on the
 //             same cores with no communication, the machine's own ceiling for "together".
-// Each round runs every phase for `steps` steps (the first of each phase's first round dropped); the figures are
-// medians over rounds of
+// Each round runs every phase for `steps` steps and keeps the last steps - 1 (the first step after a phase change
+// finds the caches full of another phase's model); the figures are medians over rounds of
 //   scaling = windows/s together / (W * windows/s solo),   windows/s = global batch / median step time.
 // The phases alternate after a few steps so that a machine whose speed drifts within seconds (a shared VM: here
 // the same phase ran at 22 and at 34 windows/s a few seconds apart) moves both sides of each ratio alike.
-// usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=30] [steps=1] [sparse_embedding 0|1 = 1]
+// usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=20] [steps=2] [sparse_embedding 0|1 = 1]
 // Prints one JSON line (rank 0).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -50,16 +51,28 @@ struct Phase {
     trainer = std::make_unique<train::Trainer>(bench::tiny_model(), *comm, o);
     trainer->broadcast_parameters();
   }
-  // Median step time (s) of `steps` steps.
+  // Median step time (s) of `steps` steps but the first.
   double run(int steps, std::int64_t seq) {
     std::vector<double> seconds;
     for (int s = 0; s < steps; ++s) {
       auto b = bench::synthetic_batch(next_step++, comm->rank(), batch, seq, 0.0);
-      seconds.push_back(trainer->step({std::move(b)}).seconds);
+      const double t = trainer->step({std::move(b)}).seconds;
+      if (s > 0) seconds.push_back(t);
     }
     return median(seconds);
   }
 };
+
+// A barrier at which a rank with nothing to do sleeps 1 ms between tests, so that its core stays idle.
+void idle_barrier(MPI_Comm comm) {
+  MPI_Request request;
+  MPI_Ibarrier(comm, &request);
+  for (int done = 0;;) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 }  // namespace
 
@@ -67,10 +80,10 @@ int main(int argc, char** argv) {
   dist::MpiContext mpi(&argc, &argv);
   bench::apply_cpu_trainer_allocator();
   const std::int64_t batch = argc > 1 ? std::atol(argv[1]) : 8, seq = argc > 2 ? std::atol(argv[2]) : 128;
-  const int rounds = argc > 3 ? std::atoi(argv[3]) : 30, steps = argc > 4 ? std::atoi(argv[4]) : 1;
-  if (batch < 1 || seq < 2 || rounds < 1 || steps < 1 || mpi.world_size() < 2) {
+  const int rounds = argc > 3 ? std::atoi(argv[3]) : 20, steps = argc > 4 ? std::atoi(argv[4]) : 2;
+  if (batch < 1 || seq < 2 || rounds < 1 || steps < 2 || mpi.world_size() < 2) {
     if (mpi.is_root())
-      std::fprintf(stderr, "error: bad arguments, scaling_bench, mpirun -np W>=2 scaling_bench [per_rank_batch>=1] [seq>=2] [rounds>=1] [steps>=1]\n");
+      std::fprintf(stderr, "error: bad arguments, scaling_bench, mpirun -np W>=2 scaling_bench [per_rank_batch>=1] [seq>=2] [rounds>=1] [steps>=2]\n");
     return 2;
   }
   const bool sparse = argc <= 5 || std::atoi(argv[5]) != 0;
@@ -84,16 +97,14 @@ int main(int argc, char** argv) {
   Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse);
   Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse);
   Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse);
-  // Idle ranks wait here without spinning, leaving their cores to rank 0.
-  dist::MpiCommunicator idle(MPI_COMM_WORLD, std::chrono::seconds(600), dist::WaitPolicy::sleep);
 
   std::vector<double> scaling, scaling_sleep, ceiling, solo_wps, together_wps;
   for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase up and is not counted
     const double solo_s = mpi.is_root() ? solo->run(steps, seq) : 0.0;
-    idle.barrier();
+    idle_barrier(MPI_COMM_WORLD);
     const double together_s = together.run(steps, seq);
     const double sleeping_s = sleeping.run(steps, seq);
-    idle.barrier();
+    idle_barrier(MPI_COMM_WORLD);
     // Apart: each rank's own pace; the job's windows/s is the sum of the ranks'.
     double apart_wps = static_cast<double>(batch) / apart.run(steps, seq), apart_total = 0;
     MPI_Allreduce(&apart_wps, &apart_total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
