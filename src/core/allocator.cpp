@@ -10,7 +10,20 @@
 
 namespace rslicer {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSLICER_SANITIZED_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RSLICER_SANITIZED_MALLOC 1
+#endif
+#endif
+
 void apply_allocator_policy(const AllocatorPolicy& policy) {
+#ifdef RSLICER_SANITIZED_MALLOC
+  // The sanitizers replace glibc's malloc; their mallopt does nothing and returns 0. Nothing to set.
+  (void)policy;
+  return;
+#endif
   // mallopt takes an int; a setting also turns off glibc's dynamic adjustment of both thresholds.
   auto set = [](int option, std::size_t bytes, const char* name) {
     if (bytes == 0) return;

@@ -19,6 +19,7 @@ struct AllocatorPolicy {
 };
 
 // Applies the policy to this process (0 in a field: glibc's default for it). Throws Error when glibc refuses.
+// A no-op in sanitizer builds (their allocator replaces glibc's).
 void apply_allocator_policy(const AllocatorPolicy& policy);
 
 // Minor page faults of this process so far (getrusage), for tests and figures.
