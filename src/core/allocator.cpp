@@ -18,12 +18,16 @@ namespace rslicer {
 #endif
 #endif
 
-void apply_allocator_policy(const AllocatorPolicy& policy) {
+bool allocator_policy_takes_effect() {
 #ifdef RSLICER_SANITIZED_MALLOC
-  // The sanitizers replace glibc's malloc; their mallopt does nothing and returns 0. Nothing to set.
-  (void)policy;
-  return;
+  return false;
+#else
+  return true;
 #endif
+}
+
+void apply_allocator_policy(const AllocatorPolicy& policy) {
+  if (!allocator_policy_takes_effect()) return;
   // mallopt takes an int; a setting also turns off glibc's dynamic adjustment of both thresholds.
   auto set = [](int option, std::size_t bytes, const char* name) {
     if (bytes == 0) return;

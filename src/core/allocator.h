@@ -18,8 +18,12 @@ struct AllocatorPolicy {
   std::size_t trim_threshold_bytes = 0;
 };
 
+// Whether a policy takes effect in this build: not in sanitizer builds, whose allocator replaces glibc's (their
+// mallopt does nothing and returns 0).
+bool allocator_policy_takes_effect();
+
 // Applies the policy to this process (0 in a field: glibc's default for it). Throws Error when glibc refuses.
-// A no-op in sanitizer builds (their allocator replaces glibc's).
+// A no-op where allocator_policy_takes_effect() is false.
 void apply_allocator_policy(const AllocatorPolicy& policy);
 
 // Minor page faults of this process so far (getrusage), for tests and figures.

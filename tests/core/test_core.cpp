@@ -83,14 +83,9 @@ static long refault_pages() {
   return faults;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RSLICER_SANITIZED 1
-#endif
-
 TEST(Allocator, KeptMemoryIsNotFaultedInAgain) {
-#ifdef RSLICER_SANITIZED
-  GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
-#endif
+  if (!allocator_policy_takes_effect())
+    GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
   // Control: glibc's defaults mmap a 64 MiB block and unmap it on free, so all of its 16,384 pages fault again.
   EXPECT_EQ(in_child([] { return refault_pages() > 8000 ? 0 : 1; }), 0);
   // The policy of configs/trainer/cpu.yaml: the freed block is reused, nearly no page faults.
@@ -102,9 +97,8 @@ TEST(Allocator, KeptMemoryIsNotFaultedInAgain) {
 }
 
 TEST(Allocator, RefusedSettingIsAConfigError) {
-#ifdef RSLICER_SANITIZED
-  GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
-#endif
+  if (!allocator_policy_takes_effect())
+    GTEST_SKIP() << "the sanitizers replace malloc (mallopt has no effect): run in the plain build";
   EXPECT_EQ(in_child([] {
               try {
                 apply_allocator_policy({std::size_t{4} << 30, 0});
