@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/blas_kernel.h"
 #include "tuning/clustering.h"
 
 using rslicer::tuning::Matrix;
@@ -24,6 +25,7 @@ Matrix read_f32(const std::string& path, std::size_t rows, std::size_t cols) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  rslicer::select_blas_kernel(argv);  // the kernels rslicer runs with (core/blas_kernel.h)
   if (argc != 5) {
     std::fprintf(stderr, "error: usage, cluster_bench <dir> <rows> <dim> <k>\n");
     return 2;

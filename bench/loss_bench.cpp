@@ -10,6 +10,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "losses/losses.h"
+#include "core/blas_kernel.h"
 
 using namespace rslicer;
 
@@ -48,6 +49,7 @@ double time_loss(dist::Communicator& comm, MPI_Comm barrier_comm, std::int64_t b
 }  // namespace
 
 int main(int argc, char** argv) {
+  select_blas_kernel(argv);  // the kernels rslicer runs with (core/blas_kernel.h)
   dist::MpiContext mpi(&argc, &argv);
   if (argc != 4) {
     if (mpi.is_root()) std::fprintf(stderr, "error: usage, loss_bench <per_rank_batch> <dim> <iterations>\n");

@@ -23,6 +23,7 @@
 #include "dist/mpi_context.h"
 #include "synthetic_batches.h"
 #include "train/trainer.h"
+#include "core/blas_kernel.h"
 
 using namespace rslicer;
 
@@ -77,6 +78,7 @@ void idle_barrier(MPI_Comm comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  select_blas_kernel(argv);  // the kernels rslicer runs with (core/blas_kernel.h)
   dist::MpiContext mpi(&argc, &argv);
   bench::apply_cpu_trainer_allocator();
   const std::int64_t batch = argc > 1 ? std::atol(argv[1]) : 8, seq = argc > 2 ? std::atol(argv[2]) : 128;

@@ -21,6 +21,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "train/trainer.h"
+#include "core/blas_kernel.h"
 
 using namespace rslicer;
 
@@ -40,6 +41,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const BlasKernel blas = select_blas_kernel(argv);  // the kernels rslicer runs with (core/blas_kernel.h)
   dist::MpiContext mpi(&argc, &argv);
   if (argc <= 12 || std::atoi(argv[12]) != 0) bench::apply_cpu_trainer_allocator();
   if (argc < 5) {
@@ -96,12 +98,13 @@ int main(int argc, char** argv) {
     const double windows = static_cast<double>(batch * mpi.world_size());
     std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"pooled_only\": %d, \"packing\": %d, \"padding\": %.2f, \"windows_per_s\": %.4f, "
                 "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
-                "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f, \"page_faults_per_step\": %.0f, \"system_s_per_step\": %.4f}\n",
+                "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f, \"page_faults_per_step\": %.0f, \"system_s_per_step\": %.4f, "
+                "\"blas_kernel\": \"%s\"}\n",
                 mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0,
                 m->model->last_layer_pooled_only ? 1 : 0, m->model->pack_sequences ? 1 : 0, padding, windows / t,
                 tokens_per_step / t, t, median(fwd), median(bwd), median(wait), median(opt),
                 static_cast<double>(max_rss_kb) / 1024.0, static_cast<double>(faults_after - faults_before) / measured,
-                (sys_after - sys_before) / measured);
+                (sys_after - sys_before) / measured, blas.core.c_str());
   }
   return 0;
 }

@@ -6,9 +6,11 @@
 #include <fstream>
 #include <string>
 
+#include "core/blas_kernel.h"
 #include "tuning/tsne.h"
 
 int main(int argc, char** argv) {
+  rslicer::select_blas_kernel(argv);  // the kernels rslicer runs with (core/blas_kernel.h)
   if (argc != 4) {
     std::fprintf(stderr, "error: usage, tsne_bench <dir> <rows> <dim>\n");
     return 2;

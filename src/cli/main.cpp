@@ -10,6 +10,7 @@
 #include "cli/hydra_runner.h"
 #include "cli/inspect_command.h"
 #include "cli/tokenize_command.h"
+#include "core/blas_kernel.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/mpi_context.h"
@@ -23,10 +24,10 @@ int usage_error(const std::string& what, const std::string& command) {
   return static_cast<int>(ExitCode::usage);
 }
 
-int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
+int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslicer::BlasKernel& blas) {
   CLI::App app{"RuntimeSlicer: system-state embeddings from metrics, traces and logs, trained on HPC clusters"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "rslicer 0.1.0");
+  app.set_version_flag("--version", [&blas] { return "rslicer 0.1.0\n" + blas.describe(); });
 
   std::map<std::string, rslicer::cli::HydraArgs> hydra_args;
   std::vector<std::pair<CLI::App*, rslicer::cli::ConfiguredCommand>> configured;
@@ -84,11 +85,13 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before MPI and threads: it may execute the program again (see core/blas_kernel.h).
+  const rslicer::BlasKernel blas = rslicer::select_blas_kernel(argv);
   std::unique_ptr<rslicer::dist::MpiContext> mpi;
   try {
     mpi = std::make_unique<rslicer::dist::MpiContext>(&argc, &argv);
     rslicer::init_logging({mpi->rank(), mpi->world_size(), "info", false});
-    return run(argc, argv, *mpi);
+    return run(argc, argv, *mpi, blas);
   } catch (const rslicer::Error& e) {
     std::cerr << e.one_line() << std::endl;
     // A failure on one rank only: the others may be waiting in a collective, so end the whole job.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "core/allocator.h"
+#include "core/blas_kernel.h"
 #include "core/error.h"
 #include "data/cpu_affinity.h"
 #include "data/loader.h"
@@ -364,6 +365,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                cfg.get_string("model.name"), params / 1e6, trainable / 1e6, stores.size(),
                loader.sampler().batches_per_epoch() * lo.global_batch, mpi.world_size(), global_batch,
                lo.global_batch / static_cast<std::size_t>(mpi.world_size()), grad_accum, o.max_steps);
+  spdlog::info("{}", blas_kernel().describe());
 
   std::unique_ptr<MetricsWriter> metrics;
   if (mpi.is_root()) metrics = std::make_unique<MetricsWriter>(run_dir / "metrics.jsonl");

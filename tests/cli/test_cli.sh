@@ -35,6 +35,19 @@ check sweep_without_m 2 "^error: .*--multirun" "" -- "$bin" pretrain --cfg job t
 check multirun_cfg 0 "" "lr: 1.*lr: 2" -- "$bin" pretrain -m --cfg job train.lr=1,2
 check bad_cfg 2 "^error: unknown --cfg" "" -- "$bin" pretrain --cfg bogus
 check missing_config_dir 2 "^error: config directory not found" "" -- "$bin" pretrain --config-dir /nonexistent
+# BLAS kernels (core/blas_kernel.h): on a CPU with AVX-512 a DYNAMIC_ARCH OpenBLAS runs AVX-512 kernels, even
+# where the library does not know the CPU model and fell back to Prescott; a user's OPENBLAS_CORETYPE is kept.
+check version_blas 0 "" "BLAS: " -- env -u OPENBLAS_CORETYPE "$bin" --version
+if [[ $(env -u OPENBLAS_CORETYPE "$bin" --version) != *DYNAMIC_ARCH* ]]; then
+  echo "skip blas kernel checks: the BLAS is not a DYNAMIC_ARCH OpenBLAS"
+else
+  check blas_user_choice_kept 0 "" "kernels Haswell \\(OPENBLAS_CORETYPE\\)" -- env OPENBLAS_CORETYPE=Haswell "$bin" --version
+  if grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo; then
+    check blas_avx512_kernels 0 "" "kernels (SkylakeX|Cooperlake|SapphireRapids)" -- env -u OPENBLAS_CORETYPE "$bin" --version
+  else
+    echo "skip blas_avx512_kernels: this CPU has no AVX-512"
+  fi
+fi
 echo "$passes passed, $fails failed"
 rm -f /tmp/rslicer_cli_err.$$
 ((fails == 0))

@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "core/allocator.h"
+#include "core/blas_kernel.h"
 #include "core/sha256.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -109,4 +110,41 @@ TEST(Allocator, RefusedSettingIsAConfigError) {
             }),
             0);
   EXPECT_NO_THROW(apply_allocator_policy({}));  // zeros: glibc's defaults, nothing set
+}
+
+TEST(BlasKernel, CoreTiersFollowTheirInstructionSets) {
+  EXPECT_EQ(openblas_core_tier("Prescott"), IsaTier::sse);
+  EXPECT_EQ(openblas_core_tier("nehalem"), IsaTier::sse);
+  EXPECT_EQ(openblas_core_tier("SandyBridge"), IsaTier::avx);
+  EXPECT_EQ(openblas_core_tier("Haswell"), IsaTier::avx2);
+  EXPECT_EQ(openblas_core_tier("ZEN"), IsaTier::avx2);
+  EXPECT_EQ(openblas_core_tier("skylakex"), IsaTier::avx512);
+  EXPECT_EQ(openblas_core_tier("Cooperlake"), IsaTier::avx512);
+  EXPECT_EQ(openblas_core_tier("bogus"), IsaTier::sse);
+}
+
+TEST(BlasKernel, AsksForTheBestCoreTheLibraryHasOnlyWhenItIsWider) {
+  const auto all = [](const char*) { return true; };
+  const CpuIsa avx512_bf16{IsaTier::avx512, true}, avx512{IsaTier::avx512, false}, avx2{IsaTier::avx2, false};
+  // The case this exists for: a CPU newer than the library, which fell back to Prescott.
+  EXPECT_EQ(better_openblas_core("Prescott", avx512_bf16, all), "Cooperlake");
+  EXPECT_EQ(better_openblas_core("Prescott", avx512, all), "SkylakeX");
+  EXPECT_EQ(better_openblas_core("Prescott", avx2, all), "Haswell");
+  // A library without Cooperlake kernels: the next best it has.
+  EXPECT_EQ(better_openblas_core("Prescott", avx512_bf16, [](const char* c) { return std::strcmp(c, "Cooperlake") != 0; }),
+            "SkylakeX");
+  // Already on kernels of the CPU's width (whatever the library chose): left alone.
+  EXPECT_EQ(better_openblas_core("SkylakeX", avx512_bf16, all), "");
+  EXPECT_EQ(better_openblas_core("Zen", avx2, all), "");
+  EXPECT_EQ(better_openblas_core("SapphireRapids", avx512_bf16, all), "");
+  // Nothing wider to run on this CPU, or nothing the library has.
+  EXPECT_EQ(better_openblas_core("Prescott", CpuIsa{IsaTier::sse, false}, all), "");
+  EXPECT_EQ(better_openblas_core("Prescott", avx512, [](const char*) { return false; }), "");
+}
+
+TEST(BlasKernel, DescribesTheLibraryAndWhatWasReplaced) {
+  BlasKernel k{"OpenBLAS 0.3.21 DYNAMIC_ARCH", "Cooperlake", "Prescott"};
+  EXPECT_NE(k.describe().find("kernels Cooperlake"), std::string::npos) << k.describe();
+  EXPECT_NE(k.describe().find("had picked Prescott"), std::string::npos) << k.describe();
+  EXPECT_NE(BlasKernel{}.describe().find("not OpenBLAS"), std::string::npos);
 }
