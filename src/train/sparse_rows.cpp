@@ -1,5 +1,8 @@
 #include "train/sparse_rows.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <vector>
 
 namespace rslicer::train {
@@ -92,13 +95,17 @@ void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const Sparse
   const std::int64_t n = grad.rows.size(0), width = grad.values.size(1);
   const auto* rows = grad.rows.data_ptr<std::int64_t>();
   const float* values = grad.values.data_ptr<float>();
-  for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t row_begin = block_offset + rows[i] * width;
-    const std::int64_t a = std::max(row_begin, begin), b = std::min(row_begin + width, end);
-    if (a >= b) continue;  // another rank's slice
-    fused_adamw(flat_params + a, values + i * width + (a - row_begin), exp_avg + (a - moments_begin),
-                exp_avg_sq + (a - moments_begin), b - a, hyper, step, grad_scale);
-  }
+  const AdamWStep s = adamw_step(hyper, step, grad_scale);
+  // Rows are distinct (coalesced), so threads never share an element; 256 rows a task.
+  at::parallel_for(0, n, 256, [&](std::int64_t first, std::int64_t last) {
+    for (std::int64_t i = first; i < last; ++i) {
+      const std::int64_t row_begin = block_offset + rows[i] * width;
+      const std::int64_t a = std::max(row_begin, begin), b = std::min(row_begin + width, end);
+      if (a >= b) continue;  // another rank's slice
+      adamw_kernel(s, flat_params + a, values + i * width + (a - row_begin), exp_avg + (a - moments_begin),
+                   exp_avg_sq + (a - moments_begin), b - a);
+    }
+  });
 }
 
 }  // namespace rslicer::train
