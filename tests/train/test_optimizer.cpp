@@ -27,6 +27,36 @@ TEST(FusedAdamW, MatchesTorchAdamWOverSeveralSteps) {
   EXPECT_GT((param - torch::randn({1000})).abs().max().item<float>(), 1e-3);
 }
 
+TEST(FusedAdamW, VectorizedKernelEqualsThePlainLoopBitwise) {
+  // The reference: the rule of flat_adamw.h one scalar float operation at a time, in the kernel's order. Odd
+  // lengths leave a remainder after the vector lanes.
+  torch::manual_seed(5);
+  for (std::int64_t n : {1, 7, 33, 1001}) {
+    torch::Tensor p = torch::randn({n}), g = torch::randn({n}) * 3, m = torch::randn({n}) * 0.1, v = torch::rand({n});
+    torch::Tensor p2 = p.clone(), m2 = m.clone(), v2 = v.clone();
+    const train::AdamWStep s = train::adamw_step({1e-2, 0.9, 0.999, 1e-8, 0.05}, 7, 0.25f);
+    train::adamw_kernel(s, p.data_ptr<float>(), g.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), n);
+    float *pp = p2.data_ptr<float>(), *mm = m2.data_ptr<float>(), *vv = v2.data_ptr<float>();
+    const float* gg = g.data_ptr<float>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      volatile float gi = gg[i] * s.grad_scale;  // volatile: no fused multiply-add in the reference either
+      volatile float b1m = s.b1 * mm[i], gm = s.one_minus_b1 * gi;
+      volatile float mi = b1m + gm;
+      volatile float b2v = s.b2 * vv[i], g2 = s.one_minus_b2 * gi * gi;
+      volatile float vi = b2v + g2;
+      volatile float pi = pp[i] * s.decay;
+      volatile float denominator = std::sqrt(static_cast<float>(vi)) / s.bias2_sqrt + s.eps;
+      volatile float delta = s.step_size * (mi / denominator);
+      pp[i] = pi - delta;
+      mm[i] = mi;
+      vv[i] = vi;
+    }
+    EXPECT_TRUE(torch::equal(p, p2)) << "n " << n << " max diff " << (p - p2).abs().max().item<float>();
+    EXPECT_TRUE(torch::equal(m, m2)) << "n " << n;
+    EXPECT_TRUE(torch::equal(v, v2)) << "n " << n;
+  }
+}
+
 TEST(FusedAdamW, GradScaleIsClipping) {
   torch::Tensor p1 = torch::ones({8}), p2 = torch::ones({8}), g = torch::arange(8).to(torch::kFloat32);
   torch::Tensor half = g * 0.5;
