@@ -11,6 +11,7 @@
 // The phases alternate after a few steps so that a machine whose speed drifts within seconds (a shared VM: here
 // the same phase ran at 22 and at 34 windows/s a few seconds apart) moves both sides of each ratio alike.
 // usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=20] [steps=2] [sparse_embedding 0|1 = 1]
+//                                     [zero1 0|1 = 1]
 // Prints one JSON line (rank 0).
 #include <algorithm>
 #include <cstdio>
@@ -19,11 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "core/blas_kernel.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "synthetic_batches.h"
 #include "train/trainer.h"
-#include "core/blas_kernel.h"
 
 using namespace rslicer;
 
@@ -42,13 +43,14 @@ struct Phase {
   std::int64_t batch = 0;
   std::uint64_t next_step = 0;
 
-  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse)
+  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse, bool zero1)
       : batch(batch_size) {
     comm = std::make_unique<dist::MpiCommunicator>(handle, std::chrono::seconds(300), wait);
     train::TrainOptions o;
     o.max_steps = max_steps;
     o.warmup_steps = 1;
     o.sparse_embedding = sparse;
+    o.zero1 = zero1;
     trainer = std::make_unique<train::Trainer>(bench::tiny_model(), *comm, o);
     trainer->broadcast_parameters();
   }
@@ -89,16 +91,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool sparse = argc <= 5 || std::atoi(argv[5]) != 0;
+  const bool zero1 = argc <= 6 || std::atoi(argv[6]) != 0;
   torch::set_num_threads(1);
   const int world = mpi.world_size();
   const std::int64_t max_steps = static_cast<std::int64_t>(rounds + 1) * steps;
   MPI_Comm solo_handle;  // rank 0 alone; the others get MPI_COMM_NULL
   MPI_Comm_split(MPI_COMM_WORLD, mpi.is_root() ? 0 : MPI_UNDEFINED, 0, &solo_handle);
   std::unique_ptr<Phase> solo;
-  if (mpi.is_root()) solo = std::make_unique<Phase>(solo_handle, dist::WaitPolicy::spin, world * batch, max_steps, sparse);
-  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse);
-  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse);
-  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse);
+  if (mpi.is_root()) solo = std::make_unique<Phase>(solo_handle, dist::WaitPolicy::spin, world * batch, max_steps, sparse, zero1);
+  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
+  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse, zero1);
+  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
 
   std::vector<double> scaling, scaling_sleep, ceiling, solo_wps, together_wps;
   for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase up and is not counted
@@ -129,7 +132,7 @@ int main(int argc, char** argv) {
     std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, "
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f}\n",
-                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, median(solo_wps), median(together_wps),
+                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, median(solo_wps), median(together_wps),
                 median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling));
   }
   return 0;

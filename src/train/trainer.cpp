@@ -144,14 +144,19 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   }
   flat_->collect_grads(sparse_entry_);
   // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
+  // Squares summed by BLAS dot products: one pass, no temporary the size of the gradient.
+  const auto sum_of_squares = [](const torch::Tensor& x) {
+    const torch::Tensor flat = x.reshape({-1});
+    return flat.numel() == 0 ? 0.0 : torch::dot(flat, flat).item<double>();
+  };
   double squared = 0;
   if (sparse_entry_ >= 0) {  // the embedding's slot of grads() is all zeros: skip its 78 MB
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-    squared = flat_->grads().narrow(0, 0, e.offset).pow(2).sum().item<double>() +
-              flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel).pow(2).sum().item<double>() +
-              rows.values.pow(2).sum().item<double>();
+    squared = sum_of_squares(flat_->grads().narrow(0, 0, e.offset)) +
+              sum_of_squares(flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel)) +
+              sum_of_squares(rows.values);
   } else {
-    squared = flat_->grads().pow(2).sum().item<double>();
+    squared = sum_of_squares(flat_->grads());
   }
   s.grad_norm = std::sqrt(squared);
   float clip_scale = 1.0f;
