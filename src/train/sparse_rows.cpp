@@ -3,7 +3,10 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace rslicer::train {
 
@@ -13,24 +16,40 @@ SparseRows coalesce_rows(const torch::Tensor& sparse_grad) {
 }
 
 GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm) {
-  const int world = comm.world_size();
-  const std::int64_t width = local.values.size(1);
   // Ranks touch different numbers of rows: gather the counts, then everyone's rows padded to the largest count.
   torch::Tensor count = torch::tensor({local.rows.size(0)}, torch::kInt64);
+  torch::Tensor counts = torch::empty({comm.world_size()}, torch::kInt64);
+  comm.allgather(count, counts)->wait();
+  return RowsExchange(local, counts.max().item<std::int64_t>(), comm).finish();
+}
+
+RowsExchange::RowsExchange(const SparseRows& local, std::int64_t capacity, dist::Communicator& comm)
+    : world_(comm.world_size()), capacity_(capacity) {
+  const std::int64_t n = local.rows.size(0), width = local.values.size(1);
+  if (n > capacity)
+    throw Error("a rank has " + std::to_string(n) + " touched embedding rows", "train::RowsExchange",
+                "at most the agreed capacity " + std::to_string(capacity) + " (the step's largest token count)");
+  // [count, row ids..., -1 padding]: the count travels with the rows.
+  rows_out_ = torch::full({capacity + 1}, -1, torch::kInt64);
+  rows_out_[0] = n;
+  rows_out_.narrow(0, 1, n).copy_(local.rows);
+  values_out_ = torch::zeros({capacity, width}, torch::kFloat32);
+  values_out_.narrow(0, 0, n).copy_(local.values);
+  rows_in_ = torch::empty({world_ * (capacity + 1)}, torch::kInt64);
+  values_in_ = torch::empty({world_ * capacity, width}, torch::kFloat32);
+  rows_work_ = comm.allgather(rows_out_, rows_in_);
+  values_work_ = comm.allgather(values_out_, values_in_);
+}
+
+GatheredRows RowsExchange::finish() {
+  rows_work_->wait();
+  values_work_->wait();
+  const auto per_rank = rows_in_.view({world_, capacity_ + 1});
   GatheredRows g;
-  g.counts = torch::empty({world}, torch::kInt64);
-  comm.allgather(count, g.counts)->wait();
-  g.capacity = g.counts.max().item<std::int64_t>();
-  torch::Tensor rows = torch::full({g.capacity}, -1, torch::kInt64);
-  torch::Tensor values = torch::zeros({g.capacity, width}, torch::kFloat32);
-  rows.narrow(0, 0, local.rows.size(0)).copy_(local.rows);
-  values.narrow(0, 0, local.rows.size(0)).copy_(local.values);
-  g.rows = torch::empty({world * g.capacity}, torch::kInt64);
-  g.values = torch::empty({world * g.capacity, width}, torch::kFloat32);
-  auto w1 = comm.allgather(rows, g.rows);
-  auto w2 = comm.allgather(values, g.values);
-  w1->wait();
-  w2->wait();
+  g.counts = per_rank.select(1, 0).contiguous();
+  g.rows = per_rank.narrow(1, 1, capacity_).reshape({-1}).contiguous();
+  g.values = values_in_;
+  g.capacity = capacity_;
   return g;
 }
 
@@ -82,11 +101,6 @@ SparseRows sum_gathered_rows_reference(const GatheredRows& g) {
   torch::Tensor summed = torch::zeros({unique.size(0), g.values.size(1)}, torch::kFloat32);
   summed.index_add_(0, inverse, all_values);
   return {unique, summed / static_cast<double>(g.counts.size(0))};
-}
-
-SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm) {
-  if (comm.world_size() == 1) return local;
-  return sum_gathered_rows(gather_rows(local, comm));
 }
 
 void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const SparseRows& grad, float* exp_avg,

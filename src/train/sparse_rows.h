@@ -23,10 +23,6 @@ struct SparseRows {
 
 // A sparse COO gradient [V, width] (duplicates allowed) -> its rows, summed.
 SparseRows coalesce_rows(const torch::Tensor& sparse_grad);
-// Every rank's rows, summed per row and divided by the world size (the average, as the dense reducer gives).
-// The result is the same on every rank: sum_gathered_rows(gather_rows(local, comm)).
-SparseRows average_rows_over_ranks(const SparseRows& local, dist::Communicator& comm);
-
 // Every rank's sorted rows, rank r's at [r * capacity, r * capacity + counts[r]) (the rest is padding, row -1).
 struct GatheredRows {
   torch::Tensor counts;  // [world] int64
@@ -34,7 +30,26 @@ struct GatheredRows {
   torch::Tensor values;  // [world * capacity, width] float32
   std::int64_t capacity = 0;
 };
+// Gathers the counts first (one round), then the rows: a RowsExchange with the largest count as capacity. The
+// reference of RowsExchange (tests/train/test_mpi_equivalence.cpp); the trainer saves the round of counts.
 GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm);
+
+// The rows exchange without a round of counts, and without waiting: every rank sends its rows padded to
+// `capacity`, a bound on every rank's count that all ranks agreed on earlier (the trainer all-reduces the step's
+// token count, max over ranks, before backward: a step cannot touch more rows than it has tokens), with its count
+// in front. The caller does other work until finish(). Throws Error if `local` has more rows than `capacity`.
+// The average over ranks is then sum_gathered_rows(exchange.finish()), the same on every rank.
+class RowsExchange {
+ public:
+  RowsExchange(const SparseRows& local, std::int64_t capacity, dist::Communicator& comm);
+  GatheredRows finish();  // waits for both all-gathers
+
+ private:
+  int world_;
+  std::int64_t capacity_;
+  torch::Tensor rows_out_, values_out_, rows_in_, values_in_;  // the send buffers stay alive until finish()
+  std::shared_ptr<dist::Work> rows_work_, values_work_;
+};
 // The average per row of gathered rows: a k-way merge (fast path) and unique + index_add_ (the reference); both
 // sum a row's values in rank order and give the same bits.
 SparseRows sum_gathered_rows(const GatheredRows& gathered);

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -109,6 +110,19 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   torch::Tensor logged = torch::zeros({4});
   std::shared_ptr<dist::Work> logged_work;
+  // The sparse rows exchange after backward needs a bound on every rank's touched rows: a step touches at most as
+  // many rows as it has tokens. Agreed on now, it arrives during forward and backward (RowsExchange).
+  const bool exchange_rows = sparse_entry_ >= 0 && comm_.world_size() > 1;
+  torch::Tensor row_capacity = torch::zeros({1}, torch::kInt64);
+  std::shared_ptr<dist::Work> row_capacity_work;
+  if (exchange_rows) {
+    std::int64_t tokens = 0;
+    for (const auto& b : micro_batches)
+      tokens += static_cast<std::int64_t>(b.metrics.ids.size() + b.traces.ids.size() + b.logs.ids.size());
+    const std::int64_t vocab = flat_->entries()[static_cast<std::size_t>(sparse_entry_)].shape[0];
+    row_capacity[0] = std::min(tokens, vocab);
+    row_capacity_work = comm_.allreduce(row_capacity, dist::ReduceOp::max);
+  }
   for (std::size_t k = 0; k < micro_batches.size(); ++k) {
     const bool last = k + 1 == micro_batches.size();
     reducer_->prepare(last);
@@ -134,13 +148,17 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   reducer_->finish();
   const auto o0 = std::chrono::steady_clock::now();
   SparseRows rows;
+  std::optional<RowsExchange> exchange;
   if (sparse_entry_ >= 0) {
     torch::Tensor& grad = params_[static_cast<std::size_t>(sparse_entry_)].mutable_grad();
     const std::int64_t width = flat_->entries()[static_cast<std::size_t>(sparse_entry_)].shape[1];
     rows = grad.defined() ? coalesce_rows(grad)
                           : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, width}, torch::kFloat32)};
-    rows = average_rows_over_ranks(rows, comm_);
     grad = torch::Tensor();
+    if (exchange_rows) {
+      row_capacity_work->wait();
+      exchange.emplace(rows, row_capacity[0].item<std::int64_t>(), comm_);  // goes on while the dense part is read
+    }
   }
   flat_->collect_grads(sparse_entry_);
   // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
@@ -153,8 +171,9 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   if (sparse_entry_ >= 0) {  // the embedding's slot of grads() is all zeros: skip its 78 MB
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
     squared = sum_of_squares(flat_->grads().narrow(0, 0, e.offset)) +
-              sum_of_squares(flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel)) +
-              sum_of_squares(rows.values);
+              sum_of_squares(flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel));
+    if (exchange) rows = sum_gathered_rows(exchange->finish());
+    squared += sum_of_squares(rows.values);
   } else {
     squared = sum_of_squares(flat_->grads());
   }

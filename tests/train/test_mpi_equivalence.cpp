@@ -5,11 +5,13 @@
 
 #include <filesystem>
 
+#include "core/error.h"
 #include "data/fixture_telemetry.h"
 #include "data/loader.h"
 #include "data/windowing.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
+#include "train/sparse_rows.h"
 #include "train/trainer.h"
 #include "test_util.h"
 
@@ -188,6 +190,27 @@ INSTANTIATE_TEST_SUITE_P(GradAccumSparsityPacking, Equivalence,
                                            std::make_tuple(1, true, true), std::make_tuple(2, true, true)));
 
 }  // namespace
+
+TEST(RowsExchange, EqualsTheCountsFirstGatherAndRefusesTooManyRows) {
+  // Uneven counts (rank r touches 3r + 1 rows, rank 0 one), overlapping row ids: the exchange without a round of
+  // counts gives the same gathered rows, and the same average, as gather_rows (counts first, the reference).
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  const std::int64_t n = 3 * comm.rank() + 1, width = 4, capacity = 3 * (comm.world_size() - 1) + 1 + 5;
+  torch::Tensor ids = torch::arange(n, torch::kInt64) * (comm.rank() + 1);
+  torch::Tensor values = torch::randn({n, width}, torch::TensorOptions().dtype(torch::kFloat32)) + comm.rank();
+  const train::SparseRows local{ids, values};
+  const train::GatheredRows reference = train::gather_rows(local, comm);
+  const train::GatheredRows fast = train::RowsExchange(local, capacity, comm).finish();
+  EXPECT_TRUE(torch::equal(fast.counts, reference.counts));
+  const train::SparseRows a = train::sum_gathered_rows(fast), b = train::sum_gathered_rows(reference);
+  EXPECT_TRUE(torch::equal(a.rows, b.rows));
+  EXPECT_TRUE(torch::equal(a.values, b.values));
+  EXPECT_EQ(fast.capacity, capacity);
+  EXPECT_GT(a.rows.size(0), n - 1);
+  // More rows than the agreed bound: refused on the rank that has them, before any collective.
+  if (comm.rank() == comm.world_size() - 1 && comm.world_size() > 1)
+    EXPECT_THROW((void)train::RowsExchange(local, n - 1, comm), Error);
+}
 
 int main(int argc, char** argv) {
   dist::MpiContext mpi(&argc, &argv);
