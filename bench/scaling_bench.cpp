@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   if (solo_handle != MPI_COMM_NULL) MPI_Comm_free(&solo_handle);
   if (mpi.is_root()) {
     auto [lo, hi] = std::minmax_element(scaling.begin(), scaling.end());
-    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, "
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, \"zero1\": %d, "
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f}\n",
                 world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, median(solo_wps), median(together_wps),
