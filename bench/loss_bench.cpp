@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/blas_kernel.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "losses/losses.h"
-#include "core/blas_kernel.h"
 
 using namespace rslicer;
 

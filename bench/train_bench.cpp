@@ -18,10 +18,10 @@
 #include <random>
 
 #include "synthetic_batches.h"
+#include "core/blas_kernel.h"
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "train/trainer.h"
-#include "core/blas_kernel.h"
 
 using namespace rslicer;
 

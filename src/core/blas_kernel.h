@@ -37,9 +37,10 @@ std::string better_openblas_core(std::string_view current, const CpuIsa& cpu, Ha
                                              {"SkylakeX", IsaTier::avx512, false},
                                              {"Haswell", IsaTier::avx2, false},
                                              {"SandyBridge", IsaTier::avx, false}};
+  const IsaTier current_tier = openblas_core_tier(current);
   for (const auto& c : candidates) {
     if (c.tier > cpu.tier || (c.needs_bf16 && !cpu.avx512_bf16)) continue;
-    if (c.tier <= openblas_core_tier(current)) return "";
+    if (c.tier <= current_tier) return "";
     if (has_core(c.name)) return c.name;
   }
   return "";
