@@ -21,8 +21,11 @@ struct SparseRows {
   torch::Tensor values;  // [n, width] float32
 };
 
-// A sparse COO gradient [V, width] (duplicates allowed) -> its rows, summed.
+// A sparse COO gradient [V, width] (duplicates allowed) -> its rows, summed: a stable sort of the ids and a sum
+// per run (fast path), and torch's coalesce (the reference). Duplicates may be summed in another order by the
+// two, so they agree to rounding, and bitwise where sums are exact.
 SparseRows coalesce_rows(const torch::Tensor& sparse_grad);
+SparseRows coalesce_rows_reference(const torch::Tensor& sparse_grad);
 // Every rank's sorted rows, rank r's at [r * capacity, r * capacity + counts[r]) (the rest is padding, row -1).
 struct GatheredRows {
   torch::Tensor counts;  // [world] int64

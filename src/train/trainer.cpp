@@ -265,11 +265,12 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
   for (int r = 0; r < world; ++r)
     for_each_owned(r, [&](std::int64_t, std::int64_t count) { counts[static_cast<std::size_t>(r)] += count; });
   const std::int64_t capacity = *std::max_element(counts.begin(), counts.end());
-  torch::Tensor mine = torch::zeros({capacity}, torch::kFloat32);
+  torch::Tensor mine = torch::empty({capacity}, torch::kFloat32);
   float* packed = mine.data_ptr<float>();
   for_each_owned(comm_.rank(), [&](std::int64_t begin, std::int64_t count) {
     packed = std::copy(params + begin, params + begin + count, packed);
   });
+  std::fill(packed, mine.data_ptr<float>() + capacity, 0.0f);  // the padding only: the rest was just written
   torch::Tensor everyone = torch::empty({world * capacity}, torch::kFloat32);
   comm_.allgather(mine, everyone)->wait();
   for (int r = 0; r < world; ++r) {

@@ -113,6 +113,33 @@ TEST(SparseRows, CoalesceSumsDuplicateRows) {
   EXPECT_TRUE(torch::equal(rows.values, torch::tensor({10.f, 20.f, 101.f, 202.f}).view({2, 2})));
 }
 
+TEST(SparseRows, CoalesceEqualsTorchsCoalesce) {
+  torch::manual_seed(3);
+  for (std::int64_t n : {1, 2, 37, 3072}) {
+    const torch::Tensor idx = torch::randint(0, 50, {1, n}, torch::kInt64);
+    // Small integers: every sum is exact in fp32, whatever the order, so the two must agree bitwise.
+    const torch::Tensor exact = torch::randint(-8, 8, {n, 5}).to(torch::kFloat32);
+    const auto fast = train::coalesce_rows(torch::sparse_coo_tensor(idx, exact, {50, 5}));
+    const auto reference = train::coalesce_rows_reference(torch::sparse_coo_tensor(idx, exact, {50, 5}));
+    ASSERT_TRUE(torch::equal(fast.rows, reference.rows)) << n;
+    ASSERT_TRUE(torch::equal(fast.values, reference.values)) << n;
+    const torch::Tensor real = torch::randn({n, 5});
+    const auto a = train::coalesce_rows(torch::sparse_coo_tensor(idx, real, {50, 5}));
+    const auto b = train::coalesce_rows_reference(torch::sparse_coo_tensor(idx, real, {50, 5}));
+    ASSERT_TRUE(torch::equal(a.rows, b.rows)) << n;
+    ASSERT_LT((a.values - b.values).abs().max().item<float>(), 1e-5f) << n;  // sums of up to ~60 N(0,1) terms
+  }
+  // An embedding's own sparse gradient, ids repeated across the batch.
+  torch::nn::Embedding embedding(torch::nn::EmbeddingOptions(30, 4).sparse(true));
+  const torch::Tensor ids = torch::randint(0, 30, {6, 9}, torch::kInt64);
+  embedding->forward(ids).pow(2).sum().backward();
+  const auto fast = train::coalesce_rows(embedding->weight.grad());
+  const auto reference = train::coalesce_rows_reference(embedding->weight.grad());
+  EXPECT_TRUE(torch::equal(fast.rows, std::get<0>(at::_unique(ids.reshape({-1}), true))));
+  EXPECT_TRUE(torch::equal(fast.rows, reference.rows));
+  EXPECT_TRUE(torch::allclose(fast.values, reference.values, 1e-5, 1e-6));
+}
+
 // Gathered rows as gather_rows lays them out: rank r's sorted unique rows at [r * capacity, ...), -1 padding.
 train::GatheredRows random_gathered_rows(std::int64_t world, std::int64_t vocab, std::int64_t width, int seed) {
   torch::manual_seed(seed);
