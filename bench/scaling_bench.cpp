@@ -1,13 +1,19 @@
 // Scaling 1 -> W ranks at the same global batch, measured in one invocation (mpirun -np W), phases interleaved:
-//   solo:     rank 0 trains alone (its own communicator, no peers) at batch W * b; the other ranks sleep at a
-//             barrier (waking once a millisecond), so their cores are idle, as in a one-rank job;
+//   solo:     one rank trains alone (its own communicator, no peers) at batch W * b; the other ranks sleep at a
+//             barrier (waking once a millisecond), so their cores are idle, as in a one-rank job. Round r's solo
+//             runs on rank r % W: the cores of a shared VM differ in speed (here one ran 27% slower than the
+//             other for minutes), and a one-rank job lands on any of them;
 //   together: every rank trains at batch b over the world communicator (dist.wait=spin), the data-parallel job;
 //   sleeping: the same with dist.wait=sleep;
 //   apart:    every rank trains at batch b on its own communicator at the same time: the same processes on the
-//             same cores with no communication, the machine's own ceiling for "together".
+//             same cores with no communication, the machine's own ceiling for "together": as the sum of the
+//             ranks' windows/s (each at its own pace), and as synchronous data parallelism would see it (every
+//             rank at the slowest rank's pace: what no communication scheme can beat when the cores differ).
 // Each round runs every phase for `steps` steps and keeps the last steps - 1 (the first step after a phase change
 // finds the caches full of another phase's model); the figures are medians over rounds of
 //   scaling = windows/s together / (W * windows/s solo),   windows/s = global batch / median step time.
+// Rank 0 also prints where a step's time goes in each phase (forward, backward, the wait for the last gradient
+// buckets, optimizer) and each rank's pace apart.
 // The phases alternate after a few steps so that a machine whose speed drifts within seconds (a shared VM: here
 // the same phase ran at 22 and at 34 windows/s a few seconds apart) moves both sides of each ratio alike.
 // usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=20] [steps=2] [sparse_embedding 0|1 = 1]
@@ -42,6 +48,8 @@ struct Phase {
   std::unique_ptr<train::Trainer> trainer;
   std::int64_t batch = 0;
   std::uint64_t next_step = 0;
+  // The counted steps' parts (ms), for the breakdown printed at the end.
+  std::vector<double> forward_ms, backward_ms, wait_ms, optimizer_ms;
 
   Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse, bool zero1)
       : batch(batch_size) {
@@ -59,8 +67,13 @@ struct Phase {
     std::vector<double> seconds;
     for (int s = 0; s < steps; ++s) {
       auto b = bench::synthetic_batch(next_step++, comm->rank(), batch, seq, 0.0);
-      const double t = trainer->step({std::move(b)}).seconds;
-      if (s > 0) seconds.push_back(t);
+      const train::StepStats st = trainer->step({std::move(b)});
+      if (s == 0) continue;
+      seconds.push_back(st.seconds);
+      forward_ms.push_back(1e3 * st.forward_seconds);
+      backward_ms.push_back(1e3 * st.backward_seconds);
+      wait_ms.push_back(1e3 * st.comm_wait_seconds);
+      optimizer_ms.push_back(1e3 * st.optimizer_seconds);
     }
     return median(seconds);
   }
@@ -95,24 +108,31 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   const int world = mpi.world_size();
   const std::int64_t max_steps = static_cast<std::int64_t>(rounds + 1) * steps;
-  MPI_Comm solo_handle;  // rank 0 alone; the others get MPI_COMM_NULL
-  MPI_Comm_split(MPI_COMM_WORLD, mpi.is_root() ? 0 : MPI_UNDEFINED, 0, &solo_handle);
-  std::unique_ptr<Phase> solo;
-  if (mpi.is_root()) solo = std::make_unique<Phase>(solo_handle, dist::WaitPolicy::spin, world * batch, max_steps, sparse, zero1);
+  // Every rank has a solo trainer on its own communicator; one of them runs per round.
+  Phase solo(MPI_COMM_SELF, dist::WaitPolicy::spin, world * batch, max_steps, sparse, zero1);
   Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
   Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse, zero1);
   Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
 
-  std::vector<double> scaling, scaling_sleep, ceiling, solo_wps, together_wps;
-  for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase up and is not counted
-    const double solo_s = mpi.is_root() ? solo->run(steps, seq) : 0.0;
-    idle_barrier(MPI_COMM_WORLD);
+  std::vector<double> scaling, scaling_sleep, ceiling, sync_ceiling, solo_wps, together_wps, apart_fast_ms, apart_slow_ms;
+  for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase (every rank's solo) up and is not counted
+    double solo_s = 0;
+    for (int s = 0; s < world; ++s) {
+      if (r >= 0 && s != r % world) continue;
+      double t = mpi.rank() == s ? solo.run(steps, seq) : 0.0;
+      idle_barrier(MPI_COMM_WORLD);
+      MPI_Bcast(&t, 1, MPI_DOUBLE, s, MPI_COMM_WORLD);
+      solo_s = t;
+    }
     const double together_s = together.run(steps, seq);
     const double sleeping_s = sleeping.run(steps, seq);
     idle_barrier(MPI_COMM_WORLD);
-    // Apart: each rank's own pace; the job's windows/s is the sum of the ranks'.
-    double apart_wps = static_cast<double>(batch) / apart.run(steps, seq), apart_total = 0;
+    // Apart: each rank's own pace; the job's windows/s is the sum of the ranks', or the slowest rank's times W.
+    const double apart_s = apart.run(steps, seq);
+    double apart_wps = static_cast<double>(batch) / apart_s, apart_total = 0, apart_slowest = 0, apart_fastest = 0;
     MPI_Allreduce(&apart_wps, &apart_total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(&apart_s, &apart_slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Allreduce(&apart_s, &apart_fastest, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD);
     if (mpi.is_root() && r >= 0) {
       const double one = static_cast<double>(world * batch) / solo_s;
       const double global = static_cast<double>(world * batch);
@@ -121,19 +141,35 @@ int main(int argc, char** argv) {
       scaling.push_back(global / together_s / (world * one));
       scaling_sleep.push_back(global / sleeping_s / (world * one));
       ceiling.push_back(apart_total / (world * one));
+      sync_ceiling.push_back(global / apart_slowest / (world * one));
+      apart_fast_ms.push_back(1e3 * apart_fastest);
+      apart_slow_ms.push_back(1e3 * apart_slowest);
       if ((r + 1) % 10 == 0 || r + 1 == rounds)
-        std::fprintf(stderr, "round %d/%d, medians so far: solo %.1f w/s, together %.1f w/s, scaling %.3f (sleep %.3f, no communication %.3f)\n",
-                     r + 1, rounds, median(solo_wps), median(together_wps), median(scaling), median(scaling_sleep), median(ceiling));
+        std::fprintf(stderr, "round %d/%d, medians so far: solo %.1f w/s, together %.1f w/s, scaling %.3f (sleep %.3f, no communication %.3f, at the slowest rank's pace %.3f)\n",
+                     r + 1, rounds, median(solo_wps), median(together_wps), median(scaling), median(scaling_sleep), median(ceiling),
+                     median(sync_ceiling));
     }
   }
-  if (solo_handle != MPI_COMM_NULL) MPI_Comm_free(&solo_handle);
   if (mpi.is_root()) {
+    // Where a step's time goes (medians of rank 0's steps): what "together" pays beyond "apart".
+    const auto parts = [](const char* name, const Phase& p) {
+      std::fprintf(stderr, "%-9s forward %6.1f ms, backward %6.1f ms, last buckets %5.2f ms, optimizer %5.2f ms\n", name,
+                   median(p.forward_ms), median(p.backward_ms), median(p.wait_ms), median(p.optimizer_ms));
+    };
+    if (!solo.forward_ms.empty()) parts("solo", solo);
+    parts("together", together);
+    parts("sleeping", sleeping);
+    parts("apart", apart);
+    std::fprintf(stderr, "apart step: fastest rank %.1f ms, slowest rank %.1f ms (medians over rounds)\n", median(apart_fast_ms),
+                 median(apart_slow_ms));
     auto [lo, hi] = std::minmax_element(scaling.begin(), scaling.end());
     std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, \"zero1\": %d, "
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
-                "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f}\n",
+                "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f, "
+                "\"scaling_no_communication_slowest_pace\": %.4f, \"apart_step_ms_fastest\": %.2f, \"apart_step_ms_slowest\": %.2f}\n",
                 world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, median(solo_wps), median(together_wps),
-                median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling));
+                median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling), median(sync_ceiling), median(apart_fast_ms),
+                median(apart_slow_ms));
   }
   return 0;
 }
