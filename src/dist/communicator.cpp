@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <cstdio>
+#include <limits>
 #include <thread>
 
 #include "core/error.h"
@@ -178,6 +179,38 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input
                             MPI_SUM, comm_, &req);
   return make_work(req, fmt::format("reduce_scatter({} x {})", input.numel(), c10::toString(input.scalar_type())),
                    input, {});
+}
+
+std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
+                                                     const std::vector<std::int64_t>& counts, ReduceOp op) {
+  check_tensor(input, "reduce_scatter");
+  check_tensor(output, "reduce_scatter");
+  if (static_cast<int>(counts.size()) != world_ || op == ReduceOp::max)
+    throw Error("reduce_scatter got " + std::to_string(counts.size()) + " counts" + (op == ReduceOp::max ? " and op max" : ""),
+                "dist::reduce_scatter", "one count per rank (" + std::to_string(world_) + ") and op sum or avg");
+  // MPI reads the counts until the operation completes: they live with the work.
+  auto mpi_counts = std::make_shared<std::vector<int>>();
+  std::int64_t total = 0;
+  for (const std::int64_t c : counts) {
+    if (c < 0 || c > std::numeric_limits<int>::max())
+      throw Error("reduce_scatter count " + std::to_string(c), "dist::reduce_scatter", "0 to 2^31-1 elements a rank");
+    mpi_counts->push_back(static_cast<int>(c));
+    total += c;
+  }
+  if (input.numel() != total || output.numel() != counts[static_cast<std::size_t>(rank_)])
+    throw Error("reduce_scatter of " + std::to_string(input.numel()) + " elements into " + std::to_string(output.numel()),
+                "dist::reduce_scatter", std::to_string(total) + " elements (the sum of the counts) into this rank's count " +
+                std::to_string(counts[static_cast<std::size_t>(rank_)]));
+  MPI_Request req;
+  MPI_Ireduce_scatter(input.data_ptr(), output.data_ptr(), mpi_counts->data(), mpi_type(input), MPI_SUM, comm_, &req);
+  torch::Tensor target = output;
+  const int world = world_;
+  const bool average = op == ReduceOp::avg;
+  std::function<void()> after = [mpi_counts, target, world, average]() mutable {
+    if (average) target.div_(world);
+  };
+  return make_work(req, fmt::format("reduce_scatter({} x {} in {} parts)", input.numel(), c10::toString(input.scalar_type()), world_),
+                   input, after);
 }
 
 std::shared_ptr<Work> MpiCommunicator::broadcast(torch::Tensor& t, int root) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dist/reduce_op.h"
 
@@ -36,6 +37,10 @@ class Communicator {
   virtual std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) = 0;
   // `output` [n, ...] gets this rank's slice of the element-wise SUM of every rank's `input` [W * n, ...].
   virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // Uneven parts: `input` [sum(counts)] is cut into consecutive parts of counts[r] elements; `output`
+  // [counts[rank]] gets this rank's part of the element-wise reduction (sum or avg) of every rank's `input`.
+  virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
+                                               const std::vector<std::int64_t>& counts, ReduceOp op) = 0;
   virtual std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void barrier() = 0;
 };
@@ -67,6 +72,8 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> allreduce(torch::Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
+  std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
+                                       const std::vector<std::int64_t>& counts, ReduceOp op) override;
   std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) override;
   void barrier() override;
   WaitPolicy wait_policy() const { return wait_; }

@@ -1,18 +1,31 @@
 #include "dist/gradient_reducer.h"
 
+#include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "core/error.h"
 
 namespace rslicer::dist {
 
-GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options)
-    : parameters_(std::move(parameters)), comm_(comm) {
+GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options,
+                                 std::optional<GradientPartition> partition)
+    : parameters_(std::move(parameters)), partition_(std::move(partition)), comm_(comm) {
   slots_.resize(parameters_.size());
   ready_.assign(parameters_.size(), false);
-  // Buckets in reverse registration order.
+  if (partition_ && (partition_->offsets.size() != parameters_.size() ||
+                     static_cast<int>(partition_->partition.size()) != comm_.world_size() + 1))
+    throw Error("gradient partition of " + std::to_string(partition_->offsets.size()) + " offsets and " +
+                    std::to_string(partition_->partition.size()) + " bounds",
+                "dist::GradientReducer", "one offset per parameter and world size + 1 bounds");
+  // Buckets in reverse registration order. With a partition a bucket must also be one range of the flat buffer,
+  // so a parameter that does not end where the bucket begins starts a new one.
   std::size_t limit = options.first_bucket_bytes, used = 0;
+  std::int64_t bucket_begin = 0;
   for (std::size_t k = parameters_.size(); k-- > 0;) {
     const std::size_t bytes = static_cast<std::size_t>(parameters_[k].numel()) * parameters_[k].element_size();
-    if (buckets_.empty() || (used > 0 && used + bytes > limit)) {
+    const bool adjacent = !partition_ || partition_->offsets[k] + parameters_[k].numel() == bucket_begin;
+    if (buckets_.empty() || (used > 0 && (used + bytes > limit || !adjacent))) {
       if (!buckets_.empty()) limit = options.bucket_bytes;
       buckets_.emplace_back();
       used = 0;
@@ -20,11 +33,21 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
     slots_[k] = {buckets_.size() - 1, used / parameters_[k].element_size()};
     buckets_.back().params.push_back(k);
     used += bytes;
+    if (partition_) bucket_begin = partition_->offsets[k];
   }
   for (auto& b : buckets_) {
     std::int64_t n = 0;
     for (auto k : b.params) n += parameters_[k].numel();
     b.flat = torch::zeros({n}, parameters_[b.params.front()].options().requires_grad(false));
+    if (!partition_) continue;
+    // In the flat buffer's order (the bucket's last parameter comes first), cut by the partition.
+    const std::int64_t begin = partition_->offsets[b.params.back()], end = begin + n;
+    for (auto k : b.params) slots_[k].offset = static_cast<std::size_t>(partition_->offsets[k] - begin);
+    const auto& bounds = partition_->partition;
+    for (int r = 0; r < comm_.world_size(); ++r)
+      b.counts.push_back(std::max<std::int64_t>(0, std::min(end, bounds[r + 1]) - std::max(begin, bounds[r])));
+    const std::int64_t mine_begin = std::clamp(bounds[comm_.rank()], begin, end);
+    b.mine = partition_->flat_grads.narrow(0, mine_begin, b.counts[static_cast<std::size_t>(comm_.rank())]);
   }
   for (std::size_t k = 0; k < parameters_.size(); ++k) {
     parameters_[k].register_hook([this, k](torch::Tensor grad) {
@@ -73,7 +96,7 @@ void GradientReducer::launch_ready_buckets() {
   // Same order on every rank: bucket i only after bucket i-1.
   while (next_to_launch_ < buckets_.size() && buckets_[next_to_launch_].pending == 0) {
     Bucket& b = buckets_[next_to_launch_++];
-    b.work = comm_.allreduce(b.flat, ReduceOp::avg);
+    b.work = partition_ ? comm_.reduce_scatter(b.flat, b.mine, b.counts, ReduceOp::avg) : comm_.allreduce(b.flat, ReduceOp::avg);
   }
 }
 
@@ -96,6 +119,10 @@ void GradientReducer::finish() {
   const auto t0 = std::chrono::steady_clock::now();
   for (auto& b : buckets_) b.work->wait();
   seconds_waiting_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (partition_) {  // the averages are in flat_grads already
+    reducing_ = false;
+    return;
+  }
   torch::NoGradGuard no_grad;
   for (std::size_t k = 0; k < parameters_.size(); ++k) {
     Bucket& b = buckets_[slots_[k].bucket];

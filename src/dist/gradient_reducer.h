@@ -4,6 +4,11 @@
 // bucket launches an async all-reduce (average), in bucket order on every rank; finish() waits for all and writes
 // the averaged gradients back. Non-final micro-steps of gradient accumulation do not reduce. A parameter that got
 // no gradient in a step counts as zero.
+// With a GradientPartition (ZeRO-1, where a rank steps only its slice of the parameters): buckets are laid out in
+// the flat buffer's order and reduce-scattered instead of all-reduced, each rank receiving the average of only
+// the elements it owns, written straight into the flat gradient buffer (ZeRO-2's gradient partitioning, on the
+// buckets). At 2 ranks that halves what is moved and summed, and nothing is copied back into .grad, which then
+// keeps the rank's local gradient.
 // Overlap without a communication thread: MPI's non-blocking collectives advance only inside MPI calls, so every
 // hook also tests the buckets already launched; they move while backward computes the next gradients. A progress
 // thread (allowed: MPI_THREAD_SERIALIZED) would compete with the compute thread for the rank's core(s) — with one
@@ -14,6 +19,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -25,13 +31,23 @@ struct ReducerOptions {
   std::size_t bucket_bytes = 25u << 20;
 };
 
+// Parameter k's gradient is elements [offsets[k], offsets[k] + numel) of `flat_grads`, of which rank r owns
+// [partition[r], partition[r + 1]) (partition.front() 0, partition.back() its size).
+struct GradientPartition {
+  std::vector<std::int64_t> offsets;
+  std::vector<std::int64_t> partition;
+  torch::Tensor flat_grads;  // float32, contiguous
+};
+
 class GradientReducer {
  public:
-  GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options = {});
+  GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options = {},
+                  std::optional<GradientPartition> partition = std::nullopt);
 
   // Call before backward; `reduce` false on non-final micro-steps (gradients just accumulate locally).
   void prepare(bool reduce);
-  // Call after backward: waits for every bucket and sets each parameter's .grad to the average over ranks.
+  // Call after backward: waits for every bucket and sets each parameter's .grad to the average over ranks (with
+  // a partition: this rank's elements of flat_grads).
   void finish();
 
   std::size_t bucket_count() const { return buckets_.size(); }
@@ -44,10 +60,13 @@ class GradientReducer {
   struct Bucket {
     torch::Tensor flat;
     std::vector<std::size_t> params;  // indices into parameters_
+    std::vector<std::int64_t> counts;  // with a partition: elements of `flat` each rank owns, in rank order
+    torch::Tensor mine;                // with a partition: this rank's part of flat_grads
     std::size_t pending = 0;
     std::shared_ptr<Work> work;
   };
   std::vector<torch::Tensor> parameters_;
+  std::optional<GradientPartition> partition_;
   std::vector<Slot> slots_;
   std::vector<bool> ready_;
   std::vector<Bucket> buckets_;

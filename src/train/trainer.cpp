@@ -63,7 +63,17 @@ Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOpti
     model_->model->embed_tokens->options.sparse(true);  // autograd gives a sparse COO gradient
     reduced.erase(reduced.begin() + sparse_entry_);     // reduced as rows, not by the bucketed reducer
   }
-  reducer_ = std::make_unique<dist::GradientReducer>(reduced, comm_, options_.reducer);
+  // With ZeRO-1 a rank steps only its slice, so it needs only that slice's averaged gradient: the reducer
+  // reduce-scatters straight into the flat gradient buffer instead of all-reducing every element.
+  std::optional<dist::GradientPartition> partition;
+  if (zero1_) {
+    partition.emplace();
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      if (static_cast<std::int64_t>(i) != sparse_entry_) partition->offsets.push_back(flat_->entries()[i].offset);
+    partition->partition = flat_->partition();
+    partition->flat_grads = flat_->grads();
+  }
+  reducer_ = std::make_unique<dist::GradientReducer>(reduced, comm_, options_.reducer, std::move(partition));
 }
 
 void Trainer::broadcast_parameters() {
@@ -160,23 +170,44 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
       exchange.emplace(rows, row_capacity[0].item<std::int64_t>(), comm_);  // goes on while the dense part is read
     }
   }
-  flat_->collect_grads(sparse_entry_);
-  // Every rank holds the whole averaged gradient, so the norm (and the clipping factor) is the global one.
-  // Squares summed by BLAS dot products: one pass, no temporary the size of the gradient.
+  // With ZeRO-1 the reducer wrote this rank's slice of the averaged gradient into the flat buffer; the rest of it
+  // is never read. Without, every rank has the whole averaged gradient in .grad.
+  if (!zero1_) flat_->collect_grads(sparse_entry_);
+  // The norm (and the clipping factor) is the global one on every rank: the squares of the averaged gradient
+  // over [moments_begin_, moments_end_) (all of it, or this rank's slice with ZeRO-1, whose sums are then summed
+  // over ranks), without the embedding's slot when its gradient comes as rows, plus the rows' squares (every
+  // rank has all rows). Squares summed by BLAS dot products: one pass, no temporary the size of the gradient.
   const auto sum_of_squares = [](const torch::Tensor& x) {
     const torch::Tensor flat = x.reshape({-1});
     return flat.numel() == 0 ? 0.0 : torch::dot(flat, flat).item<double>();
   };
+  const auto squares_within = [&](std::int64_t begin, std::int64_t end) {
+    return begin < end ? sum_of_squares(flat_->grads().narrow(0, begin, end - begin)) : 0.0;
+  };
   double squared = 0;
-  if (sparse_entry_ >= 0) {  // the embedding's slot of grads() is all zeros: skip its 78 MB
+  if (sparse_entry_ >= 0) {
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-    squared = sum_of_squares(flat_->grads().narrow(0, 0, e.offset)) +
-              sum_of_squares(flat_->grads().narrow(0, e.offset + e.numel, flat_->numel() - e.offset - e.numel));
-    if (exchange) rows = sum_gathered_rows(exchange->finish());
-    squared += sum_of_squares(rows.values);
+    squared = squares_within(moments_begin_, std::min(moments_end_, e.offset)) +
+              squares_within(std::max(moments_begin_, e.offset + e.numel), moments_end_);
   } else {
-    squared = sum_of_squares(flat_->grads());
+    squared = squares_within(moments_begin_, moments_end_);
   }
+  torch::Tensor squared_over_ranks;
+  std::shared_ptr<dist::Work> squared_work;
+  if (zero1_) {
+    squared_over_ranks = torch::full({1}, squared, torch::kFloat64);
+    squared_work = comm_.allreduce(squared_over_ranks, dist::ReduceOp::sum);
+  }
+  double rows_squared = 0;
+  if (sparse_entry_ >= 0) {
+    if (exchange) rows = sum_gathered_rows(exchange->finish());
+    rows_squared = sum_of_squares(rows.values);
+  }
+  if (squared_work) {
+    squared_work->wait();
+    squared = squared_over_ranks[0].item<double>();
+  }
+  squared += rows_squared;
   s.grad_norm = std::sqrt(squared);
   float clip_scale = 1.0f;
   if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)

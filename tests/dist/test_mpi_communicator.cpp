@@ -1,5 +1,6 @@
 // Under mpirun -np W: the MPI communicator's collectives give their definitions' results with either wait policy
-// (dist.wait), also when a rank arrives late (the waits then spin or sleep for a while); dist.wait is parsed.
+// (dist.wait), also when a rank arrives late (the waits then spin or sleep for a while); dist.wait is parsed; the
+// gradient reducer's reduce-scatter into a ZeRO-1 partition equals its all-reduce on the owned elements.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <sched.h>
@@ -8,6 +9,7 @@
 
 #include "core/error.h"
 #include "dist/communicator.h"
+#include "dist/gradient_reducer.h"
 #include "dist/mpi_context.h"
 
 using namespace rslicer;
@@ -36,6 +38,21 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor slice = torch::empty({n}, torch::kFloat32);
   comm.reduce_scatter(all, slice)->wait();
   EXPECT_TRUE(torch::allclose(slice, torch::full({n}, static_cast<float>(world * (world + 1) / 2))));
+
+  // Uneven parts (the last rank's empty, rank 0's the largest), averaged: element i of every rank's input is
+  // i + rank, so the average is i + (W - 1) / 2 at the element's place in the whole input.
+  std::vector<std::int64_t> counts;
+  for (int r = 0; r < world; ++r) counts.push_back(r + 1 == world ? 0 : n / (r + 1));
+  std::int64_t total = 0, begin = 0;
+  for (int r = 0; r < world; ++r) (r < rank ? begin : total) += counts[static_cast<std::size_t>(r)];
+  total += begin;
+  torch::Tensor uneven_in = torch::arange(total, torch::kFloat32) + static_cast<float>(rank);
+  torch::Tensor uneven_out = torch::full({counts[static_cast<std::size_t>(rank)]}, -1.0f);
+  comm.reduce_scatter(uneven_in, uneven_out, counts, dist::ReduceOp::avg)->wait();
+  EXPECT_TRUE(torch::allclose(uneven_out, torch::arange(begin, begin + counts[static_cast<std::size_t>(rank)], torch::kFloat32) +
+                                              static_cast<float>(world - 1) / 2.0f)) << to_string(policy);
+  torch::Tensor wrong_out = torch::empty({counts[static_cast<std::size_t>(rank)] + 1});
+  EXPECT_THROW(comm.reduce_scatter(uneven_in, wrong_out, counts, dist::ReduceOp::avg), Error);
 
   torch::Tensor root = rank == 0 ? mine.clone() : torch::zeros({n}, torch::kFloat32);
   comm.broadcast(root, 0)->wait();
@@ -71,6 +88,61 @@ TEST(MpiCommunicator, WaitPolicyFromConfig) {
     EXPECT_EQ(dist::parse_wait_policy("auto", CPU_COUNT(&allowed) + 1), dist::WaitPolicy::sleep);
     EXPECT_EQ(dist::parse_wait_policy("auto", CPU_COUNT(&allowed)), dist::WaitPolicy::spin);
   }
+}
+
+// ZeRO-1's partitioned reduction: buckets reduce-scattered into a flat buffer give, on each rank's owned
+// elements, what the all-reduce gives, and leave the rest of the buffer alone. The partition cuts parameters
+// apart and the small buckets make several of them, so parts straddle buckets and parameters.
+TEST(GradientReducer, ReduceScatterIntoAPartitionEqualsTheAllReduceOnOwnedElements) {
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  const int rank = comm.rank(), world = comm.world_size();
+  const std::vector<std::int64_t> sizes = {300, 7, 1000, 50, 2000, 1};
+  const auto make = [&] {
+    std::vector<torch::Tensor> ps;
+    for (auto n : sizes) ps.push_back(torch::zeros({n}, torch::requires_grad()));
+    return ps;
+  };
+  // d loss / d p_k[i] = sin(i + 100 k) * (rank + 1): a different gradient on every rank.
+  const auto backward = [&](const std::vector<torch::Tensor>& ps) {
+    torch::Tensor loss = torch::zeros({});
+    for (std::size_t k = 0; k < ps.size(); ++k)
+      loss = loss + (ps[k] * (torch::arange(sizes[k], torch::kFloat32) + 100.0 * k).sin() * (rank + 1.0)).sum();
+    loss.backward();
+  };
+  const dist::ReducerOptions small{1024, 4096};
+  auto all = make();
+  dist::GradientReducer all_reduce(all, comm, small);
+  all_reduce.prepare(true);
+  backward(all);
+  all_reduce.finish();
+  std::vector<torch::Tensor> flat_parts;
+  for (const auto& p : all) flat_parts.push_back(p.grad().reshape({-1}));
+  const torch::Tensor expected = torch::cat(flat_parts);
+
+  dist::GradientPartition partition;
+  std::int64_t total = 0;
+  for (auto n : sizes) {
+    partition.offsets.push_back(total);
+    total += n;
+  }
+  const std::int64_t chunk = (total + world - 1) / world;
+  for (int r = 0; r <= world; ++r) partition.partition.push_back(std::min<std::int64_t>(total, r * chunk));
+  partition.flat_grads = torch::full({total}, -7.0f);
+  auto parts = make();
+  dist::GradientReducer scatter(parts, comm, small, partition);
+  EXPECT_GT(scatter.bucket_count(), 2u);
+  scatter.prepare(true);
+  backward(parts);
+  scatter.finish();
+  const std::int64_t lo = partition.partition[rank], hi = partition.partition[rank + 1];
+  const torch::Tensor flat = partition.flat_grads;
+  EXPECT_TRUE(torch::allclose(flat.narrow(0, lo, hi - lo), expected.narrow(0, lo, hi - lo), 1e-6, 1e-7));
+  EXPECT_TRUE(torch::all(flat.narrow(0, 0, lo) == -7.0f).item<bool>());
+  EXPECT_TRUE(torch::all(flat.narrow(0, hi, total - hi) == -7.0f).item<bool>());
+  // A partition that does not fit the parameters is refused.
+  dist::GradientPartition wrong = partition;
+  wrong.offsets.pop_back();
+  EXPECT_THROW(dist::GradientReducer(make(), comm, small, wrong), Error);
 }
 
 int main(int argc, char** argv) {
