@@ -1,9 +1,10 @@
 // Data-parallel pre-training steps: for each micro-batch, encode (one backbone call over the three modalities),
-// compute the global-batch losses, backward (the reducer all-reduces gradient buckets as they fill, on the final
-// micro-step only), then clip, AdamW with linear warmup + cosine decay, and report the step's figures.
+// compute the global-batch losses, backward (the reducer averages gradient buckets over ranks as they fill, on the
+// final micro-step only), then clip, AdamW with linear warmup + cosine decay, and report the step's figures.
 // The trainable parameters live in one flat fp32 buffer (FlatParameters). With ZeRO-1 (train.zero1, on by default
-// for more than one rank) each rank keeps the AdamW moments of its slice only and updates that slice; an
-// all-gather of the slices then gives every rank the new parameters. Optimizer memory per rank falls as 1/W and the
+// for more than one rank) each rank keeps the AdamW moments of its slice only and updates that slice: the buckets
+// are reduce-scattered (each rank receives the average of its slice only) and an all-gather of the updated
+// slices then gives every rank the new parameters. Optimizer memory per rank falls as 1/W and the
 // result is the same as every rank updating everything (AdamW is element-wise).
 #pragma once
 
@@ -55,7 +56,7 @@ struct StepStats {
   std::size_t windows = 0, tokens = 0;  // this rank's
   double seconds = 0, comm_wait_seconds = 0;
   bool skipped = false;  // non-finite loss or gradient: no update
-  // Where the step's time went: forward (+ loss), backward (gradient hooks launch the bucket all-reduces inside
+  // Where the step's time went: forward (+ loss), backward (gradient hooks launch the bucket reductions inside
   // it), the wait for the last buckets, and the optimizer (clip, AdamW, the ZeRO-1 all-gather).
   double forward_seconds = 0, backward_seconds = 0, optimizer_seconds = 0;
 };
