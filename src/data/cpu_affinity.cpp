@@ -10,18 +10,6 @@
 
 namespace rslicer::data {
 
-std::vector<int> allowed_cpus() {
-  std::vector<int> cpus;
-#ifdef __linux__
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0)
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-      if (CPU_ISSET(c, &set)) cpus.push_back(c);
-#endif
-  return cpus;
-}
-
 std::vector<int> plan_worker_cpus(const std::vector<int>& allowed, int local_rank, int local_size, int compute_threads) {
   if (local_size < 1 || local_rank < 0 || local_rank >= local_size || compute_threads < 0) return {};
   const std::size_t per_rank = allowed.size() / static_cast<std::size_t>(local_size);

@@ -5,10 +5,9 @@
 #include <string>
 #include <vector>
 
-namespace rslicer::data {
+#include "core/cpu_set.h"  // allowed_cpus, bound_by_launcher
 
-// The CPUs this process may run on (sched_getaffinity), ascending.
-std::vector<int> allowed_cpus();
+namespace rslicer::data {
 
 // The "auto" rule: the ranks of a node share its allowed CPUs in equal contiguous slices (local rank r gets slice
 // r; when mpirun/srun already bound the rank, `allowed` is its own set and local_size should be 1); in its slice

@@ -8,6 +8,7 @@
 #include <limits>
 #include <thread>
 
+#include "core/cpu_set.h"
 #include "core/error.h"
 
 namespace rslicer::dist {
@@ -96,14 +97,10 @@ WaitPolicy parse_wait_policy(const std::string& name, int ranks_on_node) {
   if (name == "sleep") return WaitPolicy::sleep;
   if (name != "auto")
     throw ConfigError("unknown wait policy '" + name + "'", "dist.wait", "auto, spin or sleep");
-  // A rank bound to fewer cores than the node has was given them by its launcher (mpirun --bind-to core, srun
-  // --cpu-bind): they are its own. An unbound rank shares the cores it may run on with the node's other ranks.
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  const int online = static_cast<int>(std::thread::hardware_concurrency());
-  const int cores = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed) : online;
-  const bool bound = cores < online;
-  return bound || ranks_on_node <= cores ? WaitPolicy::spin : WaitPolicy::sleep;
+  // A bound rank's cores are its own; an unbound rank shares the cores it may run on with the node's other ranks.
+  const std::vector<int> allowed = allowed_cpus();
+  const int cores = allowed.empty() ? static_cast<int>(std::thread::hardware_concurrency()) : static_cast<int>(allowed.size());
+  return bound_by_launcher(allowed) || ranks_on_node <= cores ? WaitPolicy::spin : WaitPolicy::sleep;
 }
 
 const char* to_string(WaitPolicy policy) { return policy == WaitPolicy::spin ? "spin" : "sleep"; }

@@ -217,9 +217,9 @@ std::vector<int> worker_cpus_from_config(const config::Config& cfg, const dist::
   if (mode == "none") return {};
   if (mode != "auto")
     throw ConfigError("'" + mode + "' is not a CPU placement", "loader.worker_cpus", "auto, none or a list of CPU ids");
-  const auto allowed = data::allowed_cpus();
+  const auto allowed = allowed_cpus();
   // A rank that mpirun/srun bound to its own CPUs splits only those; an unbound one takes its node-local slice.
-  const bool bound = static_cast<int>(allowed.size()) < static_cast<int>(std::thread::hardware_concurrency());
+  const bool bound = bound_by_launcher(allowed);
   auto cpus = data::plan_worker_cpus(allowed, bound ? 0 : mpi.local_rank(), bound ? 1 : mpi.local_size(),
                                      static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
   if (cpus.empty())

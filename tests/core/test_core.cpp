@@ -3,13 +3,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <thread>
+#include <vector>
 
 #include "core/allocator.h"
 #include "core/blas_kernel.h"
+#include "core/cpu_set.h"
 #include "core/sha256.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -110,6 +114,19 @@ TEST(Allocator, RefusedSettingIsAConfigError) {
             }),
             0);
   EXPECT_NO_THROW(apply_allocator_policy({}));  // zeros: glibc's defaults, nothing set
+}
+
+TEST(CpuSet, BoundMeansFewerCpusThanTheNodeHas) {
+  const auto allowed = allowed_cpus();
+  ASSERT_FALSE(allowed.empty());
+  EXPECT_TRUE(std::is_sorted(allowed.begin(), allowed.end()));
+  std::vector<int> every;
+  for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) every.push_back(static_cast<int>(c));
+  EXPECT_FALSE(bound_by_launcher(every));
+  EXPECT_TRUE(bound_by_launcher({0}) || every.size() == 1);
+  EXPECT_FALSE(bound_by_launcher({}));  // unknown: not taken for bound
+  // What this process is: bound exactly when the launcher left it fewer CPUs than are online.
+  EXPECT_EQ(bound_by_launcher(allowed), allowed.size() < every.size());
 }
 
 TEST(BlasKernel, CoreTiersFollowTheirInstructionSets) {
