@@ -3,10 +3,11 @@
 // vocabulary, three modalities of `seq` tokens per window, fusion MLP, the global-batch losses.
 // usage: train_bench <per_rank_batch> <seq> <steps> <zero1 0|1> [threads] [sparse_embedding 0|1]
 //                    [activation_checkpointing 0|1] [last_layer_pooled_only 0|1] [pack_sequences 0|1] [padding 0..0.5]
-//                    [independent 0|1] [keep_freed_memory 0|1]
+//                    [independent 0|1] [keep_freed_memory 0|1] [zipf s, 0 = uniform ids]
 // independent: every rank trains alone (MPI_COMM_SELF): the same processes on the same cores with no
 // communication, the baseline for "backward + reduce over backward alone".
 // keep_freed_memory: the malloc policy of configs/trainer/cpu.yaml (default 1; 0: glibc's defaults).
+// zipf: token ids Zipf-distributed with exponent s (1.8: as few distinct ids as real Nezha windows); default uniform.
 // padding: mean fraction of left padding in the batches (the lengths rule of ddp_train.py, so both get the same
 // lengths); real windows have 5-10% (simulated) to ~50% (Nezha) at 128 tokens a modality.
 // Prints one JSON line (rank 0): medians over the steps after the first two.
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
   m->model->pack_sequences = argc > 9 ? std::atoi(argv[9]) != 0 : true;
   const double padding = argc > 10 ? std::atof(argv[10]) : 0.0;
   const bool independent = argc > 11 && std::atoi(argv[11]) != 0;
+  const double zipf = argc > 13 ? std::atof(argv[13]) : 0.0;
+  const bench::TokenIds token_ids = zipf > 0 ? bench::TokenIds::zipf(zipf) : bench::TokenIds::uniform();
   dist::MpiCommunicator comm(independent ? MPI_COMM_SELF : MPI_COMM_WORLD, std::chrono::seconds(300));
   train::TrainOptions o;
   o.max_steps = steps;
@@ -71,7 +74,7 @@ int main(int argc, char** argv) {
   double sys_before = 0;
   for (int s = 0; s < steps; ++s) {
     if (s == 2) faults_before = minor_page_faults(), sys_before = system_seconds();
-    auto b = bench::synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding);
+    auto b = bench::synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding, token_ids);
     const auto tokens = static_cast<long long>(b.tokens());
     auto stats = trainer.step({std::move(b)});
     if (s < 2) continue;

@@ -33,6 +33,28 @@ void check_tensor(const torch::Tensor& t, const char* op) {
                 "CPU tensors for the MPI backend (the NCCL backend takes CUDA tensors)");
 }
 
+// Per-rank element counts of an uneven collective as MPI takes them. MPI reads the counts and displacements
+// until the operation completes, so they are shared with the work's completion.
+struct UnevenParts {
+  std::shared_ptr<std::vector<int>> counts, displacements;
+  std::int64_t total = 0;
+};
+
+UnevenParts uneven_parts(const std::vector<std::int64_t>& counts, int world, const char* op) {
+  if (static_cast<int>(counts.size()) != world)
+    throw Error(std::string(op) + " got " + std::to_string(counts.size()) + " counts", std::string("dist::") + op,
+                "one count per rank (" + std::to_string(world) + ")");
+  UnevenParts parts{std::make_shared<std::vector<int>>(), std::make_shared<std::vector<int>>(), 0};
+  for (const std::int64_t c : counts) {
+    if (c < 0 || c > std::numeric_limits<int>::max() || parts.total + c > std::numeric_limits<int>::max())
+      throw Error(std::string(op) + " count " + std::to_string(c), std::string("dist::") + op,
+                  "0 to 2^31-1 elements in all (MPI counts are int)");
+    parts.counts->push_back(static_cast<int>(c));
+    parts.displacements->push_back(static_cast<int>(parts.total));
+    parts.total += c;
+  }
+  return parts;
+}
 class MpiWork : public Work {
  public:
   MpiWork(MPI_Request request, std::string what, torch::Tensor keep_alive, std::function<void()> after,
@@ -165,6 +187,26 @@ std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, tor
                    input, {});
 }
 
+std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, torch::Tensor& output,
+                                                const std::vector<std::int64_t>& counts) {
+  check_tensor(input, "allgather");
+  check_tensor(output, "allgather");
+  if (input.scalar_type() != output.scalar_type())
+    throw Error("allgather from " + std::string(c10::toString(input.scalar_type())) + " into " + c10::toString(output.scalar_type()),
+                "dist::allgather", "input and output of one dtype");
+  const UnevenParts parts = uneven_parts(counts, world_, "allgather");
+  if (input.numel() != counts[static_cast<std::size_t>(rank_)] || output.numel() != parts.total)
+    throw Error("allgather of " + std::to_string(input.numel()) + " elements into " + std::to_string(output.numel()),
+                "dist::allgather", "this rank's count " + std::to_string(counts[static_cast<std::size_t>(rank_)]) + " into " +
+                std::to_string(parts.total) + " elements (the sum of the counts)");
+  MPI_Request req;
+  MPI_Iallgatherv(input.data_ptr(), static_cast<int>(input.numel()), mpi_type(input), output.data_ptr(), parts.counts->data(),
+                  parts.displacements->data(), mpi_type(output), comm_, &req);
+  std::function<void()> after = [counts = parts.counts, displacements = parts.displacements] {};
+  return make_work(req, fmt::format("allgather({} x {} in {} parts)", parts.total, c10::toString(input.scalar_type()), world_),
+                   input, after);
+}
+
 std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input, torch::Tensor& output) {
   check_tensor(input, "reduce_scatter");
   check_tensor(output, "reduce_scatter");
@@ -182,28 +224,19 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input
                                                      const std::vector<std::int64_t>& counts, ReduceOp op) {
   check_tensor(input, "reduce_scatter");
   check_tensor(output, "reduce_scatter");
-  if (static_cast<int>(counts.size()) != world_ || op == ReduceOp::max)
-    throw Error("reduce_scatter got " + std::to_string(counts.size()) + " counts" + (op == ReduceOp::max ? " and op max" : ""),
-                "dist::reduce_scatter", "one count per rank (" + std::to_string(world_) + ") and op sum or avg");
-  // MPI reads the counts until the operation completes: they live with the work.
-  auto mpi_counts = std::make_shared<std::vector<int>>();
-  std::int64_t total = 0;
-  for (const std::int64_t c : counts) {
-    if (c < 0 || c > std::numeric_limits<int>::max())
-      throw Error("reduce_scatter count " + std::to_string(c), "dist::reduce_scatter", "0 to 2^31-1 elements a rank");
-    mpi_counts->push_back(static_cast<int>(c));
-    total += c;
-  }
-  if (input.numel() != total || output.numel() != counts[static_cast<std::size_t>(rank_)])
+  if (op == ReduceOp::max)
+    throw Error("reduce_scatter with parts got op max", "dist::reduce_scatter", "op sum or avg");
+  const UnevenParts parts = uneven_parts(counts, world_, "reduce_scatter");
+  if (input.numel() != parts.total || output.numel() != counts[static_cast<std::size_t>(rank_)])
     throw Error("reduce_scatter of " + std::to_string(input.numel()) + " elements into " + std::to_string(output.numel()),
-                "dist::reduce_scatter", std::to_string(total) + " elements (the sum of the counts) into this rank's count " +
+                "dist::reduce_scatter", std::to_string(parts.total) + " elements (the sum of the counts) into this rank's count " +
                 std::to_string(counts[static_cast<std::size_t>(rank_)]));
   MPI_Request req;
-  MPI_Ireduce_scatter(input.data_ptr(), output.data_ptr(), mpi_counts->data(), mpi_type(input), MPI_SUM, comm_, &req);
+  MPI_Ireduce_scatter(input.data_ptr(), output.data_ptr(), parts.counts->data(), mpi_type(input), MPI_SUM, comm_, &req);
   torch::Tensor target = output;
   const int world = world_;
   const bool average = op == ReduceOp::avg;
-  std::function<void()> after = [mpi_counts, target, world, average]() mutable {
+  std::function<void()> after = [counts = parts.counts, target, world, average]() mutable {
     if (average) target.div_(world);
   };
   return make_work(req, fmt::format("reduce_scatter({} x {} in {} parts)", input.numel(), c10::toString(input.scalar_type()), world_),

@@ -35,6 +35,10 @@ class Communicator {
   virtual std::shared_ptr<Work> allreduce(torch::Tensor& tensor, ReduceOp op) = 0;
   // `output` [W * n, ...] gets every rank's `input` [n, ...] in rank order.
   virtual std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) = 0;
+  // Uneven parts: `output` [sum(counts)] gets rank r's `input` [counts[r]] (elements) at the sum of the counts
+  // before r. Every rank passes the same counts.
+  virtual std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output,
+                                          const std::vector<std::int64_t>& counts) = 0;
   // `output` [n, ...] gets this rank's slice of the element-wise SUM of every rank's `input` [W * n, ...].
   virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) = 0;
   // Uneven parts: `input` [sum(counts)] is cut into consecutive parts of counts[r] elements; `output`
@@ -71,6 +75,8 @@ class MpiCommunicator : public Communicator {
   int world_size() const override { return world_; }
   std::shared_ptr<Work> allreduce(torch::Tensor& tensor, ReduceOp op) override;
   std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) override;
+  std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output,
+                                  const std::vector<std::int64_t>& counts) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
                                        const std::vector<std::int64_t>& counts, ReduceOp op) override;

@@ -48,54 +48,75 @@ SparseRows coalesce_rows_reference(const torch::Tensor& sparse_grad) {
   return {g.indices().select(0, 0).contiguous(), g.values().contiguous()};
 }
 
-GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm) {
-  // Ranks touch different numbers of rows: gather the counts, then everyone's rows padded to the largest count.
-  torch::Tensor count = torch::tensor({local.rows.size(0)}, torch::kInt64);
-  torch::Tensor counts = torch::empty({comm.world_size()}, torch::kInt64);
-  comm.allgather(count, counts)->wait();
-  return RowsExchange(local, counts.max().item<std::int64_t>(), comm).finish();
+namespace {
+
+std::vector<std::int64_t> to_vector(const torch::Tensor& counts) {
+  const auto* c = counts.data_ptr<std::int64_t>();
+  return {c, c + counts.numel()};
 }
 
-RowsExchange::RowsExchange(const SparseRows& local, std::int64_t capacity, dist::Communicator& comm)
-    : world_(comm.world_size()), capacity_(capacity) {
+}  // namespace
+
+GatheredRows gather_rows(const SparseRows& local, dist::Communicator& comm) {
+  const int world = comm.world_size();
   const std::int64_t n = local.rows.size(0), width = local.values.size(1);
-  if (n > capacity)
-    throw Error("a rank has " + std::to_string(n) + " touched embedding rows", "train::RowsExchange",
-                "at most the agreed capacity " + std::to_string(capacity) + " (the step's largest token count)");
-  // [count, row ids..., -1 padding]: the count travels with the rows.
-  rows_out_ = torch::full({capacity + 1}, -1, torch::kInt64);
-  rows_out_[0] = n;
-  rows_out_.narrow(0, 1, n).copy_(local.rows);
-  values_out_ = torch::zeros({capacity, width}, torch::kFloat32);
-  values_out_.narrow(0, 0, n).copy_(local.values);
-  rows_in_ = torch::empty({world_ * (capacity + 1)}, torch::kInt64);
-  values_in_ = torch::empty({world_ * capacity, width}, torch::kFloat32);
-  rows_work_ = comm.allgather(rows_out_, rows_in_);
-  values_work_ = comm.allgather(values_out_, values_in_);
+  torch::Tensor count = torch::tensor({n}, torch::kInt64);
+  torch::Tensor counts = torch::empty({world}, torch::kInt64);
+  comm.allgather(count, counts)->wait();
+  const std::int64_t capacity = counts.max().item<std::int64_t>();
+  torch::Tensor rows_out = torch::full({capacity}, -1, torch::kInt64), values_out = torch::zeros({capacity, width});
+  rows_out.narrow(0, 0, n).copy_(local.rows);
+  values_out.narrow(0, 0, n).copy_(local.values);
+  torch::Tensor rows_in = torch::empty({world * capacity}, torch::kInt64), values_in = torch::empty({world * capacity, width});
+  comm.allgather(rows_out, rows_in)->wait();
+  comm.allgather(values_out, values_in)->wait();
+  std::vector<torch::Tensor> rows, values;
+  for (int r = 0; r < world; ++r) {
+    rows.push_back(rows_in.narrow(0, r * capacity, counts[r].item<std::int64_t>()));
+    values.push_back(values_in.narrow(0, r * capacity, counts[r].item<std::int64_t>()));
+  }
+  return {counts, torch::cat(rows), torch::cat(values)};
+}
+
+RowsExchange::RowsExchange(const SparseRows& local, dist::Communicator& comm)
+    : comm_(comm), local_{local.rows.contiguous(), local.values.contiguous()} {
+  count_out_ = torch::tensor({local_.rows.size(0)}, torch::kInt64);
+  counts_in_ = torch::empty({comm_.world_size()}, torch::kInt64);
+  counts_work_ = comm_.allgather(count_out_, counts_in_);
 }
 
 GatheredRows RowsExchange::finish() {
-  rows_work_->wait();
-  values_work_->wait();
-  const auto per_rank = rows_in_.view({world_, capacity_ + 1});
-  GatheredRows g;
-  g.counts = per_rank.select(1, 0).contiguous();
-  g.rows = per_rank.narrow(1, 1, capacity_).reshape({-1}).contiguous();
-  g.values = values_in_;
-  g.capacity = capacity_;
+  counts_work_->wait();
+  const std::vector<std::int64_t> counts = to_vector(counts_in_);
+  const std::int64_t width = local_.values.size(1);
+  std::int64_t total = 0;
+  std::vector<std::int64_t> value_counts;
+  for (const std::int64_t c : counts) {
+    total += c;
+    value_counts.push_back(c * width);
+  }
+  GatheredRows g{counts_in_, torch::empty({total}, torch::kInt64), torch::empty({total, width}, torch::kFloat32)};
+  auto rows_work = comm_.allgather(local_.rows, g.rows, counts);
+  auto values_work = comm_.allgather(local_.values, g.values, value_counts);
+  rows_work->wait();
+  values_work->wait();
   return g;
 }
 
 SparseRows sum_gathered_rows(const GatheredRows& g) {
   // A k-way merge of the ranks' sorted row lists; a row's values are summed in rank order (what the reference's
   // index_add_ over the rank-major list does), so both give the same bits.
-  const auto world = g.counts.size(0);
+  const std::vector<std::int64_t> counts = to_vector(g.counts);
+  const auto world = static_cast<std::int64_t>(counts.size());
   const std::int64_t width = g.values.size(1);
-  const auto* counts = g.counts.data_ptr<std::int64_t>();
   const auto* ids = g.rows.data_ptr<std::int64_t>();
   const float* values = g.values.data_ptr<float>();
-  std::vector<std::int64_t> head(static_cast<std::size_t>(world), 0);
-  const std::int64_t total = g.counts.sum().item<std::int64_t>();
+  std::vector<std::int64_t> head(counts.size()), end(counts.size());  // rank r's next and end positions
+  for (std::int64_t r = 0, at = 0; r < world; ++r) {
+    head[r] = at;
+    end[r] = at += counts[r];
+  }
+  const std::int64_t total = g.rows.size(0);
   torch::Tensor rows = torch::empty({total}, torch::kInt64);
   torch::Tensor summed = torch::empty({total, width}, torch::kFloat32);
   auto* out_ids = rows.data_ptr<std::int64_t>();
@@ -104,14 +125,13 @@ SparseRows sum_gathered_rows(const GatheredRows& g) {
   for (;;) {
     std::int64_t next = -1;
     for (std::int64_t r = 0; r < world; ++r)
-      if (head[r] < counts[r] && (next < 0 || ids[r * g.capacity + head[r]] < next)) next = ids[r * g.capacity + head[r]];
+      if (head[r] < end[r] && (next < 0 || ids[head[r]] < next)) next = ids[head[r]];
     if (next < 0) break;
     float* row = out + n * width;
     bool first = true;
     for (std::int64_t r = 0; r < world; ++r) {
-      const std::int64_t at = r * g.capacity + head[r];
-      if (head[r] >= counts[r] || ids[at] != next) continue;
-      const float* v = values + at * width;
+      if (head[r] >= end[r] || ids[head[r]] != next) continue;
+      const float* v = values + head[r] * width;
       if (first)
         std::copy(v, v + width, row);
       else
@@ -125,14 +145,10 @@ SparseRows sum_gathered_rows(const GatheredRows& g) {
 }
 
 SparseRows sum_gathered_rows_reference(const GatheredRows& g) {
-  torch::Tensor all_rows = g.rows, all_values = g.values;
-  const torch::Tensor keep = all_rows.ge(0);  // padding rows are -1
-  all_rows = all_rows.masked_select(keep);
-  all_values = all_values.index({keep});
   // Sum per row in rank order (the same order on every rank, so every rank gets identical sums).
-  auto [unique, inverse] = at::_unique(all_rows, /*sorted=*/true, /*return_inverse=*/true);
+  auto [unique, inverse] = at::_unique(g.rows, /*sorted=*/true, /*return_inverse=*/true);
   torch::Tensor summed = torch::zeros({unique.size(0), g.values.size(1)}, torch::kFloat32);
-  summed.index_add_(0, inverse, all_values);
+  summed.index_add_(0, inverse, g.values);
   return {unique, summed / static_cast<double>(g.counts.size(0))};
 }
 

@@ -120,19 +120,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
   torch::Tensor logged = torch::zeros({4});
   std::shared_ptr<dist::Work> logged_work;
-  // The sparse rows exchange after backward needs a bound on every rank's touched rows: a step touches at most as
-  // many rows as it has tokens. Agreed on now, it arrives during forward and backward (RowsExchange).
   const bool exchange_rows = sparse_entry_ >= 0 && comm_.world_size() > 1;
-  torch::Tensor row_capacity = torch::zeros({1}, torch::kInt64);
-  std::shared_ptr<dist::Work> row_capacity_work;
-  if (exchange_rows) {
-    std::int64_t tokens = 0;
-    for (const auto& b : micro_batches)
-      tokens += static_cast<std::int64_t>(b.metrics.ids.size() + b.traces.ids.size() + b.logs.ids.size());
-    const std::int64_t vocab = flat_->entries()[static_cast<std::size_t>(sparse_entry_)].shape[0];
-    row_capacity[0] = std::min(tokens, vocab);
-    row_capacity_work = comm_.allreduce(row_capacity, dist::ReduceOp::max);
-  }
   for (std::size_t k = 0; k < micro_batches.size(); ++k) {
     const bool last = k + 1 == micro_batches.size();
     reducer_->prepare(last);
@@ -165,10 +153,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     rows = grad.defined() ? coalesce_rows(grad)
                           : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, width}, torch::kFloat32)};
     grad = torch::Tensor();
-    if (exchange_rows) {
-      row_capacity_work->wait();
-      exchange.emplace(rows, row_capacity[0].item<std::int64_t>(), comm_);  // goes on while the dense part is read
-    }
+    if (exchange_rows) exchange.emplace(rows, comm_);  // its round of counts goes on while the dense part is read
   }
   // With ZeRO-1 the reducer wrote this rank's slice of the averaged gradient into the flat buffer; the rest of it
   // is never read. Without, every rank has the whole averaged gradient in .grad.
@@ -276,8 +261,10 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
   if (!zero1_) return;
   // What changed: the parameters outside the embedding and the touched rows, each element owned by one rank's
   // slice. Every rank packs the changed elements it owns, in one order all ranks know (outside the embedding, then
-  // the rows in row order), so the counts need no exchange; one all-gather (padded to the largest count) gives
-  // everyone the new values: a few MB instead of the whole buffer, half what a sum all-reduce of the same would move.
+  // the rows in row order), so every rank knows every count without an exchange; one all-gather with those counts
+  // gives everyone the new values: a few MB instead of the whole buffer, half what a sum all-reduce of the same
+  // would move. (The rows of real telemetry are mostly low token ids, all in rank 0's slice: padding every part to
+  // the largest would move up to W times the bytes.)
   const std::int64_t width = e.shape[1], n_rows = rows.rows.size(0);
   const auto* row_ids = rows.rows.data_ptr<std::int64_t>();
   const auto& partition = flat_->partition();
@@ -292,21 +279,21 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
     for (std::int64_t i = 0; i < n_rows; ++i) clip(e0 + row_ids[i] * width, width);
   };
   const int world = comm_.world_size();
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(world), 0);
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(world), 0), starts(static_cast<std::size_t>(world), 0);
   for (int r = 0; r < world; ++r)
     for_each_owned(r, [&](std::int64_t, std::int64_t count) { counts[static_cast<std::size_t>(r)] += count; });
-  const std::int64_t capacity = *std::max_element(counts.begin(), counts.end());
-  torch::Tensor mine = torch::empty({capacity}, torch::kFloat32);
+  for (int r = 1; r < world; ++r)
+    starts[static_cast<std::size_t>(r)] = starts[static_cast<std::size_t>(r) - 1] + counts[static_cast<std::size_t>(r) - 1];
+  torch::Tensor mine = torch::empty({counts[static_cast<std::size_t>(comm_.rank())]}, torch::kFloat32);
   float* packed = mine.data_ptr<float>();
   for_each_owned(comm_.rank(), [&](std::int64_t begin, std::int64_t count) {
     packed = std::copy(params + begin, params + begin + count, packed);
   });
-  std::fill(packed, mine.data_ptr<float>() + capacity, 0.0f);  // the padding only: the rest was just written
-  torch::Tensor everyone = torch::empty({world * capacity}, torch::kFloat32);
-  comm_.allgather(mine, everyone)->wait();
+  torch::Tensor everyone = torch::empty({starts.back() + counts.back()}, torch::kFloat32);
+  comm_.allgather(mine, everyone, counts)->wait();
   for (int r = 0; r < world; ++r) {
     if (r == comm_.rank()) continue;
-    const float* from = everyone.data_ptr<float>() + r * capacity;
+    const float* from = everyone.data_ptr<float>() + starts[static_cast<std::size_t>(r)];
     for_each_owned(r, [&](std::int64_t begin, std::int64_t count) {
       std::copy(from, from + count, params + begin);
       from += count;

@@ -54,6 +54,23 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor wrong_out = torch::empty({counts[static_cast<std::size_t>(rank)] + 1});
   EXPECT_THROW(comm.reduce_scatter(uneven_in, wrong_out, counts, dist::ReduceOp::avg), Error);
 
+  // Uneven parts gathered: rank r sends 2r + 1 elements r * 1000 + i (the last of three or more ranks none);
+  // everyone gets them in rank order.
+  std::vector<std::int64_t> gather_counts;
+  for (int r = 0; r < world; ++r) gather_counts.push_back(world > 2 && r + 1 == world ? 0 : 2 * r + 1);
+  std::int64_t gathered_total = 0;
+  for (const std::int64_t c : gather_counts) gathered_total += c;
+  torch::Tensor part = torch::arange(gather_counts[static_cast<std::size_t>(rank)], torch::kInt64) + 1000 * rank;
+  torch::Tensor parts = torch::full({gathered_total}, -1, torch::kInt64);
+  comm.allgather(part, parts, gather_counts)->wait();
+  std::vector<torch::Tensor> expected_parts;
+  for (int r = 0; r < world; ++r)
+    expected_parts.push_back(torch::arange(gather_counts[static_cast<std::size_t>(r)], torch::kInt64) + 1000 * r);
+  EXPECT_TRUE(torch::equal(parts, torch::cat(expected_parts))) << to_string(policy);
+  torch::Tensor wrong_parts = torch::empty({gathered_total + 1}, torch::kInt64);
+  EXPECT_THROW(comm.allgather(part, wrong_parts, gather_counts), Error);
+  EXPECT_THROW(comm.allgather(part, parts, std::vector<std::int64_t>(static_cast<std::size_t>(world) + 1, 0)), Error);
+
   torch::Tensor root = rank == 0 ? mine.clone() : torch::zeros({n}, torch::kFloat32);
   comm.broadcast(root, 0)->wait();
   EXPECT_TRUE(torch::equal(root, torch::arange(n, torch::kFloat32)));

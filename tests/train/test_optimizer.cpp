@@ -140,28 +140,20 @@ TEST(SparseRows, CoalesceEqualsTorchsCoalesce) {
   EXPECT_TRUE(torch::allclose(fast.values, reference.values, 1e-5, 1e-6));
 }
 
-// Gathered rows as gather_rows lays them out: rank r's sorted unique rows at [r * capacity, ...), -1 padding.
+// Gathered rows as the exchange lays them out: every rank's sorted unique rows, one rank after the other.
 train::GatheredRows random_gathered_rows(std::int64_t world, std::int64_t vocab, std::int64_t width, int seed) {
   torch::manual_seed(seed);
-  std::vector<train::SparseRows> ranks;
-  std::int64_t capacity = 0;
-  for (std::int64_t r = 0; r < world; ++r) {
-    const auto n = torch::randint(0, vocab / 2, {1}).item<std::int64_t>();  // rank 0 may touch none
-    auto rows = std::get<0>(at::_unique(torch::randint(0, vocab, {r == 0 ? 0 : n}, torch::kInt64), true));
-    ranks.push_back({rows, torch::randn({rows.size(0), width})});
-    capacity = std::max(capacity, rows.size(0));
-  }
   train::GatheredRows g;
-  g.capacity = capacity;
   g.counts = torch::empty({world}, torch::kInt64);
-  g.rows = torch::full({world * capacity}, -1, torch::kInt64);
-  g.values = torch::zeros({world * capacity, width});
+  std::vector<torch::Tensor> rows, values;
   for (std::int64_t r = 0; r < world; ++r) {
-    const auto n = ranks[static_cast<std::size_t>(r)].rows.size(0);
-    g.counts[r] = n;
-    g.rows.narrow(0, r * capacity, n).copy_(ranks[static_cast<std::size_t>(r)].rows);
-    g.values.narrow(0, r * capacity, n).copy_(ranks[static_cast<std::size_t>(r)].values);
+    const auto n = torch::randint(0, vocab / 2, {1}).item<std::int64_t>();  // rank 0 touches none
+    rows.push_back(std::get<0>(at::_unique(torch::randint(0, vocab, {r == 0 ? 0 : n}, torch::kInt64), true)));
+    values.push_back(torch::randn({rows.back().size(0), width}));
+    g.counts[r] = rows.back().size(0);
   }
+  g.rows = torch::cat(rows);
+  g.values = torch::cat(values);
   return g;
 }
 
@@ -176,10 +168,9 @@ TEST(SparseRows, MergeSumEqualsTheIndexAddReferenceBitwise) {
   }
   // A row two ranks touched: the mean of their values.
   train::GatheredRows g;
-  g.capacity = 2;
   g.counts = torch::tensor({2, 1}, torch::kInt64);
-  g.rows = torch::tensor({4, 9, 9, -1}, torch::kInt64);
-  g.values = torch::tensor({1.f, 2.f, 3.f, 0.f}).view({4, 1});
+  g.rows = torch::tensor({4, 9, 9}, torch::kInt64);
+  g.values = torch::tensor({1.f, 2.f, 3.f}).view({3, 1});
   const auto mean = train::sum_gathered_rows(g);
   EXPECT_TRUE(torch::equal(mean.rows, torch::tensor({4, 9}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(mean.values, torch::tensor({0.5f, 2.5f}).view({2, 1})));
