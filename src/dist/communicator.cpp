@@ -243,6 +243,37 @@ std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input
                    input, after);
 }
 
+std::shared_ptr<Work> MpiCommunicator::alltoall(const torch::Tensor& input, torch::Tensor& output,
+                                               const std::vector<std::int64_t>& send_counts,
+                                               const std::vector<std::int64_t>& send_offsets,
+                                               const std::vector<std::int64_t>& recv_counts) {
+  check_tensor(input, "alltoall");
+  check_tensor(output, "alltoall");
+  if (input.scalar_type() != output.scalar_type())
+    throw Error("alltoall from " + std::string(c10::toString(input.scalar_type())) + " into " + c10::toString(output.scalar_type()),
+                "dist::alltoall", "input and output of one dtype");
+  const UnevenParts sent = uneven_parts(send_counts, world_, "alltoall"), received = uneven_parts(recv_counts, world_, "alltoall");
+  if (static_cast<int>(send_offsets.size()) != world_)
+    throw Error("alltoall got " + std::to_string(send_offsets.size()) + " send offsets", "dist::alltoall",
+                "one offset per rank (" + std::to_string(world_) + ")");
+  for (int r = 0; r < world_; ++r) {  // the displacements are the offsets given, not the counts' prefix sums
+    const std::int64_t at = send_offsets[static_cast<std::size_t>(r)], count = send_counts[static_cast<std::size_t>(r)];
+    if (at < 0 || at + count > input.numel())
+      throw Error("alltoall part for rank " + std::to_string(r) + " at [" + std::to_string(at) + ", " + std::to_string(at + count) + ")",
+                  "dist::alltoall", "within the input's " + std::to_string(input.numel()) + " elements");
+    (*sent.displacements)[static_cast<std::size_t>(r)] = static_cast<int>(at);
+  }
+  if (output.numel() != received.total)
+    throw Error("alltoall output has " + std::to_string(output.numel()) + " elements", "dist::alltoall",
+                std::to_string(received.total) + " (the sum of the counts received)");
+  MPI_Request req;
+  MPI_Ialltoallv(input.data_ptr(), sent.counts->data(), sent.displacements->data(), mpi_type(input), output.data_ptr(),
+                 received.counts->data(), received.displacements->data(), mpi_type(output), comm_, &req);
+  std::function<void()> after = [sent, received] {};  // MPI reads the four arrays until it completes
+  return make_work(req, fmt::format("alltoall({} x {} out, {} in)", sent.total, c10::toString(input.scalar_type()), received.total),
+                   input, after);
+}
+
 std::shared_ptr<Work> MpiCommunicator::broadcast(torch::Tensor& t, int root) {
   check_tensor(t, "broadcast");
   MPI_Request req;

@@ -45,6 +45,13 @@ class Communicator {
   // [counts[rank]] gets this rank's part of the element-wise reduction (sum or avg) of every rank's `input`.
   virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
                                                const std::vector<std::int64_t>& counts, ReduceOp op) = 0;
+  // Personalised exchange: rank q sends input[send_offsets[r], + send_counts[r]) (elements) to rank r; `output`
+  // [sum(recv_counts)] gets what every rank q sent here (recv_counts[q] elements) in rank order. The parts sent
+  // may overlap: they are only read.
+  virtual std::shared_ptr<Work> alltoall(const torch::Tensor& input, torch::Tensor& output,
+                                         const std::vector<std::int64_t>& send_counts,
+                                         const std::vector<std::int64_t>& send_offsets,
+                                         const std::vector<std::int64_t>& recv_counts) = 0;
   virtual std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void barrier() = 0;
 };
@@ -80,6 +87,9 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
                                        const std::vector<std::int64_t>& counts, ReduceOp op) override;
+  std::shared_ptr<Work> alltoall(const torch::Tensor& input, torch::Tensor& output,
+                                 const std::vector<std::int64_t>& send_counts, const std::vector<std::int64_t>& send_offsets,
+                                 const std::vector<std::int64_t>& recv_counts) override;
   std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) override;
   void barrier() override;
   WaitPolicy wait_policy() const { return wait_; }

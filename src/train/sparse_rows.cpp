@@ -103,6 +103,82 @@ GatheredRows RowsExchange::finish() {
   return g;
 }
 
+namespace {
+
+// Whether row `id` of a [V, width] block at `block_offset` has elements in [lo, hi) of the flat buffer.
+struct RowInSlice {
+  std::int64_t block_offset, width, lo, hi;
+  bool ends_after_lo(std::int64_t id) const { return block_offset + (id + 1) * width > lo; }
+  bool begins_before_hi(std::int64_t id) const { return block_offset + id * width < hi; }
+  bool operator()(std::int64_t id) const { return ends_after_lo(id) && begins_before_hi(id); }
+};
+
+RowInSlice slice_of(int rank, std::int64_t block_offset, std::int64_t width, const std::vector<std::int64_t>& partition) {
+  return {block_offset, width, partition[static_cast<std::size_t>(rank)], partition[static_cast<std::size_t>(rank) + 1]};
+}
+
+}  // namespace
+
+RowsToOwners::RowsToOwners(const SparseRows& local, std::int64_t block_offset, const std::vector<std::int64_t>& partition,
+                           dist::Communicator& comm)
+    : comm_(comm), local_{local.rows.contiguous(), local.values.contiguous()} {
+  const int world = comm_.world_size();
+  if (static_cast<int>(partition.size()) != world + 1)
+    throw Error("a partition of " + std::to_string(partition.size()) + " bounds", "train::RowsToOwners",
+                "world size + 1 (" + std::to_string(world + 1) + ") bounds");
+  const auto* ids = local_.rows.data_ptr<std::int64_t>();
+  const std::int64_t n = local_.rows.size(0), width = local_.values.size(1);
+  counts_out_ = torch::empty({world}, torch::kInt64);
+  for (int r = 0; r < world; ++r) {
+    const RowInSlice in = slice_of(r, block_offset, width, partition);
+    const auto* first = std::partition_point(ids, ids + n, [&](std::int64_t id) { return !in.ends_after_lo(id); });
+    const auto* last = std::partition_point(first, ids + n, [&](std::int64_t id) { return in.begins_before_hi(id); });
+    first_.push_back(first - ids);
+    count_.push_back(last - first);
+    counts_out_[r] = last - first;
+  }
+  counts_in_ = torch::empty({world}, torch::kInt64);
+  const std::vector<std::int64_t> ones(static_cast<std::size_t>(world), 1);
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(world));
+  std::iota(offsets.begin(), offsets.end(), 0);
+  counts_work_ = comm_.alltoall(counts_out_, counts_in_, ones, offsets, ones);
+}
+
+GatheredRows RowsToOwners::finish() {
+  counts_work_->wait();
+  const std::vector<std::int64_t> counts = to_vector(counts_in_);
+  const std::int64_t width = local_.values.size(1);
+  std::int64_t total = 0;
+  std::vector<std::int64_t> value_counts, value_offsets, value_counts_in;
+  for (std::size_t r = 0; r < counts.size(); ++r) {
+    total += counts[r];
+    value_counts.push_back(count_[r] * width);
+    value_offsets.push_back(first_[r] * width);
+    value_counts_in.push_back(counts[r] * width);
+  }
+  GatheredRows g{counts_in_, torch::empty({total}, torch::kInt64), torch::empty({total, width}, torch::kFloat32)};
+  auto rows_work = comm_.alltoall(local_.rows, g.rows, count_, first_, counts);
+  auto values_work = comm_.alltoall(local_.values, g.values, value_counts, value_offsets, value_counts_in);
+  rows_work->wait();
+  values_work->wait();
+  return g;
+}
+
+GatheredRows gather_rows_to_owners(const SparseRows& local, std::int64_t block_offset,
+                                   const std::vector<std::int64_t>& partition, dist::Communicator& comm) {
+  const GatheredRows all = gather_rows(local, comm);
+  const RowInSlice in = slice_of(comm.rank(), block_offset, local.values.size(1), partition);
+  torch::Tensor keep = torch::empty({all.rows.size(0)}, torch::kBool);
+  for (std::int64_t i = 0; i < all.rows.size(0); ++i) keep[i] = in(all.rows[i].item<std::int64_t>());
+  GatheredRows mine{torch::empty_like(all.counts), all.rows.masked_select(keep), all.values.index({keep})};
+  for (std::int64_t r = 0, at = 0; r < all.counts.size(0); ++r) {
+    const std::int64_t n = all.counts[r].item<std::int64_t>();
+    mine.counts[r] = keep.narrow(0, at, n).sum();
+    at += n;
+  }
+  return mine;
+}
+
 SparseRows sum_gathered_rows(const GatheredRows& g) {
   // A k-way merge of the ranks' sorted row lists; a row's values are summed in rank order (what the reference's
   // index_add_ over the rank-major list does), so both give the same bits.
@@ -150,6 +226,34 @@ SparseRows sum_gathered_rows_reference(const GatheredRows& g) {
   torch::Tensor summed = torch::zeros({unique.size(0), g.values.size(1)}, torch::kFloat32);
   summed.index_add_(0, inverse, g.values);
   return {unique, summed / static_cast<double>(g.counts.size(0))};
+}
+
+RowsWithin rows_within(const SparseRows& grad, std::int64_t block_offset, std::int64_t begin, std::int64_t end) {
+  // Rows are sorted and the range contiguous, so the rows wholly within it are one run (one BLAS dot product)
+  // and at most two rows, at its ends, are cut by it.
+  const std::int64_t n = grad.rows.size(0), width = grad.values.size(1);
+  const auto* ids = grad.rows.data_ptr<std::int64_t>();
+  const auto squares = [](const torch::Tensor& x) {
+    const torch::Tensor flat = x.reshape({-1});
+    return flat.numel() == 0 ? 0.0 : torch::dot(flat, flat).item<double>();
+  };
+  RowsWithin within;
+  std::int64_t whole_first = n, whole_count = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t row_begin = block_offset + ids[i] * width;
+    const std::int64_t x = std::max(row_begin, begin), y = std::min(row_begin + width, end);
+    if (x >= y) continue;
+    ++within.rows;
+    within.elements += y - x;
+    if (y - x == width) {
+      whole_first = std::min(whole_first, i);
+      ++whole_count;
+    } else {
+      within.squares += squares(grad.values[i].narrow(0, x - row_begin, y - x));
+    }
+  }
+  if (whole_count > 0) within.squares += squares(grad.values.narrow(0, whole_first, whole_count));
+  return within;
 }
 
 void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const SparseRows& grad, float* exp_avg,

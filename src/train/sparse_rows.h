@@ -11,6 +11,9 @@
 
 #include <torch/torch.h>
 
+#include <memory>
+#include <vector>
+
 #include "dist/communicator.h"
 #include "train/flat_adamw.h"
 
@@ -53,10 +56,41 @@ class RowsExchange {
   torch::Tensor count_out_, counts_in_;
   std::shared_ptr<dist::Work> counts_work_;
 };
+// ZeRO-1's rows exchange, the sparse counterpart of the dense buckets' reduce-scatter: a rank steps only the
+// elements of its slice [partition[rank], partition[rank + 1]) of the flat buffer, so it receives from every rank
+// only the rows with elements there (a row cut by a slice boundary goes to both ranks). Per rank that is ~1/W of
+// the all-gather's bytes and merge, instead of W times a rank's rows. A rank's rows are sorted and the slices
+// contiguous, so the rows for one rank are one run of them, sent in place. A round of counts starts at
+// construction; finish() exchanges the rows. The rows of the embedding block that starts at `block_offset`.
+class RowsToOwners {
+ public:
+  RowsToOwners(const SparseRows& local, std::int64_t block_offset, const std::vector<std::int64_t>& partition,
+               dist::Communicator& comm);
+  GatheredRows finish();  // the rows this rank owns, from every rank, in rank order
+
+ private:
+  dist::Communicator& comm_;
+  SparseRows local_;
+  std::vector<std::int64_t> first_, count_;  // per destination rank: its run of local rows
+  torch::Tensor counts_out_, counts_in_;
+  std::shared_ptr<dist::Work> counts_work_;
+};
+// The reference of RowsToOwners: every rank's rows (gather_rows), then those with elements in this rank's slice.
+GatheredRows gather_rows_to_owners(const SparseRows& local, std::int64_t block_offset,
+                                   const std::vector<std::int64_t>& partition, dist::Communicator& comm);
+
 // The average per row of gathered rows: a k-way merge (fast path) and unique + index_add_ (the reference); both
 // sum a row's values in rank order and give the same bits.
 SparseRows sum_gathered_rows(const GatheredRows& gathered);
 SparseRows sum_gathered_rows_reference(const GatheredRows& gathered);
+
+// The part of `rows` (of a [V, width] block at `block_offset` in a flat buffer) within [begin, end) of it: how
+// many rows have elements there, how many elements, and their sum of squares (for the gradient norm).
+struct RowsWithin {
+  std::int64_t rows = 0, elements = 0;
+  double squares = 0;
+};
+RowsWithin rows_within(const SparseRows& rows, std::int64_t block_offset, std::int64_t begin, std::int64_t end);
 
 // AdamW on the touched rows of a [V, width] block that starts at `block_offset` in a flat parameter buffer, for
 // the elements within [begin, end) of it (a rank's ZeRO-1 slice); `exp_avg`/`exp_avg_sq` hold the moments of

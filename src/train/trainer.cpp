@@ -146,22 +146,28 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   reducer_->finish();
   const auto o0 = std::chrono::steady_clock::now();
   SparseRows rows;
+  // The rows' exchange: with ZeRO-1 each rank gets only the rows of its slice (RowsToOwners), else every rank
+  // gets all rows (RowsExchange). Either starts with a round of counts that goes on while the dense part is read.
   std::optional<RowsExchange> exchange;
+  std::optional<RowsToOwners> to_owners;
   if (sparse_entry_ >= 0) {
     torch::Tensor& grad = params_[static_cast<std::size_t>(sparse_entry_)].mutable_grad();
-    const std::int64_t width = flat_->entries()[static_cast<std::size_t>(sparse_entry_)].shape[1];
+    const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
     rows = grad.defined() ? coalesce_rows(grad)
-                          : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, width}, torch::kFloat32)};
+                          : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, e.shape[1]}, torch::kFloat32)};
     grad = torch::Tensor();
-    if (exchange_rows) exchange.emplace(rows, comm_);  // its round of counts goes on while the dense part is read
+    if (exchange_rows && zero1_)
+      to_owners.emplace(rows, e.offset, flat_->partition(), comm_);
+    else if (exchange_rows)
+      exchange.emplace(rows, comm_);
   }
   // With ZeRO-1 the reducer wrote this rank's slice of the averaged gradient into the flat buffer; the rest of it
   // is never read. Without, every rank has the whole averaged gradient in .grad.
   if (!zero1_) flat_->collect_grads(sparse_entry_);
   // The norm (and the clipping factor) is the global one on every rank: the squares of the averaged gradient
   // over [moments_begin_, moments_end_) (all of it, or this rank's slice with ZeRO-1, whose sums are then summed
-  // over ranks), without the embedding's slot when its gradient comes as rows, plus the rows' squares (every
-  // rank has all rows). Squares summed by BLAS dot products: one pass, no temporary the size of the gradient.
+  // over ranks), the embedding's rows counted by their elements in that range (rows come separately when the
+  // embedding's gradient is sparse). Squares summed by BLAS dot products: one pass, no temporary.
   const auto sum_of_squares = [](const torch::Tensor& x) {
     const torch::Tensor flat = x.reshape({-1});
     return flat.numel() == 0 ? 0.0 : torch::dot(flat, flat).item<double>();
@@ -170,29 +176,32 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     return begin < end ? sum_of_squares(flat_->grads().narrow(0, begin, end - begin)) : 0.0;
   };
   double squared = 0;
+  OwnedRows owned;  // with ZeRO-1: how many rows (and their elements) each rank updates, for its all-gather
   if (sparse_entry_ >= 0) {
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
     squared = squares_within(moments_begin_, std::min(moments_end_, e.offset)) +
               squares_within(std::max(moments_begin_, e.offset + e.numel), moments_end_);
+    if (to_owners) rows = sum_gathered_rows(to_owners->finish());
+    if (exchange) rows = sum_gathered_rows(exchange->finish());
+    const RowsWithin within = rows_within(rows, e.offset, moments_begin_, moments_end_);
+    squared += within.squares;
+    owned.rows = within.rows;
+    owned.elements = within.elements;
   } else {
     squared = squares_within(moments_begin_, moments_end_);
   }
-  torch::Tensor squared_over_ranks;
-  std::shared_ptr<dist::Work> squared_work;
   if (zero1_) {
-    squared_over_ranks = torch::full({1}, squared, torch::kFloat64);
-    squared_work = comm_.allreduce(squared_over_ranks, dist::ReduceOp::sum);
+    // One all-gather gives every rank the slices' squares and what each rank will send after its update.
+    torch::Tensor mine = torch::tensor({squared, static_cast<double>(owned.rows), static_cast<double>(owned.elements)}, torch::kFloat64);
+    torch::Tensor all = torch::empty({3 * comm_.world_size()}, torch::kFloat64);
+    comm_.allgather(mine, all)->wait();
+    squared = 0;
+    for (int r = 0; r < comm_.world_size(); ++r) {
+      squared += all[3 * r].item<double>();
+      owned.rows_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 1].item<double>()));
+      owned.elements_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 2].item<double>()));
+    }
   }
-  double rows_squared = 0;
-  if (sparse_entry_ >= 0) {
-    if (exchange) rows = sum_gathered_rows(exchange->finish());
-    rows_squared = sum_of_squares(rows.values);
-  }
-  if (squared_work) {
-    squared_work->wait();
-    squared = squared_over_ranks[0].item<double>();
-  }
-  squared += rows_squared;
   s.grad_norm = std::sqrt(squared);
   float clip_scale = 1.0f;
   if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
@@ -216,7 +225,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
     torch::NoGradGuard no_grad;
     if (sparse_entry_ >= 0)
-      update_with_sparse_embedding(rows, hyper, clip_scale);
+      update_with_sparse_embedding(rows, owned, hyper, clip_scale);
     else
       update_dense(hyper, clip_scale);
     ++optimizer_steps_;
@@ -243,9 +252,10 @@ void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
   }
 }
 
-void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHyper& hyper, float clip_scale) {
+void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned, const AdamWHyper& hyper,
+                                           float clip_scale) {
   const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-  const std::int64_t e0 = e.offset, e1 = e.offset + e.numel;
+  const std::int64_t e0 = e.offset, e1 = e.offset + e.numel, width = e.shape[1];
   float* params = flat_->params().data_ptr<float>();
   const float* grads = flat_->grads().data_ptr<float>();
   float* m = exp_avg_.data_ptr<float>();
@@ -260,15 +270,13 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
   lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, optimizer_steps_ + 1, clip_scale);
   if (!zero1_) return;
   // What changed: the parameters outside the embedding and the touched rows, each element owned by one rank's
-  // slice. Every rank packs the changed elements it owns, in one order all ranks know (outside the embedding, then
-  // the rows in row order), so every rank knows every count without an exchange; one all-gather with those counts
-  // gives everyone the new values: a few MB instead of the whole buffer, half what a sum all-reduce of the same
-  // would move. (The rows of real telemetry are mostly low token ids, all in rank 0's slice: padding every part to
-  // the largest would move up to W times the bytes.)
-  const std::int64_t width = e.shape[1], n_rows = rows.rows.size(0);
-  const auto* row_ids = rows.rows.data_ptr<std::int64_t>();
+  // slice. A rank has only the rows of its slice (RowsToOwners), so it sends their ids with its changed
+  // elements, in one order all ranks follow (outside the embedding, then the rows in row order); every rank's
+  // counts came with the gradient norm's all-gather. Two all-gathers with exact counts (ids, values) give
+  // everyone the new values: a few MB instead of the whole buffer. (The rows of real telemetry are mostly low
+  // token ids, all in rank 0's slice: padding every part to the largest would move up to W times the bytes.)
   const auto& partition = flat_->partition();
-  auto for_each_owned = [&](int rank, auto&& fn) {  // fn(flat_begin, count) over rank's part of what changed
+  auto for_each_changed = [&](int rank, const std::int64_t* ids, std::int64_t n, auto&& fn) {  // fn(flat_begin, count)
     const std::int64_t lo = partition[static_cast<std::size_t>(rank)], hi = partition[static_cast<std::size_t>(rank) + 1];
     auto clip = [&](std::int64_t begin, std::int64_t count) {
       const std::int64_t x = std::max(begin, lo), y = std::min(begin + count, hi);
@@ -276,28 +284,45 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const AdamWHy
     };
     clip(0, e0);
     clip(e1, flat_->numel() - e1);
-    for (std::int64_t i = 0; i < n_rows; ++i) clip(e0 + row_ids[i] * width, width);
+    for (std::int64_t i = 0; i < n; ++i) clip(e0 + ids[i] * width, width);
   };
-  const int world = comm_.world_size();
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(world), 0), starts(static_cast<std::size_t>(world), 0);
-  for (int r = 0; r < world; ++r)
-    for_each_owned(r, [&](std::int64_t, std::int64_t count) { counts[static_cast<std::size_t>(r)] += count; });
-  for (int r = 1; r < world; ++r)
-    starts[static_cast<std::size_t>(r)] = starts[static_cast<std::size_t>(r) - 1] + counts[static_cast<std::size_t>(r) - 1];
-  torch::Tensor mine = torch::empty({counts[static_cast<std::size_t>(comm_.rank())]}, torch::kFloat32);
+  const int world = comm_.world_size(), me = comm_.rank();
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(world)), starts(static_cast<std::size_t>(world)),
+      id_starts(static_cast<std::size_t>(world));
+  for (int r = 0; r < world; ++r) {
+    const auto at = static_cast<std::size_t>(r);
+    for_each_changed(r, nullptr, 0, [&](std::int64_t, std::int64_t count) { counts[at] += count; });
+    counts[at] += owned.elements_per_rank[at];
+    if (r > 0) {
+      starts[at] = starts[at - 1] + counts[at - 1];
+      id_starts[at] = id_starts[at - 1] + owned.rows_per_rank[at - 1];
+    }
+  }
+  // RowsToOwners gave this rank only rows with elements in its slice: all of `rows` changed here.
+  const torch::Tensor& my_ids = rows.rows;
+  torch::Tensor mine = torch::empty({counts[static_cast<std::size_t>(me)]});
   float* packed = mine.data_ptr<float>();
-  for_each_owned(comm_.rank(), [&](std::int64_t begin, std::int64_t count) {
+  for_each_changed(me, my_ids.data_ptr<std::int64_t>(), my_ids.size(0), [&](std::int64_t begin, std::int64_t count) {
     packed = std::copy(params + begin, params + begin + count, packed);
   });
+  if (packed != mine.data_ptr<float>() + mine.numel())
+    throw Error("rank " + std::to_string(me) + " packed " + std::to_string(packed - mine.data_ptr<float>()) + " updated elements",
+                "train::Trainer (ZeRO-1 update)", std::to_string(mine.numel()) + ", the count it announced");
+  torch::Tensor all_ids = torch::empty({id_starts.back() + owned.rows_per_rank.back()}, torch::kInt64);
   torch::Tensor everyone = torch::empty({starts.back() + counts.back()}, torch::kFloat32);
-  comm_.allgather(mine, everyone, counts)->wait();
+  auto ids_work = comm_.allgather(my_ids, all_ids, owned.rows_per_rank);
+  auto values_work = comm_.allgather(mine, everyone, counts);
+  ids_work->wait();
+  values_work->wait();
   for (int r = 0; r < world; ++r) {
-    if (r == comm_.rank()) continue;
-    const float* from = everyone.data_ptr<float>() + starts[static_cast<std::size_t>(r)];
-    for_each_owned(r, [&](std::int64_t begin, std::int64_t count) {
-      std::copy(from, from + count, params + begin);
-      from += count;
-    });
+    if (r == me) continue;
+    const auto at = static_cast<std::size_t>(r);
+    const float* from = everyone.data_ptr<float>() + starts[at];
+    for_each_changed(r, all_ids.data_ptr<std::int64_t>() + id_starts[at], owned.rows_per_rank[at],
+                     [&](std::int64_t begin, std::int64_t count) {
+                       std::copy(from, from + count, params + begin);
+                       from += count;
+                     });
   }
 }
 

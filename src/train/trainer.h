@@ -110,7 +110,12 @@ class Trainer {
   std::int64_t sparse_entry_ = -1;  // the token embedding's FlatParameters entry when its gradient is sparse
 
   void update_dense(const AdamWHyper& hyper, float clip_scale);
-  void update_with_sparse_embedding(const SparseRows& rows, const AdamWHyper& hyper, float clip_scale);
+  // The embedding rows a rank updates (with ZeRO-1: those with elements in its slice), and every rank's counts.
+  struct OwnedRows {
+    std::int64_t rows = 0, elements = 0;
+    std::vector<std::int64_t> rows_per_rank, elements_per_rank;  // ZeRO-1 only
+  };
+  void update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned, const AdamWHyper& hyper, float clip_scale);
   torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;

@@ -69,6 +69,25 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   EXPECT_TRUE(torch::equal(parts, torch::cat(expected_parts))) << to_string(policy);
   torch::Tensor wrong_parts = torch::empty({gathered_total + 1}, torch::kInt64);
   EXPECT_THROW(comm.allgather(part, wrong_parts, gather_counts), Error);
+
+  // Personalised exchange with overlapping parts: rank q's input is q * 100 + i (i < 2W); it sends rank r the
+  // r + 1 elements from offset r (rank r + 1's part starts inside rank r's). Rank r gets r + 1 elements from
+  // every rank q: q * 100 + r + j.
+  torch::Tensor to_all = torch::arange(2 * world, torch::kInt64) + 100 * rank;
+  std::vector<std::int64_t> send_counts, send_offsets, recv_counts;
+  for (int r = 0; r < world; ++r) {
+    send_counts.push_back(r + 1);
+    send_offsets.push_back(r);
+    recv_counts.push_back(rank + 1);
+  }
+  torch::Tensor from_all = torch::full({world * (rank + 1)}, -1, torch::kInt64);
+  comm.alltoall(to_all, from_all, send_counts, send_offsets, recv_counts)->wait();
+  std::vector<torch::Tensor> expected_from;
+  for (int q = 0; q < world; ++q) expected_from.push_back(torch::arange(rank + 1, torch::kInt64) + 100 * q + rank);
+  EXPECT_TRUE(torch::equal(from_all, torch::cat(expected_from))) << to_string(policy);
+  std::vector<std::int64_t> past_the_end = send_offsets;
+  past_the_end.back() = 2 * world;
+  EXPECT_THROW(comm.alltoall(to_all, from_all, send_counts, past_the_end, recv_counts), Error);
   EXPECT_THROW(comm.allgather(part, parts, std::vector<std::int64_t>(static_cast<std::size_t>(world) + 1, 0)), Error);
 
   torch::Tensor root = rank == 0 ? mine.clone() : torch::zeros({n}, torch::kFloat32);

@@ -218,6 +218,39 @@ TEST(RowsExchange, EqualsThePaddedGatherWithoutItsPadding) {
   EXPECT_GT(a.rows.size(0), n - 1);
 }
 
+TEST(RowsToOwners, EqualsTheFullExchangeKeptToTheSlice) {
+  // A [50, 4] block at offset 7 of a 212-element flat buffer, cut into W equal slices (the bounds fall inside
+  // rows, so a row can belong to two ranks); each rank touches its own random rows (the last of three or more
+  // ranks none). Each rank gets exactly the rows with elements in its slice, from every rank, with their values,
+  // as the reference (everything gathered, then kept to the slice) gives them, and their average equals the full
+  // exchange's average on those rows.
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  const int world = comm.world_size();
+  const std::int64_t offset = 7, vocab = 50, width = 4, numel = offset + vocab * width + 5;
+  std::vector<std::int64_t> partition;
+  for (int r = 0; r <= world; ++r) partition.push_back(numel * r / world);
+  torch::manual_seed(100 + comm.rank());
+  const bool empty = world > 2 && comm.rank() == world - 1;
+  const torch::Tensor ids = std::get<0>(at::_unique(torch::randint(0, vocab, {empty ? 0 : 30}, torch::kInt64), true));
+  const train::SparseRows local{ids, torch::randn({ids.size(0), width})};
+  train::RowsToOwners exchange(local, offset, partition, comm);
+  const train::GatheredRows fast = exchange.finish();
+  const train::GatheredRows reference = train::gather_rows_to_owners(local, offset, partition, comm);
+  EXPECT_TRUE(torch::equal(fast.counts, reference.counts));
+  EXPECT_TRUE(torch::equal(fast.rows, reference.rows));
+  EXPECT_TRUE(torch::equal(fast.values, reference.values));
+  const std::int64_t lo = partition[static_cast<std::size_t>(comm.rank())], hi = partition[static_cast<std::size_t>(comm.rank()) + 1];
+  for (std::int64_t i = 0; i < fast.rows.size(0); ++i) {
+    const std::int64_t row_begin = offset + fast.rows[i].item<std::int64_t>() * width;
+    EXPECT_TRUE(row_begin < hi && row_begin + width > lo) << "row " << fast.rows[i].item<std::int64_t>();
+  }
+  const train::SparseRows mine = train::sum_gathered_rows(fast), all = train::sum_gathered_rows(train::gather_rows(local, comm));
+  const torch::Tensor in_slice = (all.rows * width + offset).lt(hi).logical_and((all.rows * width + offset + width).gt(lo));
+  EXPECT_TRUE(torch::equal(mine.rows, all.rows.masked_select(in_slice)));
+  EXPECT_TRUE(torch::equal(mine.values, all.values.index({in_slice})));
+  if (world > 1) EXPECT_LT(mine.rows.size(0), all.rows.size(0));
+}
+
 int main(int argc, char** argv) {
   dist::MpiContext mpi(&argc, &argv);
   g_mpi = &mpi;

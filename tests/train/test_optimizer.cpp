@@ -1,5 +1,6 @@
 // The fused flat AdamW against torch::optim::AdamW (the reference path), and the flat parameter layout.
 #include <gtest/gtest.h>
+#include <cmath>
 #include <torch/torch.h>
 
 #include "train/flat_adamw.h"
@@ -174,6 +175,30 @@ TEST(SparseRows, MergeSumEqualsTheIndexAddReferenceBitwise) {
   const auto mean = train::sum_gathered_rows(g);
   EXPECT_TRUE(torch::equal(mean.rows, torch::tensor({4, 9}, torch::kInt64)));
   EXPECT_TRUE(torch::equal(mean.values, torch::tensor({0.5f, 2.5f}).view({2, 1})));
+}
+
+TEST(SparseRows, RowsWithinARangeCountTheirElementsAndSquaresThere) {
+  // Rows 1, 2, 4, 6 of a [8, 4] block at offset 3; the range [3 + 4 + 2, 3 + 24 + 1) cuts rows 1 and 6 and holds
+  // row 2 and 4 whole: 4 rows, 2 + 4 + 4 + 1 = 11 elements.
+  torch::manual_seed(9);
+  const train::SparseRows rows{torch::tensor({1, 2, 4, 6}, torch::kInt64), torch::randn({4, 4})};
+  const std::int64_t begin = 3 + 4 + 2, end = 3 + 24 + 1;
+  const train::RowsWithin within = train::rows_within(rows, 3, begin, end);
+  EXPECT_EQ(within.rows, 4);
+  EXPECT_EQ(within.elements, 11);
+  double expected = 0;
+  for (std::int64_t i = 0; i < 4; ++i)
+    for (std::int64_t j = 0; j < 4; ++j) {
+      const std::int64_t at = 3 + rows.rows[i].item<std::int64_t>() * 4 + j;
+      if (at >= begin && at < end) expected += std::pow(rows.values[i][j].item<double>(), 2);
+    }
+  EXPECT_NEAR(within.squares, expected, 1e-5 * expected);
+  const train::RowsWithin none = train::rows_within(rows, 3, 0, 3);
+  EXPECT_EQ(none.rows, 0);
+  EXPECT_EQ(none.squares, 0.0);
+  const train::RowsWithin all = train::rows_within(rows, 3, 0, 100);
+  EXPECT_EQ(all.elements, 16);
+  EXPECT_NEAR(all.squares, rows.values.pow(2).sum().item<double>(), 1e-5);
 }
 
 TEST(SparseRows, LazyAdamWEqualsDenseOnRowsTouchedEveryStepAndLeavesOthers) {
