@@ -1,7 +1,7 @@
 // The token embedding's gradient as rows (issue [throughput]): a step touches at most a few thousand of its
 // 151,669 rows, so instead of a dense 78 MB gradient that is all-reduced and stepped in full, the rows a step
-// touched are reduced across ranks (an all-gather of row ids and values, then a sum per row) and only those rows
-// get an AdamW update.
+// touched are reduced across ranks (row ids and values exchanged, to every rank or with ZeRO-1 to the rank whose
+// slice holds them, then a sum per row) and only those rows get an AdamW update.
 //
 // The lazy rule (as PyTorch's SparseAdam): a touched row gets exactly the dense AdamW update (decoupled weight
 // decay, moments, bias correction by the global step count); an untouched row is left as it is: its moments do
