@@ -17,7 +17,8 @@
 // The phases alternate after a few steps so that a machine whose speed drifts within seconds (a shared VM: here
 // the same phase ran at 22 and at 34 windows/s a few seconds apart) moves both sides of each ratio alike.
 // usage: mpirun -np W scaling_bench [per_rank_batch=8] [seq=128] [rounds=20] [steps=2] [sparse_embedding 0|1 = 1]
-//                                     [zero1 0|1 = 1]
+//                                     [zero1 0|1 = 1] [zipf s = 0: uniform token ids; 1.8: as few distinct ids as real
+//                                     Nezha windows (bench/synthetic_batches.h)]
 // Prints one JSON line (rank 0).
 #include <algorithm>
 #include <cstdio>
@@ -51,8 +52,11 @@ struct Phase {
   // The counted steps' parts (ms), for the breakdown printed at the end.
   std::vector<double> forward_ms, backward_ms, wait_ms, optimizer_ms;
 
-  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse, bool zero1)
-      : batch(batch_size) {
+  const bench::TokenIds* ids;
+
+  Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse, bool zero1,
+        const bench::TokenIds& token_ids)
+      : batch(batch_size), ids(&token_ids) {
     comm = std::make_unique<dist::MpiCommunicator>(handle, std::chrono::seconds(300), wait);
     train::TrainOptions o;
     o.max_steps = max_steps;
@@ -66,7 +70,7 @@ struct Phase {
   double run(int steps, std::int64_t seq) {
     std::vector<double> seconds;
     for (int s = 0; s < steps; ++s) {
-      auto b = bench::synthetic_batch(next_step++, comm->rank(), batch, seq, 0.0);
+      auto b = bench::synthetic_batch(next_step++, comm->rank(), batch, seq, 0.0, *ids);
       const train::StepStats st = trainer->step({std::move(b)});
       if (s == 0) continue;
       seconds.push_back(st.seconds);
@@ -105,14 +109,16 @@ int main(int argc, char** argv) {
   }
   const bool sparse = argc <= 5 || std::atoi(argv[5]) != 0;
   const bool zero1 = argc <= 6 || std::atoi(argv[6]) != 0;
+  const double zipf = argc > 7 ? std::atof(argv[7]) : 0.0;
+  const bench::TokenIds ids = zipf > 0 ? bench::TokenIds::zipf(zipf) : bench::TokenIds::uniform();
   torch::set_num_threads(1);
   const int world = mpi.world_size();
   const std::int64_t max_steps = static_cast<std::int64_t>(rounds + 1) * steps;
   // Every rank has a solo trainer on its own communicator; one of them runs per round.
-  Phase solo(MPI_COMM_SELF, dist::WaitPolicy::spin, world * batch, max_steps, sparse, zero1);
-  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
-  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse, zero1);
-  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1);
+  Phase solo(MPI_COMM_SELF, dist::WaitPolicy::spin, world * batch, max_steps, sparse, zero1, ids);
+  Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
+  Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse, zero1, ids);
+  Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
 
   std::vector<double> scaling, scaling_sleep, ceiling, sync_ceiling, solo_wps, together_wps, apart_fast_ms, apart_slow_ms;
   for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase (every rank's solo) up and is not counted
@@ -163,11 +169,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "apart step: fastest rank %.1f ms, slowest rank %.1f ms (medians over rounds)\n", median(apart_fast_ms),
                  median(apart_slow_ms));
     auto [lo, hi] = std::minmax_element(scaling.begin(), scaling.end());
-    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, \"zero1\": %d, "
+    std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"rounds\": %d, \"steps\": %d, \"sparse_embedding\": %d, \"zero1\": %d, \"zipf\": %.2f, "
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f, "
                 "\"scaling_no_communication_slowest_pace\": %.4f, \"apart_step_ms_fastest\": %.2f, \"apart_step_ms_slowest\": %.2f}\n",
-                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, median(solo_wps), median(together_wps),
+                world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, zipf, median(solo_wps), median(together_wps),
                 median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling), median(sync_ceiling), median(apart_fast_ms),
                 median(apart_slow_ms));
   }

@@ -34,6 +34,17 @@ double system_seconds() {  // kernel time of this process so far
   return static_cast<double>(usage.ru_stime.tv_sec) + 1e-6 * static_cast<double>(usage.ru_stime.tv_usec);
 }
 
+// Distinct token ids over real (unmasked) tokens of a batch's three modalities: the embedding rows a step touches.
+double distinct_id_share(const data::Batch& b) {
+  std::vector<std::int64_t> ids;
+  for (const data::TokenBatch* t : {&b.metrics, &b.traces, &b.logs})
+    for (std::size_t i = 0; i < t->ids.size(); ++i)
+      if (t->mask[i] != 0) ids.push_back(t->ids[i]);
+  const std::size_t real = ids.size();
+  std::sort(ids.begin(), ids.end());
+  return real == 0 ? 0.0 : static_cast<double>(std::unique(ids.begin(), ids.end()) - ids.begin()) / static_cast<double>(real);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -71,11 +82,13 @@ int main(int argc, char** argv) {
   std::vector<double> step_s, fwd, bwd, wait, opt;
   long long real_tokens = 0;
   long faults_before = 0;
+  double distinct_share = 0;  // distinct token ids over real tokens, in rank 0's third batch
   double sys_before = 0;
   for (int s = 0; s < steps; ++s) {
     if (s == 2) faults_before = minor_page_faults(), sys_before = system_seconds();
     auto b = bench::synthetic_batch(static_cast<std::uint64_t>(s), mpi.rank(), batch, seq, padding, token_ids);
     const auto tokens = static_cast<long long>(b.tokens());
+    if (s == 2) distinct_share = distinct_id_share(b);
     auto stats = trainer.step({std::move(b)});
     if (s < 2) continue;
     real_tokens += tokens;
@@ -102,12 +115,12 @@ int main(int argc, char** argv) {
     std::printf("{\"ranks\": %d, \"per_rank_batch\": %ld, \"seq\": %ld, \"zero1\": %d, \"sparse_embedding\": %d, \"pooled_only\": %d, \"packing\": %d, \"padding\": %.2f, \"windows_per_s\": %.4f, "
                 "\"tokens_per_s\": %.1f, \"step_s\": %.4f, \"forward_s\": %.4f, \"backward_s\": %.4f, \"wait_s\": %.4f, "
                 "\"optimizer_s\": %.4f, \"peak_rss_mb\": %.1f, \"page_faults_per_step\": %.0f, \"system_s_per_step\": %.4f, "
-                "\"blas_kernel\": \"%s\"}\n",
+                "\"distinct_id_share\": %.4f, \"blas_kernel\": \"%s\"}\n",
                 mpi.world_size(), static_cast<long>(batch), static_cast<long>(seq), o.zero1 ? 1 : 0, o.sparse_embedding ? 1 : 0,
                 m->model->last_layer_pooled_only ? 1 : 0, m->model->pack_sequences ? 1 : 0, padding, windows / t,
                 tokens_per_step / t, t, median(fwd), median(bwd), median(wait), median(opt),
                 static_cast<double>(max_rss_kb) / 1024.0, static_cast<double>(faults_after - faults_before) / measured,
-                (sys_after - sys_before) / measured, blas.core.c_str());
+                (sys_after - sys_before) / measured, distinct_share, blas.core.c_str());
   }
   return 0;
 }

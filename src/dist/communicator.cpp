@@ -33,6 +33,15 @@ void check_tensor(const torch::Tensor& t, const char* op) {
                 "CPU tensors for the MPI backend (the NCCL backend takes CUDA tensors)");
 }
 
+// The input and output of a collective that copies (no reduction): both contiguous CPU tensors of one dtype.
+void check_input_output(const torch::Tensor& input, const torch::Tensor& output, const char* op) {
+  check_tensor(input, op);
+  check_tensor(output, op);
+  if (input.scalar_type() != output.scalar_type())
+    throw Error(std::string(op) + " from " + c10::toString(input.scalar_type()) + " into " + c10::toString(output.scalar_type()),
+                std::string("dist::") + op, "input and output of one dtype");
+}
+
 // Per-rank element counts of an uneven collective as MPI takes them. MPI reads the counts and displacements
 // until the operation completes, so they are shared with the work's completion.
 struct UnevenParts {
@@ -189,11 +198,7 @@ std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, tor
 
 std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, torch::Tensor& output,
                                                 const std::vector<std::int64_t>& counts) {
-  check_tensor(input, "allgather");
-  check_tensor(output, "allgather");
-  if (input.scalar_type() != output.scalar_type())
-    throw Error("allgather from " + std::string(c10::toString(input.scalar_type())) + " into " + c10::toString(output.scalar_type()),
-                "dist::allgather", "input and output of one dtype");
+  check_input_output(input, output, "allgather");
   const UnevenParts parts = uneven_parts(counts, world_, "allgather");
   if (input.numel() != counts[static_cast<std::size_t>(rank_)] || output.numel() != parts.total)
     throw Error("allgather of " + std::to_string(input.numel()) + " elements into " + std::to_string(output.numel()),
@@ -247,11 +252,7 @@ std::shared_ptr<Work> MpiCommunicator::alltoall(const torch::Tensor& input, torc
                                                const std::vector<std::int64_t>& send_counts,
                                                const std::vector<std::int64_t>& send_offsets,
                                                const std::vector<std::int64_t>& recv_counts) {
-  check_tensor(input, "alltoall");
-  check_tensor(output, "alltoall");
-  if (input.scalar_type() != output.scalar_type())
-    throw Error("alltoall from " + std::string(c10::toString(input.scalar_type())) + " into " + c10::toString(output.scalar_type()),
-                "dist::alltoall", "input and output of one dtype");
+  check_input_output(input, output, "alltoall");
   const UnevenParts sent = uneven_parts(send_counts, world_, "alltoall"), received = uneven_parts(recv_counts, world_, "alltoall");
   if (static_cast<int>(send_offsets.size()) != world_)
     throw Error("alltoall got " + std::to_string(send_offsets.size()) + " send offsets", "dist::alltoall",
