@@ -128,15 +128,14 @@ RowsToOwners::RowsToOwners(const SparseRows& local, std::int64_t block_offset, c
                 "world size + 1 (" + std::to_string(world + 1) + ") bounds");
   const auto* ids = local_.rows.data_ptr<std::int64_t>();
   const std::int64_t n = local_.rows.size(0), width = local_.values.size(1);
-  counts_out_ = torch::empty({world}, torch::kInt64);
   for (int r = 0; r < world; ++r) {
     const RowInSlice in = slice_of(r, block_offset, width, partition);
     const auto* first = std::partition_point(ids, ids + n, [&](std::int64_t id) { return !in.ends_after_lo(id); });
     const auto* last = std::partition_point(first, ids + n, [&](std::int64_t id) { return in.begins_before_hi(id); });
     first_.push_back(first - ids);
     count_.push_back(last - first);
-    counts_out_[r] = last - first;
   }
+  counts_out_ = torch::tensor(count_, torch::kInt64);  // what the round of counts sends (kept alive for MPI)
   counts_in_ = torch::empty({world}, torch::kInt64);
   const std::vector<std::int64_t> ones(static_cast<std::size_t>(world), 1);
   std::vector<std::int64_t> offsets(static_cast<std::size_t>(world));
