@@ -212,6 +212,20 @@ std::shared_ptr<Work> MpiCommunicator::allgather(const torch::Tensor& input, tor
                    input, after);
 }
 
+std::shared_ptr<Work> MpiCommunicator::allgather_in_place(torch::Tensor& buffer, const std::vector<std::int64_t>& counts) {
+  check_tensor(buffer, "allgather_in_place");
+  const UnevenParts parts = uneven_parts(counts, world_, "allgather_in_place");
+  if (buffer.numel() != parts.total)
+    throw Error("allgather_in_place of a buffer of " + std::to_string(buffer.numel()) + " elements", "dist::allgather_in_place",
+                std::to_string(parts.total) + " elements (the sum of the counts)");
+  MPI_Request req;
+  MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer.data_ptr(), parts.counts->data(), parts.displacements->data(),
+                  mpi_type(buffer), comm_, &req);
+  std::function<void()> after = [counts = parts.counts, displacements = parts.displacements] {};  // read until done
+  return make_work(req, fmt::format("allgather_in_place({} x {} in {} parts)", parts.total, c10::toString(buffer.scalar_type()), world_),
+                   buffer, after);
+}
+
 std::shared_ptr<Work> MpiCommunicator::reduce_scatter(const torch::Tensor& input, torch::Tensor& output) {
   check_tensor(input, "reduce_scatter");
   check_tensor(output, "reduce_scatter");

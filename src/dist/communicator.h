@@ -39,6 +39,11 @@ class Communicator {
   // before r. Every rank passes the same counts.
   virtual std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output,
                                           const std::vector<std::int64_t>& counts) = 0;
+  // In place, uneven parts: `buffer` [sum(counts)] holds this rank's part (counts[rank] elements) at the sum of
+  // the counts before its rank, and gets every other rank's part at its place. No send buffer: nothing is copied
+  // out before sending, nor one's own part copied back (ZeRO's all-gather of the updated slices into the flat
+  // parameters). Every rank passes the same counts.
+  virtual std::shared_ptr<Work> allgather_in_place(torch::Tensor& buffer, const std::vector<std::int64_t>& counts) = 0;
   // `output` [n, ...] gets this rank's slice of the element-wise SUM of every rank's `input` [W * n, ...].
   virtual std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) = 0;
   // Uneven parts: `input` [sum(counts)] is cut into consecutive parts of counts[r] elements; `output`
@@ -84,6 +89,7 @@ class MpiCommunicator : public Communicator {
   std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> allgather(const torch::Tensor& input, torch::Tensor& output,
                                   const std::vector<std::int64_t>& counts) override;
+  std::shared_ptr<Work> allgather_in_place(torch::Tensor& buffer, const std::vector<std::int64_t>& counts) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output) override;
   std::shared_ptr<Work> reduce_scatter(const torch::Tensor& input, torch::Tensor& output,
                                        const std::vector<std::int64_t>& counts, ReduceOp op) override;

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -85,22 +86,32 @@ RowsExchange::RowsExchange(const SparseRows& local, dist::Communicator& comm)
   counts_work_ = comm_.allgather(count_out_, counts_in_);
 }
 
+namespace {
+
+std::vector<std::int64_t> times(std::vector<std::int64_t> counts, std::int64_t width) {
+  for (auto& c : counts) c *= width;
+  return counts;
+}
+
+// The second round of both exchanges, once the counts of rows coming from each rank are in: the output sized
+// for them, and `launch(output, row_counts_in, element_counts_in)` starting the ids' and the values' collectives
+// into it, which are waited for.
+template <class Launch>
+GatheredRows receive_rows(const torch::Tensor& counts_in, std::int64_t width, Launch&& launch) {
+  const std::vector<std::int64_t> counts = to_vector(counts_in);
+  const std::int64_t total = std::accumulate(counts.begin(), counts.end(), std::int64_t{0});
+  GatheredRows g{counts_in, torch::empty({total}, torch::kInt64), torch::empty({total, width}, torch::kFloat32)};
+  for (const auto& work : launch(g, counts, times(counts, width))) work->wait();
+  return g;
+}
+
+}  // namespace
+
 GatheredRows RowsExchange::finish() {
   counts_work_->wait();
-  const std::vector<std::int64_t> counts = to_vector(counts_in_);
-  const std::int64_t width = local_.values.size(1);
-  std::int64_t total = 0;
-  std::vector<std::int64_t> value_counts;
-  for (const std::int64_t c : counts) {
-    total += c;
-    value_counts.push_back(c * width);
-  }
-  GatheredRows g{counts_in_, torch::empty({total}, torch::kInt64), torch::empty({total, width}, torch::kFloat32)};
-  auto rows_work = comm_.allgather(local_.rows, g.rows, counts);
-  auto values_work = comm_.allgather(local_.values, g.values, value_counts);
-  rows_work->wait();
-  values_work->wait();
-  return g;
+  return receive_rows(counts_in_, local_.values.size(1), [&](GatheredRows& g, const auto& counts, const auto& elements) {
+    return std::array{comm_.allgather(local_.rows, g.rows, counts), comm_.allgather(local_.values, g.values, elements)};
+  });
 }
 
 namespace {
@@ -110,7 +121,7 @@ struct RowInSlice {
   std::int64_t block_offset, width, lo, hi;
   bool ends_after_lo(std::int64_t id) const { return block_offset + (id + 1) * width > lo; }
   bool begins_before_hi(std::int64_t id) const { return block_offset + id * width < hi; }
-  bool operator()(std::int64_t id) const { return ends_after_lo(id) && begins_before_hi(id); }
+  bool operator()(std::int64_t id) const { return row_within(block_offset, width, id, lo, hi).count > 0; }
 };
 
 RowInSlice slice_of(int rank, std::int64_t block_offset, std::int64_t width, const std::vector<std::int64_t>& partition) {
@@ -145,22 +156,11 @@ RowsToOwners::RowsToOwners(const SparseRows& local, std::int64_t block_offset, c
 
 GatheredRows RowsToOwners::finish() {
   counts_work_->wait();
-  const std::vector<std::int64_t> counts = to_vector(counts_in_);
   const std::int64_t width = local_.values.size(1);
-  std::int64_t total = 0;
-  std::vector<std::int64_t> value_counts, value_offsets, value_counts_in;
-  for (std::size_t r = 0; r < counts.size(); ++r) {
-    total += counts[r];
-    value_counts.push_back(count_[r] * width);
-    value_offsets.push_back(first_[r] * width);
-    value_counts_in.push_back(counts[r] * width);
-  }
-  GatheredRows g{counts_in_, torch::empty({total}, torch::kInt64), torch::empty({total, width}, torch::kFloat32)};
-  auto rows_work = comm_.alltoall(local_.rows, g.rows, count_, first_, counts);
-  auto values_work = comm_.alltoall(local_.values, g.values, value_counts, value_offsets, value_counts_in);
-  rows_work->wait();
-  values_work->wait();
-  return g;
+  return receive_rows(counts_in_, width, [&](GatheredRows& g, const auto& counts, const auto& elements) {
+    return std::array{comm_.alltoall(local_.rows, g.rows, count_, first_, counts),
+                      comm_.alltoall(local_.values, g.values, times(count_, width), times(first_, width), elements)};
+  });
 }
 
 GatheredRows gather_rows_to_owners(const SparseRows& local, std::int64_t block_offset,
@@ -239,16 +239,15 @@ RowsWithin rows_within(const SparseRows& grad, std::int64_t block_offset, std::i
   RowsWithin within;
   std::int64_t whole_first = n, whole_count = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    const std::int64_t row_begin = block_offset + ids[i] * width;
-    const std::int64_t x = std::max(row_begin, begin), y = std::min(row_begin + width, end);
-    if (x >= y) continue;
+    const RowPart part = row_within(block_offset, width, ids[i], begin, end);
+    if (part.count == 0) continue;
     ++within.rows;
-    within.elements += y - x;
-    if (y - x == width) {
+    within.elements += part.count;
+    if (part.count == width) {
       whole_first = std::min(whole_first, i);
       ++whole_count;
     } else {
-      within.squares += squares(grad.values[i].narrow(0, x - row_begin, y - x));
+      within.squares += squares(grad.values[i].narrow(0, part.first - (block_offset + ids[i] * width), part.count));
     }
   }
   if (whole_count > 0) within.squares += squares(grad.values.narrow(0, whole_first, whole_count));
@@ -265,11 +264,11 @@ void lazy_adamw_rows(float* flat_params, std::int64_t block_offset, const Sparse
   // Rows are distinct (coalesced), so threads never share an element; 256 rows a task.
   at::parallel_for(0, n, 256, [&](std::int64_t first, std::int64_t last) {
     for (std::int64_t i = first; i < last; ++i) {
-      const std::int64_t row_begin = block_offset + rows[i] * width;
-      const std::int64_t a = std::max(row_begin, begin), b = std::min(row_begin + width, end);
-      if (a >= b) continue;  // another rank's slice
-      adamw_kernel(s, flat_params + a, values + i * width + (a - row_begin), exp_avg + (a - moments_begin),
-                   exp_avg_sq + (a - moments_begin), b - a);
+      const RowPart part = row_within(block_offset, width, rows[i], begin, end);
+      if (part.count == 0) continue;  // another rank's slice
+      const std::int64_t a = part.first, in_row = a - (block_offset + rows[i] * width);
+      adamw_kernel(s, flat_params + a, values + i * width + in_row, exp_avg + (a - moments_begin),
+                   exp_avg_sq + (a - moments_begin), part.count);
     }
   });
 }

@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -83,6 +84,18 @@ GatheredRows gather_rows_to_owners(const SparseRows& local, std::int64_t block_o
 // sum a row's values in rank order and give the same bits.
 SparseRows sum_gathered_rows(const GatheredRows& gathered);
 SparseRows sum_gathered_rows_reference(const GatheredRows& gathered);
+
+// The elements of row `id` of a [V, width] block at `block_offset` in a flat buffer that lie within [begin, end)
+// of it (a ZeRO-1 slice): [first, first + count) of the flat buffer, count 0 when none. One row may be cut by a
+// slice boundary; every user of a slice clips rows with this.
+struct RowPart {
+  std::int64_t first = 0, count = 0;
+};
+inline RowPart row_within(std::int64_t block_offset, std::int64_t width, std::int64_t id, std::int64_t begin, std::int64_t end) {
+  const std::int64_t row_begin = block_offset + id * width;
+  const std::int64_t first = std::max(row_begin, begin), last = std::min(row_begin + width, end);
+  return first < last ? RowPart{first, last - first} : RowPart{first, 0};
+}
 
 // The part of `rows` (of a [V, width] block at `block_offset` in a flat buffer) within [begin, end) of it: how
 // many rows have elements there, how many elements, and their sum of squares (for the gradient norm).

@@ -245,10 +245,10 @@ void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
               exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
               optimizer_steps_ + 1, clip_scale);
   if (zero1_) {
-    // Each rank's updated chunk, gathered into every rank's flat buffer (chunks are equal thanks to padding).
-    const std::int64_t chunk = flat_->chunk();
-    torch::Tensor mine = flat_->params().narrow(0, chunk * comm_.rank(), chunk).clone();
-    comm_.allgather(mine, flat_->params())->wait();
+    // Each rank's updated chunk is at its place in the flat buffer already (chunks are equal thanks to padding):
+    // an in-place all-gather fills in the others', with no copy of the chunk out or back.
+    const std::vector<std::int64_t> chunks(static_cast<std::size_t>(comm_.world_size()), flat_->chunk());
+    comm_.allgather_in_place(flat_->params(), chunks)->wait();
   }
 }
 
@@ -263,66 +263,72 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRo
   // Dense AdamW on this rank's range outside the embedding, lazy AdamW on the embedding rows touched.
   const std::pair<std::int64_t, std::int64_t> dense_ranges[] = {{moments_begin_, std::min(moments_end_, e0)},
                                                                {std::max(moments_begin_, e1), moments_end_}};
+  std::vector<std::shared_ptr<dist::Work>> outside_embedding;  // ZeRO-1: its all-gathers
   for (const auto& [a, b] : dense_ranges)
     if (a < b)
       fused_adamw(params + a, grads + a, m + (a - moments_begin_), v + (a - moments_begin_), b - a, hyper,
                   optimizer_steps_ + 1, clip_scale);
+  if (zero1_) {
+    // Outside the embedding each rank's updated part is at its place in the flat buffer, and the parts lie in rank
+    // order (the partition is contiguous): an in-place all-gather of each side of the embedding fills in the
+    // others'. It goes out before the rows are updated; the rows follow it.
+    for (const auto& [a, b] : {std::pair<std::int64_t, std::int64_t>{0, e0}, {e1, flat_->numel()}}) {
+      if (a >= b) continue;  // the same on every rank
+      std::vector<std::int64_t> parts;
+      for (std::size_t r = 0; r + 1 < flat_->partition().size(); ++r)
+        parts.push_back(std::max<std::int64_t>(0, std::min(b, flat_->partition()[r + 1]) - std::max(a, flat_->partition()[r])));
+      torch::Tensor side = flat_->params().narrow(0, a, b - a);
+      outside_embedding.push_back(comm_.allgather_in_place(side, parts));
+    }
+  }
   lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, optimizer_steps_ + 1, clip_scale);
   if (!zero1_) return;
-  // What changed: the parameters outside the embedding and the touched rows, each element owned by one rank's
-  // slice. A rank has only the rows of its slice (RowsToOwners), so it sends their ids with its changed
-  // elements, in one order all ranks follow (outside the embedding, then the rows in row order); every rank's
-  // counts came with the gradient norm's all-gather. Two all-gathers with exact counts (ids, values) give
-  // everyone the new values: a few MB instead of the whole buffer. (The rows of real telemetry are mostly low
-  // token ids, all in rank 0's slice: padding every part to the largest would move up to W times the bytes.)
+  // The touched rows: a rank has only the rows of its slice (RowsToOwners), so it sends their ids with their
+  // elements in its slice, in row order; every rank's counts came with the gradient norm's all-gather. Two
+  // all-gathers with exact counts (ids, values) give everyone the new values: a few MB instead of the whole
+  // embedding. (The rows of real telemetry are mostly low token ids, all in rank 0's slice: padding every part to
+  // the largest would move up to W times the bytes.)
   const auto& partition = flat_->partition();
-  auto for_each_changed = [&](int rank, const std::int64_t* ids, std::int64_t n, auto&& fn) {  // fn(flat_begin, count)
+  auto for_each_part = [&](int rank, const std::int64_t* ids, std::int64_t n, auto&& fn) {  // fn(flat_begin, count)
     const std::int64_t lo = partition[static_cast<std::size_t>(rank)], hi = partition[static_cast<std::size_t>(rank) + 1];
-    auto clip = [&](std::int64_t begin, std::int64_t count) {
-      const std::int64_t x = std::max(begin, lo), y = std::min(begin + count, hi);
-      if (x < y) fn(x, y - x);
-    };
-    clip(0, e0);
-    clip(e1, flat_->numel() - e1);
-    for (std::int64_t i = 0; i < n; ++i) clip(e0 + ids[i] * width, width);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const RowPart part = row_within(e0, width, ids[i], lo, hi);
+      if (part.count > 0) fn(part.first, part.count);
+    }
   };
   const int world = comm_.world_size(), me = comm_.rank();
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(world)), starts(static_cast<std::size_t>(world)),
-      id_starts(static_cast<std::size_t>(world));
-  for (int r = 0; r < world; ++r) {
-    const auto at = static_cast<std::size_t>(r);
-    for_each_changed(r, nullptr, 0, [&](std::int64_t, std::int64_t count) { counts[at] += count; });
-    counts[at] += owned.elements_per_rank[at];
-    if (r > 0) {
-      starts[at] = starts[at - 1] + counts[at - 1];
-      id_starts[at] = id_starts[at - 1] + owned.rows_per_rank[at - 1];
-    }
+  const std::vector<std::int64_t>& counts = owned.elements_per_rank;
+  std::vector<std::int64_t> starts(static_cast<std::size_t>(world)), id_starts(static_cast<std::size_t>(world));
+  for (std::size_t r = 1; r < static_cast<std::size_t>(world); ++r) {
+    starts[r] = starts[r - 1] + counts[r - 1];
+    id_starts[r] = id_starts[r - 1] + owned.rows_per_rank[r - 1];
   }
   // RowsToOwners gave this rank only rows with elements in its slice: all of `rows` changed here.
   const torch::Tensor& my_ids = rows.rows;
   torch::Tensor mine = torch::empty({counts[static_cast<std::size_t>(me)]});
   float* packed = mine.data_ptr<float>();
-  for_each_changed(me, my_ids.data_ptr<std::int64_t>(), my_ids.size(0), [&](std::int64_t begin, std::int64_t count) {
+  for_each_part(me, my_ids.data_ptr<std::int64_t>(), my_ids.size(0), [&](std::int64_t begin, std::int64_t count) {
     packed = std::copy(params + begin, params + begin + count, packed);
   });
   if (packed != mine.data_ptr<float>() + mine.numel())
-    throw Error("rank " + std::to_string(me) + " packed " + std::to_string(packed - mine.data_ptr<float>()) + " updated elements",
+    throw Error("rank " + std::to_string(me) + " packed " + std::to_string(packed - mine.data_ptr<float>()) + " updated row elements",
                 "train::Trainer (ZeRO-1 update)", std::to_string(mine.numel()) + ", the count it announced");
   torch::Tensor all_ids = torch::empty({id_starts.back() + owned.rows_per_rank.back()}, torch::kInt64);
   torch::Tensor everyone = torch::empty({starts.back() + counts.back()}, torch::kFloat32);
   auto ids_work = comm_.allgather(my_ids, all_ids, owned.rows_per_rank);
   auto values_work = comm_.allgather(mine, everyone, counts);
+  for (auto& work : outside_embedding) work->wait();
   ids_work->wait();
   values_work->wait();
   for (int r = 0; r < world; ++r) {
     if (r == me) continue;
     const auto at = static_cast<std::size_t>(r);
     const float* from = everyone.data_ptr<float>() + starts[at];
-    for_each_changed(r, all_ids.data_ptr<std::int64_t>() + id_starts[at], owned.rows_per_rank[at],
-                     [&](std::int64_t begin, std::int64_t count) {
-                       std::copy(from, from + count, params + begin);
-                       from += count;
-                     });
+    for_each_part(r, all_ids.data_ptr<std::int64_t>() + id_starts[at], owned.rows_per_rank[at],
+                  [&](std::int64_t begin, std::int64_t count) {
+                    std::copy(from, from + count, params + begin);
+                    from += count;
+                  });
   }
 }
 

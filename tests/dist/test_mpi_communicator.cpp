@@ -70,6 +70,16 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor wrong_parts = torch::empty({gathered_total + 1}, torch::kInt64);
   EXPECT_THROW(comm.allgather(part, wrong_parts, gather_counts), Error);
 
+  // The same parts gathered in place: each rank writes only its own part of the buffer (the rest -1) and gets
+  // the others' at their places, its own left as it was.
+  std::int64_t own_begin = 0;
+  for (int r = 0; r < rank; ++r) own_begin += gather_counts[static_cast<std::size_t>(r)];
+  torch::Tensor in_place = torch::full({gathered_total}, -1, torch::kInt64);
+  in_place.narrow(0, own_begin, part.numel()).copy_(part);
+  comm.allgather_in_place(in_place, gather_counts)->wait();
+  EXPECT_TRUE(torch::equal(in_place, torch::cat(expected_parts))) << to_string(policy);
+  EXPECT_THROW(comm.allgather_in_place(wrong_parts, gather_counts), Error);
+
   // Personalised exchange with overlapping parts: rank q's input is q * 100 + i (i < 2W); it sends rank r the
   // r + 1 elements from offset r (rank r + 1's part starts inside rank r's). Rank r gets r + 1 elements from
   // every rank q: q * 100 + r + j.

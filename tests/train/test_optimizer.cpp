@@ -201,6 +201,20 @@ TEST(SparseRows, RowsWithinARangeCountTheirElementsAndSquaresThere) {
   EXPECT_NEAR(all.squares, rows.values.pow(2).sum().item<double>(), 1e-5);
 }
 
+TEST(SparseRows, ARowIsClippedToTheRange) {
+  // Row 1 of a [8, 4] block at offset 3 is [7, 11) of the flat buffer.
+  const auto part = [](std::int64_t begin, std::int64_t end) {
+    const train::RowPart p = train::row_within(3, 4, 1, begin, end);
+    return std::pair{p.first, p.count};
+  };
+  EXPECT_EQ(part(0, 100), (std::pair<std::int64_t, std::int64_t>{7, 4}));
+  EXPECT_EQ(part(9, 100), (std::pair<std::int64_t, std::int64_t>{9, 2}));   // cut at the range's start
+  EXPECT_EQ(part(0, 8), (std::pair<std::int64_t, std::int64_t>{7, 1}));     // cut at its end
+  EXPECT_EQ(part(8, 10), (std::pair<std::int64_t, std::int64_t>{8, 2}));    // inside the row
+  EXPECT_EQ(part(11, 20).second, 0);                                        // just after the row
+  EXPECT_EQ(part(0, 7).second, 0);                                          // just before it
+}
+
 TEST(SparseRows, LazyAdamWEqualsDenseOnRowsTouchedEveryStepAndLeavesOthers) {
   // A [6, 4] block at offset 3 of a flat buffer; rows 1 and 4 are touched at every step, the rest never.
   torch::manual_seed(5);
