@@ -4,10 +4,11 @@
 // kernel: on the tiny model (1 rank x 16, 2-core VM) about 42,000 page faults and 60 ms of system time a step, an
 // eighth of the step, and a source of step-to-step jitter that every rank of a data-parallel job then waits for.
 // Keeping freed memory for reuse (what PyTorch users get from jemalloc or tcmalloc) removes them.
-// Config: train.trainer.allocator (configs/trainer/*.yaml).
+// Config: train.trainer.allocator (configs/trainer/*.yaml) for training, embed.allocator for rslicer embed.
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace rslicer {
 
@@ -22,9 +23,10 @@ struct AllocatorPolicy {
 // mallopt does nothing and returns 0).
 bool allocator_policy_takes_effect();
 
-// Applies the policy to this process (0 in a field: glibc's default for it). Throws Error when glibc refuses.
-// A no-op where allocator_policy_takes_effect() is false.
-void apply_allocator_policy(const AllocatorPolicy& policy);
+// Applies the policy to this process (0 in a field: glibc's default for it). Throws ConfigError naming
+// `config_key` (where the policy came from) when glibc refuses. A no-op where allocator_policy_takes_effect() is
+// false.
+void apply_allocator_policy(const AllocatorPolicy& policy, const std::string& config_key = "train.trainer.allocator");
 
 // Minor page faults of this process so far (getrusage), for tests and figures.
 long minor_page_faults();

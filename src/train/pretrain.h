@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "config/config.h"
+#include "core/allocator.h"
 #include "dist/mpi_context.h"
 #include "model/release.h"
 
@@ -19,6 +20,10 @@ std::filesystem::path tokenizer_path_from_config(const config::Config& model_cfg
 // Builds the model from the config: a local Qwen3-Embedding directory when model.pretrained_dir is set, else
 // random initialisation with `seed`.
 model::RuntimeSlicer build_model(const config::Config& model_cfg, std::uint64_t seed);
+
+// `key`.{mmap_threshold_mb, trim_threshold_mb} (train.trainer.allocator, embed.allocator) -> the process's malloc
+// policy (core/allocator.h).
+AllocatorPolicy allocator_policy_from_config(const config::Config& cfg, const std::string& key);
 
 struct PretrainResult {
   std::int64_t steps = 0;

@@ -11,6 +11,12 @@ mpirun -np 2 --bind-to none "$bin" embed data.stores="[$out/ob.h5]" model.hidden
   model.num_attention_heads=2 model.num_key_value_heads=1 model.head_dim=16 model.intermediate_size=64 \
   model.fusion.hidden_dim=32 model.fusion.out_dim=16 embed.max_tokens=32 embed.components.enabled=false \
   out="$out/e.h5" hydra.run.dir="$out/embed" >> "$out/log" 2>&1 || { tail -5 "$out/log"; fail embed; }
+# The embed job applies its malloc policy (embed.allocator): a setting glibc cannot take is one error line naming
+# the key, and nothing is written.
+"$bin" embed data.stores="[$out/ob.h5]" embed.allocator.mmap_threshold_mb=4096 out="$out/bad.h5" \
+  hydra.run.dir="$out/bad" > "$out/bad.log" 2>&1 && fail "embed took embed.allocator.mmap_threshold_mb=4096"
+tail -1 "$out/bad.log" | grep -q "^error: .*embed.allocator.mmap_threshold_mb" || { cat "$out/bad.log"; fail "no error line for embed.allocator"; }
+[[ ! -e $out/bad.h5 ]] || fail "embed wrote output after a config error"
 for np in 1 2 3; do
   mpirun -np $np --bind-to none "$bin" cluster embeddings="$out/e.h5" cluster.k=4 split=time out="$out/c$np.json" \
     hydra.run.dir="$out/c$np" >> "$out/log" 2>&1 || { tail -5 "$out/log"; fail "cluster on $np ranks"; }
