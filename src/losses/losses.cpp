@@ -19,16 +19,25 @@ torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_glob
   return F::cross_entropy(logits, labels);
 }
 
-torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
+GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) {
+  if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels};
+  const std::vector<torch::Tensor> embeddings = {in.e_m, in.e_t, in.e_l, in.z};
+  std::vector<std::int64_t> widths;
+  for (const auto& e : embeddings) widths.push_back(e.size(1));
+  // Side by side, so that rank r's rows stay rows r * B .. of the gathered block; split back into the four.
+  const auto gathered = dist::all_gather_with_grad(torch::cat(embeddings, 1), comm).split_with_sizes(widths, 1);
+  const auto times = dist::all_gather(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), comm);
+  return {gathered[0], gathered[1], gathered[2], gathered[3], times.select(1, 0), times.select(1, 1), times.select(1, 2)};
+}
+
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int rank, double temperature) {
   torch::Tensor scale = in.logit_scale.defined() ? in.logit_scale.clamp_max(std::log(100.0)).exp()
                                                  : torch::full({}, 1.0 / temperature);
-  const std::int64_t offset = comm.rank() * in.z.size(0);
-  auto gm = dist::all_gather_with_grad(in.e_m, comm), gt = dist::all_gather_with_grad(in.e_t, comm),
-       gl = dist::all_gather_with_grad(in.e_l, comm);
+  const std::int64_t offset = rank * in.z.size(0);
   auto pair = [&](const torch::Tensor& a, const torch::Tensor& ga, const torch::Tensor& b, const torch::Tensor& gb) {
     return 0.5 * (info_nce(a, gb, offset, scale) + info_nce(b, ga, offset, scale));
   };
-  return (pair(in.e_t, gt, in.e_m, gm) + pair(in.e_t, gt, in.e_l, gl) + pair(in.e_m, gm, in.e_l, gl)) / 3.0;
+  return (pair(in.e_t, g.e_t, in.e_m, g.e_m) + pair(in.e_t, g.e_t, in.e_l, g.e_l) + pair(in.e_m, g.e_m, in.e_l, g.e_l)) / 3.0;
 }
 
 torch::Tensor overlap_weights(const torch::Tensor& ba, const torch::Tensor& ea, const torch::Tensor& bb,
@@ -40,44 +49,63 @@ torch::Tensor overlap_weights(const torch::Tensor& ba, const torch::Tensor& ea, 
   return (overlap / length).to(torch::kFloat32);
 }
 
-torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta) {
-  const std::int64_t n = in.z.size(0), W = comm.world_size();
-  auto zg = dist::all_gather_with_grad(in.z, comm);
-  auto bg = dist::all_gather(in.begin_ns, comm), eg = dist::all_gather(in.end_ns, comm);
-  auto omega = overlap_weights(in.begin_ns, in.end_ns, bg, eg);  // [n, W n]
+torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int rank, int world, double delta) {
+  const std::int64_t n = in.z.size(0);
+  auto omega = overlap_weights(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns);  // [n, W n]
   // i != j: a row never pairs with itself (its global column is rank * n + i).
   auto self = torch::zeros_like(omega, torch::kBool);
-  self.index_put_({torch::arange(n), torch::arange(n) + comm.rank() * n}, true);
+  self.index_put_({torch::arange(n), torch::arange(n) + rank * n}, true);
   omega = omega.masked_fill(self, 0.0);
   // Z over the whole global batch, from the gathered times (identical on every rank, no gradient).
-  auto omega_global = overlap_weights(bg, eg, bg, eg);
+  auto omega_global = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns);
   omega_global.fill_diagonal_(0.0);
   const double Z = omega_global.sum().item<double>();
   if (Z <= 0) return torch::zeros({}, in.z.options());
-  auto sim = torch::matmul(unit(in.z), unit(zg).t());
+  auto sim = torch::matmul(unit(in.z), unit(g.z).t());
   auto local_sum = (omega * (delta - sim).clamp_min(0)).sum();
-  return static_cast<double>(W) * local_sum / Z;
+  return static_cast<double>(world) * local_sum / Z;
+}
+
+torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma) {
+  const double pairs = static_cast<double>((g.labels == 0).sum().item<std::int64_t>()) *
+                       static_cast<double>((g.labels == 1).sum().item<std::int64_t>());
+  if (pairs == 0) return torch::zeros({}, in.z.options());
+  auto normal_rows = (in.labels == 0).to(torch::kFloat32).unsqueeze(1);  // local normal rows
+  auto abnormal_cols = (g.labels == 1).to(torch::kFloat32).unsqueeze(0);  // global abnormal columns
+  auto sim = torch::matmul(unit(in.z), unit(g.z).t());
+  auto local_sum = (normal_rows * abnormal_cols * (sim - gamma).clamp_min(0)).sum();
+  return static_cast<double>(world) * local_sum / pairs;
+}
+
+torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
+  GlobalBatch g;
+  g.e_m = dist::all_gather_with_grad(in.e_m, comm);
+  g.e_t = dist::all_gather_with_grad(in.e_t, comm);
+  g.e_l = dist::all_gather_with_grad(in.e_l, comm);
+  return modal_loss(in, g, comm.rank(), temperature);
+}
+
+torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta) {
+  GlobalBatch g;
+  g.z = dist::all_gather_with_grad(in.z, comm);
+  g.begin_ns = dist::all_gather(in.begin_ns, comm);
+  g.end_ns = dist::all_gather(in.end_ns, comm);
+  return temporal_loss(in, g, comm.rank(), comm.world_size(), delta);
 }
 
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma) {
-  const std::int64_t W = comm.world_size();
-  auto zg = dist::all_gather_with_grad(in.z, comm);
-  auto lg = dist::all_gather(in.labels, comm);
-  const double pairs = static_cast<double>((lg == 0).sum().item<std::int64_t>()) *
-                       static_cast<double>((lg == 1).sum().item<std::int64_t>());
-  if (pairs == 0) return torch::zeros({}, in.z.options());
-  auto normal_rows = (in.labels == 0).to(torch::kFloat32).unsqueeze(1);  // local normal rows
-  auto abnormal_cols = (lg == 1).to(torch::kFloat32).unsqueeze(0);       // global abnormal columns
-  auto sim = torch::matmul(unit(in.z), unit(zg).t());
-  auto local_sum = (normal_rows * abnormal_cols * (sim - gamma).clamp_min(0)).sum();
-  return static_cast<double>(W) * local_sum / pairs;
+  GlobalBatch g;
+  g.z = dist::all_gather_with_grad(in.z, comm);
+  g.labels = dist::all_gather(in.labels, comm);
+  return anomaly_loss(in, g, comm.world_size(), gamma);
 }
 
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {
+  const GlobalBatch g = gather_global_batch(in, comm);
   LossTerms t;
-  t.modal = modal_loss(in, comm, o.temperature);
-  t.temporal = temporal_loss(in, comm, o.delta);
-  t.anomaly = anomaly_loss(in, comm, o.gamma);
+  t.modal = modal_loss(in, g, comm.rank(), o.temperature);
+  t.temporal = temporal_loss(in, g, comm.rank(), comm.world_size(), o.delta);
+  t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
   t.total = t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;
   return t;
 }

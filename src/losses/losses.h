@@ -31,12 +31,28 @@ struct LossTerms {
   torch::Tensor total, modal, temporal, anomaly;  // scalars; rank-scaled (their mean over ranks is the global loss)
 };
 
+// What the losses read of every rank's rows: the four embeddings (with gradient) and the windows' times and labels,
+// [W * B_local, ...] in rank order. runtime_slicer_loss gathers them once: one all-gather of the embeddings side
+// by side (and one reduce-scatter of their gradients in backward) and one of the times and labels, instead of one
+// per loss and tensor (z was gathered twice): 2 sync points forward and 1 backward instead of 8 and 5.
+struct GlobalBatch {
+  torch::Tensor e_m, e_t, e_l, z;
+  torch::Tensor begin_ns, end_ns, labels;
+};
+GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm);
+
 // InfoNCE of local rows `a` against global columns `b_global` (row i's positive is column i + offset).
 torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
                        const torch::Tensor& scale);
+// Each loss of this rank's rows against the global batch `g` (rank `rank` of `world`).
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int rank, double temperature);
+torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int rank, int world, double delta);
+torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma);
+// The same, each gathering what it reads itself, tensor by tensor (the reference of the one gather).
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature);
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma);
+// The three terms and their weighted sum over one gather_global_batch.
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& options);
 
 // omega_ij = overlap([b_i, e_i), [b_j, e_j)) / max(length_i, length_j): [n, m] float.

@@ -1,0 +1,91 @@
+// Under mpirun -np W: the losses over one gather of the global batch (runtime_slicer_loss, gather_global_batch)
+// equal the losses that gather tensor by tensor (the reference), in value and in the gradients of every input,
+// and the global batch is every rank's rows in rank order.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include "dist/communicator.h"
+#include "dist/mpi_context.h"
+#include "losses/losses.h"
+
+using namespace rslicer;
+using namespace rslicer::losses;
+
+namespace {
+
+dist::MpiCommunicator& world_comm() {
+  static dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  return comm;
+}
+
+// This rank's rows: 4 windows, embeddings of width 6 and z of width 5 (the gather splits by width), windows that
+// overlap across ranks, normal, abnormal and unknown labels.
+LossInputs rank_inputs(int rank) {
+  torch::manual_seed(100 + rank);
+  const std::int64_t n = 4;
+  LossInputs in;
+  in.e_m = torch::randn({n, 6}, torch::requires_grad());
+  in.e_t = torch::randn({n, 6}, torch::requires_grad());
+  in.e_l = torch::randn({n, 6}, torch::requires_grad());
+  in.z = torch::randn({n, 5}, torch::requires_grad());
+  in.begin_ns = torch::arange(n, torch::kInt64) * 40 + 25 * rank;
+  in.end_ns = in.begin_ns + 60;
+  in.labels = torch::tensor({0, 1, -1, rank % 2 == 0 ? 0 : 1}, torch::kInt64);
+  return in;
+}
+
+std::vector<torch::Tensor> grads_of(const LossInputs& in) { return {in.e_m.grad(), in.e_t.grad(), in.e_l.grad(), in.z.grad()}; }
+
+TEST(Losses, OneGatherEqualsTheGathersTensorByTensor) {
+  auto& comm = world_comm();
+  LossOptions o;
+  o.lambda_temp = 0.7;
+  o.lambda_anom = 0.3;
+  o.gamma = -0.5;  // every (normal, abnormal) pair above the margin: the anomaly term has a gradient on every rank
+  const LossInputs fast = rank_inputs(comm.rank());
+  const LossTerms terms = runtime_slicer_loss(fast, comm, o);
+  terms.total.backward();
+
+  const LossInputs ref = rank_inputs(comm.rank());
+  const torch::Tensor modal = modal_loss(ref, comm, o.temperature), temporal = temporal_loss(ref, comm, o.delta),
+                      anomaly = anomaly_loss(ref, comm, o.gamma);
+  (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly).backward();
+
+  EXPECT_NEAR(terms.modal.item<double>(), modal.item<double>(), 1e-6);
+  EXPECT_NEAR(terms.temporal.item<double>(), temporal.item<double>(), 1e-6);
+  EXPECT_NEAR(terms.anomaly.item<double>(), anomaly.item<double>(), 1e-6);
+  EXPECT_GT(temporal.item<double>(), 0.0);  // the windows overlap: the term is not trivially zero
+  EXPECT_GT(anomaly.item<double>(), 0.0);
+  const auto fast_grads = grads_of(fast), ref_grads = grads_of(ref);
+  for (std::size_t i = 0; i < fast_grads.size(); ++i) {
+    ASSERT_TRUE(fast_grads[i].defined()) << "input " << i;
+    EXPECT_GT(ref_grads[i].abs().sum().item<double>(), 0.0) << "input " << i;
+    EXPECT_TRUE(torch::allclose(fast_grads[i], ref_grads[i], 1e-5, 1e-6)) << "input " << i;
+  }
+}
+
+TEST(Losses, TheGlobalBatchIsEveryRanksRowsInRankOrder) {
+  auto& comm = world_comm();
+  const LossInputs mine = rank_inputs(comm.rank());
+  const GlobalBatch g = gather_global_batch(mine, comm);
+  for (int r = 0; r < comm.world_size(); ++r) {
+    const LossInputs theirs = rank_inputs(r);
+    const std::int64_t n = theirs.z.size(0);
+    EXPECT_TRUE(torch::equal(g.e_m.narrow(0, r * n, n), theirs.e_m)) << "rank " << r;
+    EXPECT_TRUE(torch::equal(g.e_l.narrow(0, r * n, n), theirs.e_l)) << "rank " << r;
+    EXPECT_TRUE(torch::equal(g.z.narrow(0, r * n, n), theirs.z)) << "rank " << r;
+    EXPECT_TRUE(torch::equal(g.end_ns.narrow(0, r * n, n), theirs.end_ns)) << "rank " << r;
+    EXPECT_TRUE(torch::equal(g.labels.narrow(0, r * n, n), theirs.labels)) << "rank " << r;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  dist::MpiContext mpi(&argc, &argv);
+  torch::set_num_threads(1);
+  ::testing::InitGoogleTest(&argc, argv);
+  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
+  const long long failed = RUN_ALL_TESTS();
+  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
+}
