@@ -11,6 +11,7 @@
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 #include "dist/mpi_context.h"
+#include "mpi_test_main.h"
 
 using namespace rslicer;
 
@@ -189,13 +190,4 @@ TEST(GradientReducer, ReduceScatterIntoAPartitionEqualsTheAllReduceOnOwnedElemen
   dist::GradientPartition wrong = partition;
   wrong.offsets.pop_back();
   EXPECT_THROW(dist::GradientReducer(make(), comm, small, wrong), Error);
-}
-
-int main(int argc, char** argv) {
-  dist::MpiContext mpi(&argc, &argv);
-  torch::set_num_threads(1);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
-  const long long failed = RUN_ALL_TESTS();
-  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
 }

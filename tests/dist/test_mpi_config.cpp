@@ -10,16 +10,16 @@
 #include "cli/hydra_runner.h"
 #include "config/yaml_value.h"
 #include "dist/mpi_context.h"
+#include "mpi_test_main.h"
 
 namespace fs = std::filesystem;
 using namespace rslicer;
 
 namespace {
 
-dist::MpiContext* g_mpi = nullptr;  // set by main() below; tests only
 
 TEST(MpiConfig, RanksSeeOneConfigAndOneRunDir) {
-  const dist::MpiContext& mpi = *g_mpi;
+  const dist::MpiContext& mpi = test::mpi();
   ASSERT_EQ(mpi.world_size(), 2) << "run under mpirun -np 2";
   // A fresh base directory chosen by rank 0.
   std::string base = mpi.broadcast(
@@ -61,16 +61,7 @@ TEST(MpiConfig, ConfigErrorOnRankZeroReachesEveryRank) {
   cli::HydraArgs args;
   args.config_dir = std::string(RSLICER_TEST_DIR) + "/config/fixtures";
   args.overrides = {"train.lrr=1"};
-  EXPECT_EQ(cli::run_configured(command, args, *g_mpi), 2);  // every rank, not only rank 0
+  EXPECT_EQ(cli::run_configured(command, args, test::mpi()), 2);  // every rank, not only rank 0
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  dist::MpiContext mpi(&argc, &argv);
-  g_mpi = &mpi;
-  ::testing::InitGoogleTest(&argc, argv);
-  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
-  int failed = RUN_ALL_TESTS();
-  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
-}

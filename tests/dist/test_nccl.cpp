@@ -6,11 +6,11 @@
 
 #include "dist/mpi_context.h"
 #include "dist/nccl_communicator.h"
+#include "mpi_test_main.h"
 
 using namespace rslicer;
 
 namespace {
-dist::MpiContext* g_mpi = nullptr;
 
 template <typename T>
 struct DeviceBuffer {  // RAII device memory
@@ -30,7 +30,7 @@ struct DeviceBuffer {  // RAII device memory
 TEST(Nccl, CollectivesMatchTheirDefinitions) {
   const int gpus = dist::cuda_device_count();
   if (gpus == 0) GTEST_SKIP() << "no CUDA device on this machine: the NCCL communicator is built, not run";
-  const auto& mpi = *g_mpi;
+  const auto& mpi = test::mpi();
   dist::NcclCommunicator comm(mpi, mpi.local_rank() % gpus, std::chrono::seconds(60));
   const int r = comm.rank(), w = comm.world_size();
   cudaStream_t stream;
@@ -62,11 +62,4 @@ TEST(Nccl, CollectivesMatchTheirDefinitions) {
   cudaStreamSynchronize(stream);
   for (float v : b.download()) ASSERT_EQ(v, 7.0f);
   cudaStreamDestroy(stream);
-}
-
-int main(int argc, char** argv) {
-  dist::MpiContext mpi(&argc, &argv);
-  g_mpi = &mpi;
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
 }

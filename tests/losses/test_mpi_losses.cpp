@@ -7,6 +7,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "losses/losses.h"
+#include "mpi_test_main.h"
 
 using namespace rslicer;
 using namespace rslicer::losses;
@@ -80,12 +81,3 @@ TEST(Losses, TheGlobalBatchIsEveryRanksRowsInRankOrder) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-  dist::MpiContext mpi(&argc, &argv);
-  torch::set_num_threads(1);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
-  const long long failed = RUN_ALL_TESTS();
-  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
-}

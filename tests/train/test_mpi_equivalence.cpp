@@ -14,13 +14,13 @@
 #include "train/sparse_rows.h"
 #include "train/trainer.h"
 #include "test_util.h"
+#include "mpi_test_main.h"
 
 using namespace rslicer;
 namespace fs = std::filesystem;
 
 namespace {
 
-dist::MpiContext* g_mpi = nullptr;
 const fs::path kTokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
 
 model::Qwen3Config tiny_real_vocab() {
@@ -91,7 +91,7 @@ class Equivalence : public ::testing::TestWithParam<std::tuple<int, bool, bool>>
 
 TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
-  const dist::MpiContext& mpi = *g_mpi;
+  const dist::MpiContext& mpi = test::mpi();
   const int grad_accum = std::get<0>(GetParam());
   const bool sparse = std::get<1>(GetParam());
   const bool packing = std::get<2>(GetParam());
@@ -146,7 +146,7 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
 // the losses stay within bf16 rounding of the fp32 run's.
 TEST(Bf16Training, MatchesAcrossWorldSizesAndStaysCloseToFp32) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
-  const dist::MpiContext& mpi = *g_mpi;
+  const dist::MpiContext& mpi = test::mpi();
   std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_bf16_" + std::to_string(::getpid()))).string() : "");
   if (mpi.is_root()) {
     fs::create_directories(dir);
@@ -249,14 +249,4 @@ TEST(RowsToOwners, EqualsTheFullExchangeKeptToTheSlice) {
   EXPECT_TRUE(torch::equal(mine.rows, all.rows.masked_select(in_slice)));
   EXPECT_TRUE(torch::equal(mine.values, all.values.index({in_slice})));
   if (world > 1) EXPECT_LT(mine.rows.size(0), all.rows.size(0));
-}
-
-int main(int argc, char** argv) {
-  dist::MpiContext mpi(&argc, &argv);
-  g_mpi = &mpi;
-  torch::set_num_threads(1);
-  ::testing::InitGoogleTest(&argc, argv);
-  if (mpi.rank() != 0) ::testing::GTEST_FLAG(output) = "";
-  int failed = RUN_ALL_TESTS();
-  return mpi.allreduce_sum(failed) == 0 ? 0 : 1;
 }
