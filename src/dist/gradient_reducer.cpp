@@ -8,6 +8,13 @@
 
 namespace rslicer::dist {
 
+std::vector<std::int64_t> parts_within(const std::vector<std::int64_t>& partition, std::int64_t begin, std::int64_t end) {
+  std::vector<std::int64_t> counts;
+  for (std::size_t r = 0; r + 1 < partition.size(); ++r)
+    counts.push_back(std::max<std::int64_t>(0, std::min(end, partition[r + 1]) - std::max(begin, partition[r])));
+  return counts;
+}
+
 GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options,
                                  std::optional<GradientPartition> partition)
     : parameters_(std::move(parameters)), partition_(std::move(partition)), comm_(comm) {
@@ -44,8 +51,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
     const std::int64_t begin = partition_->offsets[b.params.back()], end = begin + n;
     for (auto k : b.params) slots_[k].offset = static_cast<std::size_t>(partition_->offsets[k] - begin);
     const auto& bounds = partition_->partition;
-    for (int r = 0; r < comm_.world_size(); ++r)
-      b.counts.push_back(std::max<std::int64_t>(0, std::min(end, bounds[r + 1]) - std::max(begin, bounds[r])));
+    b.counts = parts_within(bounds, begin, end);
     const std::int64_t mine_begin = std::clamp(bounds[comm_.rank()], begin, end);
     b.mine = partition_->flat_grads.narrow(0, mine_begin, b.counts[static_cast<std::size_t>(comm_.rank())]);
   }

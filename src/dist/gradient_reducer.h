@@ -39,6 +39,10 @@ struct GradientPartition {
   torch::Tensor flat_grads;  // float32, contiguous
 };
 
+// How many elements of [begin, end) each rank owns under `partition` (contiguous slices in rank order, so the
+// parts lie one after another in rank order): the counts of an uneven collective over that range.
+std::vector<std::int64_t> parts_within(const std::vector<std::int64_t>& partition, std::int64_t begin, std::int64_t end);
+
 class GradientReducer {
  public:
   GradientReducer(std::vector<torch::Tensor> parameters, Communicator& comm, ReducerOptions options = {},

@@ -274,11 +274,8 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRo
     // others'. It goes out before the rows are updated; the rows follow it.
     for (const auto& [a, b] : {std::pair<std::int64_t, std::int64_t>{0, e0}, {e1, flat_->numel()}}) {
       if (a >= b) continue;  // the same on every rank
-      std::vector<std::int64_t> parts;
-      for (std::size_t r = 0; r + 1 < flat_->partition().size(); ++r)
-        parts.push_back(std::max<std::int64_t>(0, std::min(b, flat_->partition()[r + 1]) - std::max(a, flat_->partition()[r])));
       torch::Tensor side = flat_->params().narrow(0, a, b - a);
-      outside_embedding.push_back(comm_.allgather_in_place(side, parts));
+      outside_embedding.push_back(comm_.allgather_in_place(side, dist::parts_within(flat_->partition(), a, b)));
     }
   }
   lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, optimizer_steps_ + 1, clip_scale);
