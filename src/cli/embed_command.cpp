@@ -38,7 +38,7 @@ void run_embed(const JobContext& ctx) {
   const auto& mpi = ctx.mpi;
   torch::NoGradGuard no_grad;
   torch::set_num_threads(static_cast<int>(cfg.get_int("embed.intra_op_threads")));
-  apply_allocator_policy(train::allocator_policy_from_config(cfg, "embed.allocator"), "embed.allocator");
+  train::apply_allocator_policy_from_config(cfg, "embed.allocator");
   model::RuntimeSlicer model = cfg.is_null("embed.release")
                                    ? train::build_model(cfg.sub("model"), static_cast<std::uint64_t>(cfg.get_int("seed")))
                                    : model::load_release(cfg.get_string("embed.release"));

@@ -230,20 +230,20 @@ std::vector<int> worker_cpus_from_config(const config::Config& cfg, const dist::
 
 }  // namespace
 
-AllocatorPolicy allocator_policy_from_config(const config::Config& cfg, const std::string& key) {
+void apply_allocator_policy_from_config(const config::Config& cfg, const std::string& key) {
   auto mib = [&](const std::string& field) {
     const std::int64_t v = cfg.get_int(key + "." + field);
     if (v < 0 || v > 2047)
       throw ConfigError(field + " = " + std::to_string(v), key + "." + field, "0 (glibc's default) to 2047 MiB");
     return static_cast<std::size_t>(v) << 20;
   };
-  return {mib("mmap_threshold_mb"), mib("trim_threshold_mb")};
+  apply_allocator_policy({mib("mmap_threshold_mb"), mib("trim_threshold_mb")}, key);
 }
 
 PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
   StopSignals signals;
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
-  apply_allocator_policy(allocator_policy_from_config(cfg, "train.trainer.allocator"), "train.trainer.allocator");
+  apply_allocator_policy_from_config(cfg, "train.trainer.allocator");
   if (cfg.get_string("train.trainer.device") != "cpu")
     throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
                       "train.trainer.device", "cpu in this build (LibTorch without CUDA)");

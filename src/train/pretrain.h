@@ -7,7 +7,6 @@
 #include <filesystem>
 
 #include "config/config.h"
-#include "core/allocator.h"
 #include "dist/mpi_context.h"
 #include "model/release.h"
 
@@ -21,9 +20,9 @@ std::filesystem::path tokenizer_path_from_config(const config::Config& model_cfg
 // random initialisation with `seed`.
 model::RuntimeSlicer build_model(const config::Config& model_cfg, std::uint64_t seed);
 
-// `key`.{mmap_threshold_mb, trim_threshold_mb} (train.trainer.allocator, embed.allocator) -> the process's malloc
-// policy (core/allocator.h).
-AllocatorPolicy allocator_policy_from_config(const config::Config& cfg, const std::string& key);
+// Applies `key`.{mmap_threshold_mb, trim_threshold_mb} (train.trainer.allocator, embed.allocator) as this
+// process's malloc policy (core/allocator.h); a value out of range or refused is a ConfigError naming the key.
+void apply_allocator_policy_from_config(const config::Config& cfg, const std::string& key);
 
 struct PretrainResult {
   std::int64_t steps = 0;

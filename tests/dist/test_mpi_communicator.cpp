@@ -10,8 +10,6 @@
 #include "core/error.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
-#include "dist/mpi_context.h"
-#include "mpi_test_main.h"
 
 using namespace rslicer;
 

@@ -5,9 +5,7 @@
 #include <mpi.h>
 
 #include "dist/communicator.h"
-#include "dist/mpi_context.h"
 #include "losses/losses.h"
-#include "mpi_test_main.h"
 
 using namespace rslicer;
 using namespace rslicer::losses;
