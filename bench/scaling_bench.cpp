@@ -5,6 +5,8 @@
 //             other for minutes), and a one-rank job lands on any of them;
 //   together: every rank trains at batch b over the world communicator (dist.wait=spin), the data-parallel job;
 //   sleeping: the same with dist.wait=sleep;
+//   balanced: "together" with the global batch split by the ranks' pace (train.balance, train/batch_balancer.h):
+//             the faster core takes more windows, so that both finish together;
 //   apart:    every rank trains at batch b on its own communicator at the same time: the same processes on the
 //             same cores with no communication, the machine's own ceiling for "together": as the sum of the
 //             ranks' windows/s (each at its own pace), and as synchronous data parallelism would see it (every
@@ -24,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -31,6 +34,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_context.h"
 #include "synthetic_batches.h"
+#include "train/batch_balancer.h"
 #include "train/trainer.h"
 
 using namespace rslicer;
@@ -53,6 +57,7 @@ struct Phase {
   std::vector<double> forward_ms, backward_ms, wait_ms, optimizer_ms;
 
   const bench::TokenIds* ids;
+  std::unique_ptr<train::BatchBalancer> balancer;  // the balanced phase: this rank's windows follow its pace
 
   Phase(MPI_Comm handle, dist::WaitPolicy wait, std::int64_t batch_size, std::int64_t max_steps, bool sparse, bool zero1,
         const bench::TokenIds& token_ids)
@@ -70,8 +75,11 @@ struct Phase {
   double run(int steps, std::int64_t seq) {
     std::vector<double> seconds;
     for (int s = 0; s < steps; ++s) {
-      auto b = bench::synthetic_batch(next_step++, comm->rank(), batch, seq, 0.0, *ids);
+      const std::int64_t windows = balancer ? balancer->split()[static_cast<std::size_t>(comm->rank())] : batch;
+      auto b = bench::synthetic_batch(next_step++, comm->rank(), windows, seq, 0.0, *ids);
+      if (balancer) b.rank_windows = balancer->split();
       const train::StepStats st = trainer->step({std::move(b)});
+      if (balancer) balancer->observe(st.compute_seconds / static_cast<double>(windows), *comm);
       if (s == 0) continue;
       seconds.push_back(st.seconds);
       forward_ms.push_back(1e3 * st.forward_seconds);
@@ -119,7 +127,11 @@ int main(int argc, char** argv) {
   Phase together(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
   Phase sleeping(MPI_COMM_WORLD, dist::WaitPolicy::sleep, batch, max_steps, sparse, zero1, ids);
   Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
+  Phase balanced(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
+  balanced.balancer = std::make_unique<train::BatchBalancer>(std::vector<std::int64_t>(static_cast<std::size_t>(world), batch),
+                                                             train::BalanceOptions{true});
 
+  std::vector<double> scaling_balanced, apart_rank0_s;
   std::vector<double> scaling, scaling_sleep, ceiling, sync_ceiling, solo_wps, together_wps, apart_fast_ms, apart_slow_ms;
   for (int r = -1; r < rounds; ++r) {  // round -1 warms every phase (every rank's solo) up and is not counted
     double solo_s = 0;
@@ -132,9 +144,11 @@ int main(int argc, char** argv) {
     }
     const double together_s = together.run(steps, seq);
     const double sleeping_s = sleeping.run(steps, seq);
+    const double balanced_s = balanced.run(steps, seq);
     idle_barrier(MPI_COMM_WORLD);
     // Apart: each rank's own pace; the job's windows/s is the sum of the ranks', or the slowest rank's times W.
     const double apart_s = apart.run(steps, seq);
+    if (r >= 0) apart_rank0_s.push_back(apart_s);
     double apart_wps = static_cast<double>(batch) / apart_s, apart_total = 0, apart_slowest = 0, apart_fastest = 0;
     MPI_Allreduce(&apart_wps, &apart_total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     MPI_Allreduce(&apart_s, &apart_slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -146,14 +160,15 @@ int main(int argc, char** argv) {
       together_wps.push_back(global / together_s);
       scaling.push_back(global / together_s / (world * one));
       scaling_sleep.push_back(global / sleeping_s / (world * one));
+      scaling_balanced.push_back(global / balanced_s / (world * one));
       ceiling.push_back(apart_total / (world * one));
       sync_ceiling.push_back(global / apart_slowest / (world * one));
       apart_fast_ms.push_back(1e3 * apart_fastest);
       apart_slow_ms.push_back(1e3 * apart_slowest);
       if ((r + 1) % 10 == 0 || r + 1 == rounds)
-        std::fprintf(stderr, "round %d/%d, medians so far: solo %.1f w/s, together %.1f w/s, scaling %.3f (sleep %.3f, no communication %.3f, at the slowest rank's pace %.3f)\n",
-                     r + 1, rounds, median(solo_wps), median(together_wps), median(scaling), median(scaling_sleep), median(ceiling),
-                     median(sync_ceiling));
+        std::fprintf(stderr, "round %d/%d, medians so far: solo %.1f w/s, together %.1f w/s, scaling %.3f (sleep %.3f, balanced %.3f, no communication %.3f, at the slowest rank's pace %.3f)\n",
+                     r + 1, rounds, median(solo_wps), median(together_wps), median(scaling), median(scaling_sleep),
+                     median(scaling_balanced), median(ceiling), median(sync_ceiling));
     }
   }
   // The slowest rank's backward apart: together, every rank's backward runs at that rank's pace (the buckets
@@ -171,8 +186,14 @@ int main(int argc, char** argv) {
     parts("together", together);
     parts("sleeping", sleeping);
     parts("apart", apart);
-    std::fprintf(stderr, "apart step: fastest rank %.1f ms, slowest rank %.1f ms (medians over rounds)\n", median(apart_fast_ms),
-                 median(apart_slow_ms));
+    parts("balanced", balanced);
+    std::string split;
+    for (auto n : balanced.balancer->split()) split += (split.empty() ? "" : "/") + std::to_string(n);
+    std::string pace;
+    for (double p : balanced.balancer->pace()) pace += (pace.empty() ? "" : "/") + std::to_string(1e3 * p).substr(0, 5);
+    std::fprintf(stderr, "balanced: windows per rank at the end %s (forward + backward ms a window, less waits: %s)\n", split.c_str(), pace.c_str());
+    std::fprintf(stderr, "apart step: fastest rank %.1f ms, slowest rank %.1f ms (medians over rounds); rank 0 %.1f ms\n",
+                 median(apart_fast_ms), median(apart_slow_ms), 1e3 * median(apart_rank0_s));
     // Backward with its bucket reductions (launched from the hooks) and the wait for the last ones, over the
     // slowest rank's backward apart: what overlap leaves of the communication (issue [throughput]: 1.10x).
     std::vector<double> backward_and_wait;
@@ -182,10 +203,11 @@ int main(int argc, char** argv) {
                 "\"solo_windows_per_s\": %.3f, \"together_windows_per_s\": %.3f, \"scaling\": %.4f, \"scaling_min\": %.4f, "
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f, "
                 "\"scaling_no_communication_slowest_pace\": %.4f, \"apart_step_ms_fastest\": %.2f, \"apart_step_ms_slowest\": %.2f, "
-                "\"together_backward_and_wait_ms\": %.2f, \"apart_backward_ms_slowest_rank\": %.2f}\n",
+                "\"together_backward_and_wait_ms\": %.2f, \"apart_backward_ms_slowest_rank\": %.2f, \"scaling_balanced\": %.4f, "
+                "\"balanced_split\": \"%s\"}\n",
                 world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, zipf, median(solo_wps), median(together_wps),
                 median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling), median(sync_ceiling), median(apart_fast_ms),
-                median(apart_slow_ms), median(backward_and_wait), slowest_backward_apart);
+                median(apart_slow_ms), median(backward_and_wait), slowest_backward_apart, median(scaling_balanced), split.c_str());
   }
   return 0;
 }

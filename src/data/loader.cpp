@@ -1,5 +1,7 @@
 #include "data/loader.h"
 
+#include <iterator>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "data/cpu_affinity.h"
@@ -45,10 +47,37 @@ WindowLoader::~WindowLoader() {
   for (auto& t : workers_) t.join();
 }
 
-Batch WindowLoader::build(std::uint64_t step) const {
+std::vector<std::int64_t> WindowLoader::split_at_locked(std::uint64_t step) const {
+  auto after = splits_.upper_bound(step);
+  return after == splits_.begin() ? sampler_.even_split(options_.world) : std::prev(after)->second;
+}
+
+std::vector<std::int64_t> WindowLoader::split_at(std::uint64_t step) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return split_at_locked(step);
+}
+
+void WindowLoader::set_split_from(std::uint64_t step, std::vector<std::int64_t> split) {
+  sampler_.check_split(split, options_.world, "data::WindowLoader::set_split_from");
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Workers build at most `prefetch` steps ahead of the trainer: from next_step_ + prefetch on, nothing is built
+  // yet, whatever the workers' timing.
+  if (step < next_step_ + options_.prefetch)
+    throw Error("a split from step " + std::to_string(step) + ", whose batch may be built already", "data::WindowLoader::set_split_from",
+                "a step at least next_step() + loader.prefetch (" + std::to_string(next_step_ + options_.prefetch) + ")");
+  splits_.erase(splits_.lower_bound(step), splits_.end());
+  splits_.emplace(step, std::move(split));
+  // Splits that no step still to be handed out reads.
+  while (splits_.size() > 1 && std::next(splits_.begin())->first <= next_step_) splits_.erase(splits_.begin());
+}
+
+Batch WindowLoader::build(std::uint64_t step) const { return build_with(step, split_at(step)); }
+
+Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_t>& split) const {
   Batch b;
   b.step = step;
-  b.samples = sampler_.rank_batch_at(step, options_.rank, options_.world);
+  b.samples = sampler_.rank_batch_at(step, options_.rank, split);
+  b.rank_windows = split;
   std::vector<std::string> metric_texts, trace_texts, log_texts;
   for (const auto& ref : b.samples) {
     const WindowStoreReader& store = *stores_[ref.store];
@@ -74,14 +103,16 @@ void WindowLoader::work() {
     spdlog::warn("loader worker not pinned: {}", error);  // slower at worst, never wrong
   while (true) {
     std::uint64_t step;
+    std::vector<std::int64_t> split;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       space_.wait(lock, [&] { return stop_ || claim_step_ < next_step_ + options_.prefetch; });
       if (stop_) return;
       step = claim_step_++;
+      split = split_at_locked(step);
     }
     try {
-      Batch b = build(step);
+      Batch b = build_with(step, split);
       std::lock_guard<std::mutex> lock(mutex_);
       done_.emplace(step, std::move(b));
     } catch (...) {

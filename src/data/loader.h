@@ -39,6 +39,7 @@ struct Batch {
   std::vector<std::int8_t> labels;    // -1 unknown, 0 normal, 1 abnormal
   std::vector<std::int32_t> regimes;  // -1 unknown
   std::vector<std::int16_t> fault_types;  // -1 none
+  std::vector<std::int64_t> rank_windows;  // every rank's windows in this step (the global batch's split)
   std::size_t tokens() const;  // real (unpadded) tokens over the three modalities
 };
 
@@ -54,8 +55,15 @@ class WindowLoader {
   std::uint64_t next_step() const { return next_step_; }
   const ClusterSampler& sampler() const { return sampler_; }
 
-  // Builds one batch in the calling thread (the reference path the workers run; also for evaluation).
+  // Builds one batch in the calling thread (the reference path the workers run; also for evaluation), with the
+  // split in force at `step`.
   Batch build(std::uint64_t step) const;
+
+  // From `step` on, rank r takes split[r] windows of each global batch (the split by the ranks' pace,
+  // train/batch_balancer.h; every rank sets the same). Before any split is set the ranks take equal parts.
+  // `step` must not be built yet: at least next_step() + prefetch (an Error otherwise).
+  void set_split_from(std::uint64_t step, std::vector<std::int64_t> split);
+  std::vector<std::int64_t> split_at(std::uint64_t step) const;
 
  private:
   std::vector<std::shared_ptr<const WindowStoreReader>> stores_;
@@ -65,8 +73,9 @@ class WindowLoader {
   ClusterSampler sampler_;
   std::uint64_t next_step_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable ready_, space_;
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits_;  // first step -> split (guarded by mutex_)
   std::map<std::uint64_t, Batch> done_;
   std::uint64_t claim_step_;
   bool stop_ = false;
@@ -74,6 +83,8 @@ class WindowLoader {
   std::vector<std::thread> workers_;
 
   void work();
+  std::vector<std::int64_t> split_at_locked(std::uint64_t step) const;
+  Batch build_with(std::uint64_t step, const std::vector<std::int64_t>& split) const;
 };
 
 std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores);

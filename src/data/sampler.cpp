@@ -51,15 +51,38 @@ std::vector<SampleRef> ClusterSampler::global_batch_at(std::uint64_t step) const
           order.begin() + static_cast<std::ptrdiff_t>((within + 1) * global_batch_)};
 }
 
-std::vector<SampleRef> ClusterSampler::rank_batch_at(std::uint64_t step, int rank, int world) const {
+std::vector<std::int64_t> ClusterSampler::even_split(int world) const {
   if (world <= 0 || global_batch_ % static_cast<std::size_t>(world) != 0)
     throw ConfigError("global batch " + std::to_string(global_batch_) + " is not divisible by world size " +
                           std::to_string(world),
                       "train.global_batch", "a multiple of the number of ranks");
+  return std::vector<std::int64_t>(static_cast<std::size_t>(world), static_cast<std::int64_t>(global_batch_) / world);
+}
+
+void ClusterSampler::check_split(const std::vector<std::int64_t>& split, int world, const std::string& where) const {
+  std::int64_t total = 0;
+  bool positive = true;
+  for (auto n : split) {
+    total += n;
+    positive = positive && n >= 1;
+  }
+  if (static_cast<int>(split.size()) != world || !positive || total != static_cast<std::int64_t>(global_batch_))
+    throw ConfigError("a split of " + std::to_string(split.size()) + " counts summing to " + std::to_string(total), where,
+                      std::to_string(world) + " counts of at least 1 summing to the global batch " + std::to_string(global_batch_));
+}
+
+std::vector<SampleRef> ClusterSampler::rank_batch_at(std::uint64_t step, int rank, int world) const {
+  return rank_batch_at(step, rank, even_split(world));
+}
+
+std::vector<SampleRef> ClusterSampler::rank_batch_at(std::uint64_t step, int rank, const std::vector<std::int64_t>& split) const {
+  check_split(split, static_cast<int>(split.size()), "data::ClusterSampler::rank_batch_at");
+  if (rank < 0 || rank >= static_cast<int>(split.size()))
+    throw Error("rank " + std::to_string(rank), "data::ClusterSampler::rank_batch_at", "a rank below " + std::to_string(split.size()));
   auto global = global_batch_at(step);
-  const std::size_t local = global_batch_ / static_cast<std::size_t>(world);
-  return {global.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(rank) * local),
-          global.begin() + static_cast<std::ptrdiff_t>((static_cast<std::size_t>(rank) + 1) * local)};
+  std::int64_t begin = 0;
+  for (int r = 0; r < rank; ++r) begin += split[static_cast<std::size_t>(r)];
+  return {global.begin() + begin, global.begin() + begin + split[static_cast<std::size_t>(rank)]};
 }
 
 }  // namespace rslicer::data

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace rslicer::data {
@@ -26,6 +27,13 @@ class ClusterSampler {
   std::vector<SampleRef> global_batch_at(std::uint64_t step) const;
   // Rank r's slice of it; world must divide the global batch.
   std::vector<SampleRef> rank_batch_at(std::uint64_t step, int rank, int world) const;
+  // Rank r's slice when the global batch is split unevenly (by the ranks' pace, train/batch_balancer.h): rank q
+  // takes split[q] samples, after those of the ranks before it.
+  std::vector<SampleRef> rank_batch_at(std::uint64_t step, int rank, const std::vector<std::int64_t>& split) const;
+  // The split of the global batch into `world` equal parts, and a check that `split` is one (one count per rank,
+  // each at least 1, summing to the global batch; ConfigError naming `where` otherwise).
+  std::vector<std::int64_t> even_split(int world) const;
+  void check_split(const std::vector<std::int64_t>& split, int world, const std::string& where) const;
   // The whole order of one epoch (batches_per_epoch * global_batch samples).
   std::vector<SampleRef> epoch_order(std::uint64_t epoch) const;
 

@@ -67,7 +67,7 @@ UnevenParts uneven_parts(const std::vector<std::int64_t>& counts, int world, con
 class MpiWork : public Work {
  public:
   MpiWork(MPI_Request request, std::string what, torch::Tensor keep_alive, std::function<void()> after,
-          std::chrono::milliseconds timeout, WaitPolicy policy, int rank, int world)
+          std::chrono::milliseconds timeout, WaitPolicy policy, int rank, int world, std::shared_ptr<double> seconds_waiting)
       : request_(request),
         what_(std::move(what)),
         keep_alive_(std::move(keep_alive)),
@@ -76,7 +76,8 @@ class MpiWork : public Work {
         timeout_(timeout),
         policy_(policy),
         rank_(rank),
-        world_(world) {}
+        world_(world),
+        seconds_waiting_(std::move(seconds_waiting)) {}
 
   bool done() override {
     if (finished_) return true;
@@ -87,6 +88,8 @@ class MpiWork : public Work {
   }
 
   void wait() override {
+    if (done()) return;
+    const auto start = std::chrono::steady_clock::now();
     int spins = 0;
     while (!done()) {
       // The clock is read every 64 tests only: a test is well under a microsecond when nothing has arrived.
@@ -103,6 +106,7 @@ class MpiWork : public Work {
       else if (spins > 1000)
         std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
+    *seconds_waiting_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
  private:
@@ -118,6 +122,7 @@ class MpiWork : public Work {
   std::chrono::milliseconds timeout_;
   WaitPolicy policy_;
   int rank_, world_;
+  std::shared_ptr<double> seconds_waiting_;
   bool finished_ = false;
 };
 
@@ -166,7 +171,7 @@ MpiCommunicator::~MpiCommunicator() {
 std::shared_ptr<Work> MpiCommunicator::make_work(MPI_Request request, std::string what, torch::Tensor keep_alive,
                                                  std::function<void()> after) {
   return std::make_shared<MpiWork>(request, fmt::format("{} #{}", what, sequence_++), std::move(keep_alive),
-                                   std::move(after), timeout_, wait_, rank_, world_);
+                                   std::move(after), timeout_, wait_, rank_, world_, seconds_waiting_);
 }
 
 std::shared_ptr<Work> MpiCommunicator::allreduce(torch::Tensor& t, ReduceOp op) {

@@ -59,6 +59,9 @@ class Communicator {
                                          const std::vector<std::int64_t>& recv_counts) = 0;
   virtual std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) = 0;
   virtual void barrier() = 0;
+  // Seconds this rank has spent blocked in Work::wait so far (waiting for peers or for the transfer): what a
+  // step's time minus this is the rank's own work (the batch balancer's pace, train/batch_balancer.h).
+  virtual double seconds_waiting() const = 0;
 };
 
 // How a rank waits for a collective to finish. MPI's non-blocking collectives advance only inside MPI calls, and
@@ -98,6 +101,7 @@ class MpiCommunicator : public Communicator {
                                  const std::vector<std::int64_t>& recv_counts) override;
   std::shared_ptr<Work> broadcast(torch::Tensor& tensor, int root) override;
   void barrier() override;
+  double seconds_waiting() const override { return *seconds_waiting_; }
   WaitPolicy wait_policy() const { return wait_; }
 
  private:
@@ -106,6 +110,7 @@ class MpiCommunicator : public Communicator {
   std::chrono::milliseconds timeout_;
   WaitPolicy wait_;
   long sequence_ = 0;  // collectives issued so far, for watchdog messages
+  std::shared_ptr<double> seconds_waiting_ = std::make_shared<double>(0.0);  // shared with the work handles
   std::shared_ptr<Work> make_work(MPI_Request request, std::string what, torch::Tensor keep_alive,
                                   std::function<void()> after = {});
 };

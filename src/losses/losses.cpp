@@ -19,25 +19,45 @@ torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_glob
   return F::cross_entropy(logits, labels);
 }
 
+namespace {
+
+// This rank's first row in the global batch.
+std::int64_t row_offset(const LossInputs& in, int rank) {
+  if (in.rows_per_rank.empty()) return rank * in.z.size(0);
+  std::int64_t offset = 0;
+  for (int r = 0; r < rank; ++r) offset += in.rows_per_rank[static_cast<std::size_t>(r)];
+  return offset;
+}
+
+torch::Tensor gather_rows(const torch::Tensor& t, const LossInputs& in, dist::Communicator& comm, bool with_grad) {
+  if (in.rows_per_rank.empty()) return with_grad ? dist::all_gather_with_grad(t, comm) : dist::all_gather(t, comm);
+  return with_grad ? dist::all_gather_with_grad(t, comm, in.rows_per_rank) : dist::all_gather(t, comm, in.rows_per_rank);
+}
+
+}  // namespace
+
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) {
-  if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels};
+  if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels, 0};
   const std::vector<torch::Tensor> embeddings = {in.e_m, in.e_t, in.e_l, in.z};
   std::vector<std::int64_t> widths;
   for (const auto& e : embeddings) widths.push_back(e.size(1));
-  // Side by side, so that rank r's rows stay rows r * B .. of the gathered block; split back into the four.
-  const auto gathered = dist::all_gather_with_grad(torch::cat(embeddings, 1), comm).split_with_sizes(widths, 1);
-  const auto times = dist::all_gather(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), comm);
-  return {gathered[0], gathered[1], gathered[2], gathered[3], times.select(1, 0), times.select(1, 1), times.select(1, 2)};
+  // Side by side, so that rank r's rows stay rows offset_r .. of the gathered block; split back into the four.
+  const auto gathered = gather_rows(torch::cat(embeddings, 1), in, comm, true).split_with_sizes(widths, 1);
+  const auto times = gather_rows(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), in, comm, false);
+  return {gathered[0], gathered[1], gathered[2], gathered[3], times.select(1, 0), times.select(1, 1), times.select(1, 2),
+          row_offset(in, comm.rank())};
 }
 
-torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int rank, double temperature) {
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
   torch::Tensor scale = in.logit_scale.defined() ? in.logit_scale.clamp_max(std::log(100.0)).exp()
                                                  : torch::full({}, 1.0 / temperature);
-  const std::int64_t offset = rank * in.z.size(0);
   auto pair = [&](const torch::Tensor& a, const torch::Tensor& ga, const torch::Tensor& b, const torch::Tensor& gb) {
-    return 0.5 * (info_nce(a, gb, offset, scale) + info_nce(b, ga, offset, scale));
+    return 0.5 * (info_nce(a, gb, g.offset, scale) + info_nce(b, ga, g.offset, scale));
   };
-  return (pair(in.e_t, g.e_t, in.e_m, g.e_m) + pair(in.e_t, g.e_t, in.e_l, g.e_l) + pair(in.e_m, g.e_m, in.e_l, g.e_l)) / 3.0;
+  // The mean over this rank's rows, weighed by its share of the global batch (1 when the ranks hold equal parts):
+  // the mean over ranks is then the mean over the global batch's rows.
+  const double share = static_cast<double>(world * in.e_t.size(0)) / static_cast<double>(g.e_t.size(0));
+  return share * (pair(in.e_t, g.e_t, in.e_m, g.e_m) + pair(in.e_t, g.e_t, in.e_l, g.e_l) + pair(in.e_m, g.e_m, in.e_l, g.e_l)) / 3.0;
 }
 
 torch::Tensor overlap_weights(const torch::Tensor& ba, const torch::Tensor& ea, const torch::Tensor& bb,
@@ -49,12 +69,12 @@ torch::Tensor overlap_weights(const torch::Tensor& ba, const torch::Tensor& ea, 
   return (overlap / length).to(torch::kFloat32);
 }
 
-torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int rank, int world, double delta) {
+torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta) {
   const std::int64_t n = in.z.size(0);
   auto omega = overlap_weights(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns);  // [n, W n]
   // i != j: a row never pairs with itself (its global column is rank * n + i).
   auto self = torch::zeros_like(omega, torch::kBool);
-  self.index_put_({torch::arange(n), torch::arange(n) + rank * n}, true);
+  self.index_put_({torch::arange(n), torch::arange(n) + g.offset}, true);
   omega = omega.masked_fill(self, 0.0);
   // Z over the whole global batch, from the gathered times (identical on every rank, no gradient).
   auto omega_global = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns);
@@ -79,32 +99,34 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
 
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
   GlobalBatch g;
-  g.e_m = dist::all_gather_with_grad(in.e_m, comm);
-  g.e_t = dist::all_gather_with_grad(in.e_t, comm);
-  g.e_l = dist::all_gather_with_grad(in.e_l, comm);
-  return modal_loss(in, g, comm.rank(), temperature);
+  g.e_m = gather_rows(in.e_m, in, comm, true);
+  g.e_t = gather_rows(in.e_t, in, comm, true);
+  g.e_l = gather_rows(in.e_l, in, comm, true);
+  g.offset = row_offset(in, comm.rank());
+  return modal_loss(in, g, comm.world_size(), temperature);
 }
 
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta) {
   GlobalBatch g;
-  g.z = dist::all_gather_with_grad(in.z, comm);
-  g.begin_ns = dist::all_gather(in.begin_ns, comm);
-  g.end_ns = dist::all_gather(in.end_ns, comm);
-  return temporal_loss(in, g, comm.rank(), comm.world_size(), delta);
+  g.z = gather_rows(in.z, in, comm, true);
+  g.begin_ns = gather_rows(in.begin_ns, in, comm, false);
+  g.end_ns = gather_rows(in.end_ns, in, comm, false);
+  g.offset = row_offset(in, comm.rank());
+  return temporal_loss(in, g, comm.world_size(), delta);
 }
 
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma) {
   GlobalBatch g;
-  g.z = dist::all_gather_with_grad(in.z, comm);
-  g.labels = dist::all_gather(in.labels, comm);
+  g.z = gather_rows(in.z, in, comm, true);
+  g.labels = gather_rows(in.labels, in, comm, false);
   return anomaly_loss(in, g, comm.world_size(), gamma);
 }
 
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {
   const GlobalBatch g = gather_global_batch(in, comm);
   LossTerms t;
-  t.modal = modal_loss(in, g, comm.rank(), o.temperature);
-  t.temporal = temporal_loss(in, g, comm.rank(), comm.world_size(), o.delta);
+  t.modal = modal_loss(in, g, comm.world_size(), o.temperature);
+  t.temporal = temporal_loss(in, g, comm.world_size(), o.delta);
   t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
   t.total = t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;
   return t;

@@ -1,12 +1,16 @@
 // The pre-training losses (GUIDE §1, paper eqs. 4-6) over the global batch. Each rank computes its local rows
 // against the gathered (global) columns; global normalisers are all-reduced (no gradient) and rank r's loss is
-// scaled so that the mean over ranks equals the single-process loss on the global batch.
+// scaled so that the mean over ranks equals the single-process loss on the global batch. The ranks may hold
+// different numbers of rows (LossInputs::rows_per_rank: the batch split by the ranks' pace); the scaling then
+// weighs each rank's mean by its share of the global batch.
 //   modal (4):    symmetric InfoNCE for (T,M), (T,L), (M,L); cosine similarity / temperature; labels offset by rank
 //   temporal (5): 1/Z sum_{i!=j} omega_ij max(delta - sim(s_i, s_j), 0), omega = overlap / window length
 //   anomaly (6):  mean over (normal, abnormal) pairs of max(sim(s_n, s_a) - gamma, 0); 0 without such pairs
 #pragma once
 
 #include <torch/torch.h>
+
+#include <vector>
 
 #include "dist/communicator.h"
 
@@ -25,6 +29,8 @@ struct LossInputs {
   torch::Tensor begin_ns, end_ns;  // [B_local] int64
   torch::Tensor labels;            // [B_local] int64: -1 unknown, 0 normal, 1 abnormal
   torch::Tensor logit_scale;       // optional learnable log(1/temperature) (scalar); undefined: fixed temperature
+  // Every rank's rows in the global batch (the same on every rank); empty: every rank holds B_local rows.
+  std::vector<std::int64_t> rows_per_rank;
 };
 
 struct LossTerms {
@@ -32,21 +38,22 @@ struct LossTerms {
 };
 
 // What the losses read of every rank's rows: the four embeddings (with gradient) and the windows' times and labels,
-// [W * B_local, ...] in rank order. runtime_slicer_loss gathers them once: one all-gather of the embeddings side
+// [B_global, ...] in rank order. runtime_slicer_loss gathers them once: one all-gather of the embeddings side
 // by side (and one reduce-scatter of their gradients in backward) and one of the times and labels, instead of one
 // per loss and tensor (z was gathered twice): 2 sync points forward and 1 backward instead of 8 and 5.
 struct GlobalBatch {
   torch::Tensor e_m, e_t, e_l, z;
   torch::Tensor begin_ns, end_ns, labels;
+  std::int64_t offset = 0;  // this rank's first row in it
 };
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm);
 
 // InfoNCE of local rows `a` against global columns `b_global` (row i's positive is column i + offset).
 torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
                        const torch::Tensor& scale);
-// Each loss of this rank's rows against the global batch `g` (rank `rank` of `world`).
-torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int rank, double temperature);
-torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int rank, int world, double delta);
+// Each loss of this rank's rows against the global batch `g` (this rank is one of `world`).
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature);
+torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma);
 // The same, each gathering what it reads itself, tensor by tensor (the reference of the one gather).
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature);

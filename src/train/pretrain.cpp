@@ -19,6 +19,7 @@
 #include "data/loader.h"
 #include "data/tokenizer.h"
 #include "model/safetensors.h"
+#include "train/batch_balancer.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -315,7 +316,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   if (o.nonfinite != "skip" && o.nonfinite != "stop")
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
   o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
-  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S.
+  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S, slow_rank:R:MS.
   if (const char* env = std::getenv("RSLICER_FAULT")) {
     const std::string fault = env;
     int rank = -1;
@@ -324,6 +325,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     if (std::sscanf(fault.c_str(), "kill_in_step:%d:%lld", &rank, &step) == 2) o.fault_rank = rank, o.fault_step = step - 1;
     if (std::sscanf(fault.c_str(), "hang_in_step:%d:%lld", &rank, &step) == 2)
       o.fault_rank = rank, o.fault_step = step - 1, o.fault_hang = true;
+    double ms = 0;
+    if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &ms) == 2) o.fault_slow_rank = rank, o.fault_slow_ms_per_window = ms;
   }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
@@ -337,6 +340,12 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   }
   Trainer trainer(model, comm, o);
   trainer.broadcast_parameters();
+  // train.balance: the split of each global batch follows the ranks' pace; a new split takes effect at the first
+  // step the loader has not started building.
+  std::optional<BatchBalancer> balancer;
+  if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1)
+    balancer.emplace(loader.split_at(loader.next_step()),
+                     BalanceOptions{true, cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain")});
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
   std::deque<double> loss_tail;
   if (resume_from) {
@@ -391,6 +400,12 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     std::vector<data::Batch> micro;
     for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
     StepStats s = trainer.step(micro);
+    if (balancer && balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)), comm)) {
+      loader.set_split_from(loader.next_step() + lo.prefetch, balancer->split());
+      if (mpi.is_root())
+        spdlog::info("train.balance: windows per rank {} from step {} (seconds per window {:.4f})", fmt::join(balancer->split(), "/"),
+                     (loader.next_step() + lo.prefetch) / static_cast<std::uint64_t>(grad_accum) + 1, fmt::join(balancer->pace(), "/"));
+    }
     torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
     comm.allreduce(counts, dist::ReduceOp::sum)->wait();
     const double windows = static_cast<double>(counts[0].item<std::int64_t>());
@@ -409,6 +424,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                            {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
                            {"tokens_per_s", tokens / s.seconds}, {"step_s", s.seconds},
                            {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}, {"skipped", s.skipped}};
+    if (balancer) line["rank_windows"] = micro.front().rank_windows;
     if (val_every > 0 && ((step + 1) % val_every == 0 || step + 1 == o.max_steps)) {
       double v = 0;
       for (std::int64_t k = 0; k < val_batches; ++k) v += trainer.evaluate(val_loader.next()).total.item<double>();

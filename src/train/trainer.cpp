@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +33,9 @@ BatchTensors to_tensors(const data::Batch& batch) {
   t.end_ns = torch::from_blob(const_cast<std::int64_t*>(batch.end_ns.data()), {n}, torch::kInt64).clone();
   t.labels = torch::empty({n}, torch::kInt64);
   for (std::int64_t i = 0; i < n; ++i) t.labels[i] = static_cast<std::int64_t>(batch.labels[static_cast<std::size_t>(i)]);
+  // An even split keeps the losses' plain (equal-count) gathers.
+  const auto& split = batch.rank_windows;
+  if (std::adjacent_find(split.begin(), split.end(), std::not_equal_to<>()) != split.end()) t.rows_per_rank = split;
   return t;
 }
 
@@ -91,9 +95,15 @@ double Trainer::lr_at(std::int64_t step) const {
 }
 
 losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
+  if (!b.rows_per_rank.empty() &&
+      (static_cast<int>(b.rows_per_rank.size()) != comm_.world_size() ||
+       b.rows_per_rank[static_cast<std::size_t>(comm_.rank())] != b.labels.size(0)))
+    throw Error("a batch of " + std::to_string(b.labels.size(0)) + " windows split as " + std::to_string(b.rows_per_rank.size()) + " parts",
+                "train::Trainer (rank " + std::to_string(comm_.rank()) + ")",
+                "one part per rank (" + std::to_string(comm_.world_size()) + "), this rank's equal to its windows");
   // This trainer runs on the CPU; the losses take fp32.
   const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
-  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_};
+  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank};
   return losses::runtime_slicer_loss(in, comm_, options_.loss);
 }
 
@@ -114,6 +124,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
                 std::to_string(options_.grad_accum) + " (train.grad_accum)");
   const auto t0 = std::chrono::steady_clock::now();
   const double wait_before = reducer_->seconds_waiting();
+  const double waited_before = comm_.seconds_waiting();
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
@@ -132,6 +143,9 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
       if (!options_.fault_hang) std::raise(SIGKILL);
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     }
+    if (comm_.rank() == options_.fault_slow_rank)
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options_.fault_slow_ms_per_window *
+                                                                            static_cast<double>(micro_batches[k].samples.size())));
     const auto f1 = std::chrono::steady_clock::now();
     logged += torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach() /
               static_cast<double>(options_.grad_accum);
@@ -143,6 +157,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     s.windows += micro_batches[k].samples.size();
     s.tokens += micro_batches[k].tokens();
   }
+  s.compute_seconds = s.forward_seconds + s.backward_seconds - (comm_.seconds_waiting() - waited_before);
   reducer_->finish();
   const auto o0 = std::chrono::steady_clock::now();
   SparseRows rows;

@@ -41,7 +41,11 @@ struct TrainOptions {
   std::string nonfinite = "skip";
   std::int64_t max_consecutive_skips = 5;
   // Test hooks (tests/train/test_faults.sh), from RSLICER_FAULT: nan_loss:S makes the loss of step S NaN;
-  // kill_in_step:R:S kills rank R (SIGKILL) and hang_in_step:R:S stops it forever, after the forward pass of step S.
+  // kill_in_step:R:S kills rank R (SIGKILL) and hang_in_step:R:S stops it forever, after the forward pass of step S;
+  // slow_rank:R:MS makes rank R a slower node, MS milliseconds more work a window (tests/train/test_checkpoint.sh,
+  // train.balance).
+  int fault_slow_rank = -1;
+  double fault_slow_ms_per_window = 0;
   std::int64_t fault_nan_at_step = -1;
   int fault_rank = -1;
   std::int64_t fault_step = -1;
@@ -59,12 +63,16 @@ struct StepStats {
   // Where the step's time went: forward (+ loss), backward (gradient hooks launch the bucket reductions inside
   // it), the wait for the last buckets, and the optimizer (clip, AdamW, the ZeRO-1 all-gather).
   double forward_seconds = 0, backward_seconds = 0, optimizer_seconds = 0;
+  // Forward and backward less the time they spent blocked on collectives: this rank's own work on its windows,
+  // its pace for the batch balancer (train/batch_balancer.h).
+  double compute_seconds = 0;
 };
 
 // A batch as tensors (CPU).
 struct BatchTensors {
   model::TokenTensors metrics, traces, logs;
   torch::Tensor begin_ns, end_ns, labels;
+  std::vector<std::int64_t> rows_per_rank;  // every rank's windows when they differ (data::Batch::rank_windows); else empty
 };
 BatchTensors to_tensors(const data::Batch& batch);
 model::TokenTensors to_tensors(const data::TokenBatch& tokens);

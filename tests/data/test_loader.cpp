@@ -48,6 +48,18 @@ TEST(Sampler, EpochVisitsEachWindowOnceAndRanksSliceTheGlobalBatch) {
   EXPECT_EQ(ClusterSampler({50, 30}, 4, 16, 7).epoch_order(0), order);  // deterministic for a seed
   EXPECT_THROW(sampler.rank_batch_at(0, 0, 3), ConfigError);
   EXPECT_THROW(ClusterSampler({10}, 4, 16, 0), ConfigError);
+  // An uneven split (by the ranks' pace): rank r's slice has split[r] samples, after those of the ranks before it.
+  const std::vector<std::int64_t> split = {7, 2, 6, 1};
+  std::vector<SampleRef> joined;
+  for (int r = 0; r < 4; ++r) {
+    auto part = sampler.rank_batch_at(5, r, split);
+    EXPECT_EQ(part.size(), static_cast<std::size_t>(split[static_cast<std::size_t>(r)]));
+    joined.insert(joined.end(), part.begin(), part.end());
+  }
+  EXPECT_EQ(joined, sampler.global_batch_at(5));
+  EXPECT_EQ(sampler.rank_batch_at(3, 1, std::vector<std::int64_t>{8, 8}), sampler.rank_batch_at(3, 1, 2));
+  EXPECT_THROW(sampler.rank_batch_at(0, 0, std::vector<std::int64_t>{8, 7}), ConfigError);     // not the global batch
+  EXPECT_THROW(sampler.rank_batch_at(0, 0, std::vector<std::int64_t>{16, 0}), ConfigError);    // a rank with none
 }
 
 namespace {
@@ -127,6 +139,38 @@ TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
   EXPECT_EQ(resumed.next_step(), 8u);
   options.world = 3;
   EXPECT_THROW(WindowLoader({store}, tok, options), ConfigError);
+}
+
+// A split set from a step on reaches the batches of that step and later ones (built by the workers as by the
+// reference path), and a step whose batch may be built already is refused.
+TEST(Loader, UnevenSplitFromAStepOn) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options;
+  options.global_batch = 6;
+  options.cluster_size = 2;
+  options.workers = 2;
+  options.prefetch = 2;
+  options.rank = 1;
+  options.world = 2;
+  WindowLoader loader({store}, tok, options);
+  loader.set_split_from(2, {4, 2});
+  EXPECT_THROW(loader.set_split_from(1, {4, 2}), Error);  // step 1 may be built already (prefetch 2)
+  EXPECT_THROW(loader.set_split_from(3, {4, 3}), ConfigError);
+  std::vector<Batch> seen;
+  for (int i = 0; i < 3; ++i) seen.push_back(loader.next());
+  loader.set_split_from(5, {1, 5});
+  for (int i = 0; i < 3; ++i) seen.push_back(loader.next());
+  const std::vector<std::vector<std::int64_t>> expected = {{3, 3}, {3, 3}, {4, 2}, {4, 2}, {4, 2}, {1, 5}};
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].rank_windows, expected[i]) << "step " << i;
+    EXPECT_EQ(seen[i].samples.size(), static_cast<std::size_t>(expected[i][1])) << "step " << i;
+    EXPECT_EQ(seen[i].metrics.batch, expected[i][1]) << "step " << i;
+    EXPECT_EQ(seen[i].samples, loader.sampler().rank_batch_at(i, 1, expected[i])) << "step " << i;
+    EXPECT_EQ(seen[i].metrics.ids, loader.build(i).metrics.ids) << "step " << i;
+  }
 }
 
 TEST(CpuAffinity, AutoRuleGivesEachRankItsSliceBeyondItsComputeThreads) {

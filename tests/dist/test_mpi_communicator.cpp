@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "dist/all_gather_with_grad.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 
@@ -110,6 +111,44 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
 TEST(MpiCommunicator, CollectivesAreCorrectWithEitherWaitPolicy) {
   for (auto policy : {dist::WaitPolicy::spin, dist::WaitPolicy::sleep})
     for (auto late : {std::chrono::milliseconds(0), std::chrono::milliseconds(30)}) check_collectives(policy, late);
+}
+
+// all_gather_with_grad with uneven rows (the batch split by the ranks' pace): rank r holds r + 1 rows of width 3.
+// Forward gives every rank's rows in rank order; backward gives each rank the sum over ranks of the gradient of
+// its rows (here every rank's loss is the same weighted sum of the gathered block: W times its weights). Equal
+// counts through the uneven path give the even path's result.
+TEST(AllGatherWithGrad, UnevenRowsInRankOrderAndTheirGradientSummedOverRanks) {
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  const int rank = comm.rank(), world = comm.world_size();
+  std::vector<std::int64_t> rows;
+  std::vector<torch::Tensor> expected;
+  for (int r = 0; r < world; ++r) {
+    rows.push_back(r + 1);
+    expected.push_back(torch::arange(3 * (r + 1), torch::kFloat32).reshape({r + 1, 3}) + 100.0f * static_cast<float>(r));
+  }
+  torch::Tensor local = expected[static_cast<std::size_t>(rank)].clone().requires_grad_(true);
+  torch::Tensor gathered = dist::all_gather_with_grad(local, comm, rows);
+  EXPECT_TRUE(torch::equal(gathered.detach(), torch::cat(expected)));
+  const torch::Tensor weights = torch::arange(gathered.numel(), torch::kFloat32).reshape(gathered.sizes()) / 7.0f;
+  (gathered * weights).sum().backward();
+  std::int64_t begin = 0;
+  for (int r = 0; r < rank; ++r) begin += rows[static_cast<std::size_t>(r)];
+  EXPECT_TRUE(torch::allclose(local.grad(), static_cast<float>(world) * weights.narrow(0, begin, rank + 1)));
+  EXPECT_TRUE(torch::equal(dist::all_gather(local, comm, rows), torch::cat(expected)));
+
+  torch::Tensor even = torch::full({2, 3}, static_cast<float>(rank), torch::requires_grad());
+  torch::Tensor by_counts = even.detach().clone().requires_grad_(true);
+  const std::vector<std::int64_t> equal_rows(static_cast<std::size_t>(world), 2);
+  torch::Tensor a = dist::all_gather_with_grad(even, comm), b = dist::all_gather_with_grad(by_counts, comm, equal_rows);
+  EXPECT_TRUE(torch::equal(a.detach(), b.detach()));
+  const torch::Tensor even_weights = torch::arange(a.numel(), torch::kFloat32).reshape(a.sizes());
+  (a * even_weights).sum().backward();
+  (b * even_weights).sum().backward();
+  EXPECT_TRUE(torch::equal(even.grad(), by_counts.grad()));
+  // A count that is not this rank's rows is refused before anything is sent.
+  std::vector<std::int64_t> wrong = rows;
+  wrong[static_cast<std::size_t>(rank)] += 1;
+  EXPECT_THROW(dist::all_gather_with_grad(local, comm, wrong), Error);
 }
 
 TEST(MpiCommunicator, WaitPolicyFromConfig) {

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cmath>
+
 #include "dist/communicator.h"
 #include "losses/losses.h"
 
@@ -60,6 +62,70 @@ TEST(Losses, OneGatherEqualsTheGathersTensorByTensor) {
     ASSERT_TRUE(fast_grads[i].defined()) << "input " << i;
     EXPECT_GT(ref_grads[i].abs().sum().item<double>(), 0.0) << "input " << i;
     EXPECT_TRUE(torch::allclose(fast_grads[i], ref_grads[i], 1e-5, 1e-6)) << "input " << i;
+  }
+}
+
+// Rank r holds r + 2 rows (the batch split by the ranks' pace): the mean over ranks of each term equals the
+// single-process term on the global batch (every rank's rows in rank order, on MPI_COMM_SELF), and each rank's
+// input gradients equal W times the single-process gradients of its rows (the reducer averages over ranks).
+LossInputs uneven_inputs(int rank, bool grad = true) {
+  torch::manual_seed(300 + rank);
+  const std::int64_t n = rank + 2;
+  LossInputs in;
+  for (torch::Tensor* t : {&in.e_m, &in.e_t, &in.e_l}) *t = torch::randn({n, 6}).requires_grad_(grad);
+  in.z = torch::randn({n, 5}).requires_grad_(grad);
+  in.begin_ns = torch::arange(n, torch::kInt64) * 40 + 25 * rank;
+  in.end_ns = in.begin_ns + 60;
+  in.labels = (torch::arange(n, torch::kInt64) + rank) % 3 - 1;  // -1, 0, 1 in turn
+  return in;
+}
+
+TEST(Losses, UnevenRowsPerRankGiveTheGlobalBatchsLossAndGradients) {
+  auto& comm = world_comm();
+  const int world = comm.world_size();
+  LossOptions o;
+  o.lambda_temp = 0.7;
+  o.lambda_anom = 0.3;
+  o.gamma = -0.5;
+  LossInputs mine = uneven_inputs(comm.rank());
+  for (int r = 0; r < world; ++r) mine.rows_per_rank.push_back(r + 2);
+  const LossTerms terms = runtime_slicer_loss(mine, comm, o);
+  terms.total.backward();
+  torch::Tensor values = torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach().to(torch::kFloat64);
+  comm.allreduce(values, dist::ReduceOp::avg)->wait();
+
+  // The reference: one process, the whole global batch.
+  std::vector<LossInputs> parts;
+  for (int r = 0; r < world; ++r) parts.push_back(uneven_inputs(r, false));
+  LossInputs all;
+  auto joined = [&](auto field) {
+    std::vector<torch::Tensor> ts;
+    for (const auto& p : parts) ts.push_back(p.*field);
+    return torch::cat(ts);
+  };
+  all.e_m = joined(&LossInputs::e_m).requires_grad_(true);
+  all.e_t = joined(&LossInputs::e_t).requires_grad_(true);
+  all.e_l = joined(&LossInputs::e_l).requires_grad_(true);
+  all.z = joined(&LossInputs::z).requires_grad_(true);
+  all.begin_ns = joined(&LossInputs::begin_ns);
+  all.end_ns = joined(&LossInputs::end_ns);
+  all.labels = joined(&LossInputs::labels);
+  dist::MpiCommunicator self(MPI_COMM_SELF, std::chrono::seconds(60));
+  const LossTerms ref = runtime_slicer_loss(all, self, o);
+  ref.total.backward();
+  const double expected[] = {ref.total.item<double>(), ref.modal.item<double>(), ref.temporal.item<double>(), ref.anomaly.item<double>()};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(values[i].item<double>(), expected[i], 1e-5 * std::abs(expected[i]) + 1e-7) << "term " << i;
+  EXPECT_GT(expected[2], 0.0);  // the windows overlap across ranks: the temporal term is not trivially zero
+  EXPECT_GT(expected[3], 0.0);
+  std::int64_t begin = 0;
+  for (int r = 0; r < comm.rank(); ++r) begin += r + 2;
+  const std::int64_t n = comm.rank() + 2;
+  const torch::Tensor ref_grads[] = {all.e_m.grad(), all.e_t.grad(), all.e_l.grad(), all.z.grad()};
+  const auto my_grads = grads_of(mine);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const torch::Tensor expected_grad = static_cast<double>(world) * ref_grads[i].narrow(0, begin, n);
+    EXPECT_GT(expected_grad.abs().sum().item<double>(), 0.0) << "input " << i;
+    EXPECT_TRUE(torch::allclose(my_grads[i], expected_grad, 1e-4, 1e-6)) << "input " << i;
   }
 }
 

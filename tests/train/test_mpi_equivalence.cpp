@@ -42,7 +42,7 @@ struct Run {
 Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::WindowStoreReader>& store,
                                          const std::shared_ptr<const data::Tokenizer>& tok, int steps, int grad_accum,
                                          bool sparse_embedding, bool packing,
-                                         model::Precision precision = model::Precision::fp32) {
+                                         model::Precision precision = model::Precision::fp32, bool uneven = false) {
   dist::MpiCommunicator comm(comm_handle, std::chrono::seconds(60));
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
@@ -71,11 +71,25 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   lo.max_tokens = 48;
   lo.rank = comm.rank();
   lo.world = comm.world_size();
+  lo.prefetch = 1;  // so that a split can be set from step 1 on (step 0 may be built already)
   data::WindowLoader loader({store}, tok, lo);
+  // Uneven splits as the batch balancer sets them: from step 1 rank 0 takes the most windows, from the second
+  // optimizer step the last rank does (rank r of W: 8 windows split unevenly, at least one each).
+  const int world = comm.world_size();
+  auto skewed = [&](bool last_heavy) {
+    std::vector<std::int64_t> split(static_cast<std::size_t>(world), 1);
+    for (std::int64_t left = 8 - world, r = 0; left > 0; --left, r = (r + 1) % (world > 1 ? world - 1 : 1))
+      ++split[static_cast<std::size_t>(last_heavy ? world - 1 - r : r)];
+    return split;
+  };
+  if (uneven && world > 1) loader.set_split_from(1, skewed(false));
   Run run;
   for (int s = 0; s < steps; ++s) {
     std::vector<data::Batch> micro;
     for (int k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
+    if (uneven && world > 1 && s == 0) loader.set_split_from(loader.next_step() + lo.prefetch, skewed(true));
+    if (uneven && world > 1 && s == 1)
+      EXPECT_NE(micro.front().rank_windows, std::vector<std::int64_t>(static_cast<std::size_t>(world), 8 / world));
     auto stats = trainer.step(micro);
     if (std::getenv("RSLICER_DEBUG_EQ") && comm.rank() == 0)
       std::printf("world %d step %d loss %.9f modal %.9f temp %.9f anom %.9f gnorm %.9f\n", comm.world_size(), s,
@@ -137,6 +151,38 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
                 mpi.world_size(), grad_accum, sparse ? "sparse" : "dense", packing ? "on" : "off", K, max_diff, max_change);
     EXPECT_LT(max_diff, 1e-5);
     EXPECT_GT(max_change, 1e-4);  // training moved the parameters: the comparison is not vacuous
+    fs::remove_all(dir);
+  }
+  mpi.barrier();
+}
+
+// The batch split unevenly between ranks, and changed between steps (train.balance, train/batch_balancer.h): the
+// same K steps as one rank with the whole global batch, within the same 1e-5.
+TEST(Equivalence, UnevenSplitsDoNotChangeTheParameters) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  const dist::MpiContext& mpi = test::mpi();
+  std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_equ_" + std::to_string(::getpid()))).string() : "");
+  if (mpi.is_root()) {
+    fs::create_directories(dir);
+    auto t = test::fixture();
+    auto windows = data::make_windows(t, {60 * test::S, 30 * test::S});
+    data::write_window_store(fs::path(dir) / "f.h5", t, windows, {60 * test::S, 30 * test::S});
+  }
+  mpi.barrier();
+  auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
+  auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  const int K = 3;
+  auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, 2, true, true, model::Precision::fp32, true);
+  if (mpi.is_root()) {
+    auto reference = train_k_steps(MPI_COMM_SELF, store, tok, K, 2, true, true);
+    float max_diff = 0;
+    for (std::size_t i = 0; i < reference.params.size(); ++i)
+      max_diff = std::max(max_diff, (reference.params[i] - distributed.params[i]).abs().max().item<float>());
+    for (int k = 0; k < K; ++k)
+      EXPECT_NEAR(distributed.losses[static_cast<std::size_t>(k)], reference.losses[static_cast<std::size_t>(k)],
+                  1e-6 * std::abs(reference.losses[static_cast<std::size_t>(k)])) << "step " << k;
+    std::printf("world %d, uneven splits, vs world 1 after %d steps: max |param diff| %.3g\n", mpi.world_size(), K, max_diff);
+    EXPECT_LT(max_diff, 1e-5);
     fs::remove_all(dir);
   }
   mpi.barrier();
