@@ -109,11 +109,8 @@ TEST(Serializer, GoldenTextsOfAFixtureWindow) {
   }
 }
 
-TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
-  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
-  test::TempDir dir;
-  auto store = fixture_store(dir);
-  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+// Rank 1 of 2, batches of 4 (2 a rank), 3 workers 3 batches ahead.
+static LoaderOptions rank1_of_2_options() {
   LoaderOptions options;
   options.global_batch = 4;
   options.cluster_size = 2;
@@ -121,6 +118,15 @@ TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
   options.prefetch = 3;
   options.rank = 1;
   options.world = 2;
+  return options;
+}
+
+TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options = rank1_of_2_options();
   WindowLoader loader({store}, tok, options);
   std::vector<Batch> seen;
   for (int i = 0; i < 12; ++i) seen.push_back(loader.next());  // 12 steps: more than one epoch (5 per epoch)
@@ -148,13 +154,10 @@ TEST(Loader, UnevenSplitFromAStepOn) {
   test::TempDir dir;
   auto store = fixture_store(dir);
   auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
-  LoaderOptions options;
+  LoaderOptions options = rank1_of_2_options();
   options.global_batch = 6;
-  options.cluster_size = 2;
   options.workers = 2;
   options.prefetch = 2;
-  options.rank = 1;
-  options.world = 2;
   WindowLoader loader({store}, tok, options);
   loader.set_split_from(2, {4, 2});
   EXPECT_THROW(loader.set_split_from(1, {4, 2}), Error);  // step 1 may be built already (prefetch 2)

@@ -100,6 +100,36 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   return run;
 }
 
+// The fixture store, written by rank 0 into a directory that every rank reads, and the tokenizer; rank 0 removes the
+// directory once every rank is done with it (also when a test ends early on a failed assertion).
+struct SharedFixture {
+  std::string dir;
+  std::shared_ptr<const data::WindowStoreReader> store;
+  std::shared_ptr<const data::Tokenizer> tok;
+
+  explicit SharedFixture(const std::string& name) {
+    const dist::MpiContext& mpi = test::mpi();
+    dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / (name + std::to_string(::getpid()))).string() : "");
+    if (mpi.is_root()) {
+      fs::create_directories(dir);
+      auto t = test::fixture();
+      data::write_window_store(fs::path(dir) / "f.h5", t, data::make_windows(t, {60 * test::S, 30 * test::S}),
+                               {60 * test::S, 30 * test::S});
+    }
+    mpi.barrier();
+    store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
+    tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  }
+  ~SharedFixture() {
+    const dist::MpiContext& mpi = test::mpi();
+    store.reset();
+    mpi.barrier();
+    if (mpi.is_root()) fs::remove_all(dir);
+  }
+  SharedFixture(const SharedFixture&) = delete;
+  SharedFixture& operator=(const SharedFixture&) = delete;
+};
+
 // (grad_accum, sparse embedding gradient, sequence packing)
 class Equivalence : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
 
@@ -109,16 +139,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
   const int grad_accum = std::get<0>(GetParam());
   const bool sparse = std::get<1>(GetParam());
   const bool packing = std::get<2>(GetParam());
-  std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_eq_" + std::to_string(::getpid()))).string() : "");
-  if (mpi.is_root()) {
-    fs::create_directories(dir);
-    auto t = test::fixture();
-    auto windows = data::make_windows(t, {60 * test::S, 30 * test::S});
-    data::write_window_store(fs::path(dir) / "f.h5", t, windows, {60 * test::S, 30 * test::S});
-  }
-  mpi.barrier();
-  auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
-  auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  const SharedFixture fixture("rslicer_eq_");
+  const auto& store = fixture.store;
+  const auto& tok = fixture.tok;
   const int K = 3;
   auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, grad_accum, sparse, packing);
   if (mpi.is_root()) {
@@ -151,9 +174,7 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
                 mpi.world_size(), grad_accum, sparse ? "sparse" : "dense", packing ? "on" : "off", K, max_diff, max_change);
     EXPECT_LT(max_diff, 1e-5);
     EXPECT_GT(max_change, 1e-4);  // training moved the parameters: the comparison is not vacuous
-    fs::remove_all(dir);
   }
-  mpi.barrier();
 }
 
 // The batch split unevenly between ranks, and changed between steps (train.balance, train/batch_balancer.h): the
@@ -161,16 +182,9 @@ TEST_P(Equivalence, WorldSizeDoesNotChangeTheParameters) {
 TEST(Equivalence, UnevenSplitsDoNotChangeTheParameters) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
   const dist::MpiContext& mpi = test::mpi();
-  std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_equ_" + std::to_string(::getpid()))).string() : "");
-  if (mpi.is_root()) {
-    fs::create_directories(dir);
-    auto t = test::fixture();
-    auto windows = data::make_windows(t, {60 * test::S, 30 * test::S});
-    data::write_window_store(fs::path(dir) / "f.h5", t, windows, {60 * test::S, 30 * test::S});
-  }
-  mpi.barrier();
-  auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
-  auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  const SharedFixture fixture("rslicer_equ_");
+  const auto& store = fixture.store;
+  const auto& tok = fixture.tok;
   const int K = 3;
   auto distributed = train_k_steps(MPI_COMM_WORLD, store, tok, K, 2, true, true, model::Precision::fp32, true);
   if (mpi.is_root()) {
@@ -183,9 +197,7 @@ TEST(Equivalence, UnevenSplitsDoNotChangeTheParameters) {
                   1e-6 * std::abs(reference.losses[static_cast<std::size_t>(k)])) << "step " << k;
     std::printf("world %d, uneven splits, vs world 1 after %d steps: max |param diff| %.3g\n", mpi.world_size(), K, max_diff);
     EXPECT_LT(max_diff, 1e-5);
-    fs::remove_all(dir);
   }
-  mpi.barrier();
 }
 
 // model.precision: bf16 (autocast over the encoder on this CPU trainer): the same world-size equivalence holds, and
@@ -193,16 +205,9 @@ TEST(Equivalence, UnevenSplitsDoNotChangeTheParameters) {
 TEST(Bf16Training, MatchesAcrossWorldSizesAndStaysCloseToFp32) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
   const dist::MpiContext& mpi = test::mpi();
-  std::string dir = mpi.broadcast(mpi.is_root() ? (fs::temp_directory_path() / ("rslicer_bf16_" + std::to_string(::getpid()))).string() : "");
-  if (mpi.is_root()) {
-    fs::create_directories(dir);
-    auto t = test::fixture();
-    data::write_window_store(fs::path(dir) / "f.h5", t, data::make_windows(t, {60 * test::S, 30 * test::S}),
-                             {60 * test::S, 30 * test::S});
-  }
-  mpi.barrier();
-  auto store = std::make_shared<const data::WindowStoreReader>(fs::path(dir) / "f.h5");
-  auto tok = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(kTokenizer));
+  const SharedFixture fixture("rslicer_bf16_");
+  const auto& store = fixture.store;
+  const auto& tok = fixture.tok;
   auto bf16 = train_k_steps(MPI_COMM_WORLD, store, tok, 3, 1, true, true, model::Precision::bf16);
   if (mpi.is_root()) {
     auto bf16_single = train_k_steps(MPI_COMM_SELF, store, tok, 3, 1, true, true, model::Precision::bf16);
@@ -225,9 +230,7 @@ TEST(Bf16Training, MatchesAcrossWorldSizesAndStaysCloseToFp32) {
     }
     EXPECT_NE(bf16_single.losses[2], fp32.losses[2]);  // bf16 really ran
     EXPECT_LE(world_diff, 1.5 * precision_diff);
-    fs::remove_all(dir);
   }
-  mpi.barrier();
 }
 
 INSTANTIATE_TEST_SUITE_P(GradAccumSparsityPacking, Equivalence,
