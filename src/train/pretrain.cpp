@@ -316,7 +316,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   if (o.nonfinite != "skip" && o.nonfinite != "stop")
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
   o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
-  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S, slow_rank:R:MS.
+  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S, slow_rank:R:F.
   if (const char* env = std::getenv("RSLICER_FAULT")) {
     const std::string fault = env;
     int rank = -1;
@@ -325,8 +325,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     if (std::sscanf(fault.c_str(), "kill_in_step:%d:%lld", &rank, &step) == 2) o.fault_rank = rank, o.fault_step = step - 1;
     if (std::sscanf(fault.c_str(), "hang_in_step:%d:%lld", &rank, &step) == 2)
       o.fault_rank = rank, o.fault_step = step - 1, o.fault_hang = true;
-    double ms = 0;
-    if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &ms) == 2) o.fault_slow_rank = rank, o.fault_slow_ms_per_window = ms;
+    double factor = 1;
+    if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &factor) == 2) o.fault_slow_rank = rank, o.fault_slow_factor = factor;
   }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};

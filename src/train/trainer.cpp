@@ -94,6 +94,11 @@ double Trainer::lr_at(std::int64_t step) const {
   return options_.lr * (options_.min_lr_ratio + (1.0 - options_.min_lr_ratio) * cosine);
 }
 
+void Trainer::slow_down_if_asked(std::chrono::steady_clock::time_point since) const {
+  if (comm_.rank() != options_.fault_slow_rank || options_.fault_slow_factor <= 1) return;
+  std::this_thread::sleep_for((options_.fault_slow_factor - 1) * (std::chrono::steady_clock::now() - since));
+}
+
 losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
   if (!b.rows_per_rank.empty() &&
       (static_cast<int>(b.rows_per_rank.size()) != comm_.world_size() ||
@@ -102,7 +107,9 @@ losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
                 "train::Trainer (rank " + std::to_string(comm_.rank()) + ")",
                 "one part per rank (" + std::to_string(comm_.world_size()) + "), this rank's equal to its windows");
   // This trainer runs on the CPU; the losses take fp32.
+  const auto e0 = std::chrono::steady_clock::now();
   const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
+  slow_down_if_asked(e0);
   losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank};
   return losses::runtime_slicer_loss(in, comm_, options_.loss);
 }
@@ -143,15 +150,14 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
       if (!options_.fault_hang) std::raise(SIGKILL);
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     }
-    if (comm_.rank() == options_.fault_slow_rank)
-      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options_.fault_slow_ms_per_window *
-                                                                            static_cast<double>(micro_batches[k].samples.size())));
     const auto f1 = std::chrono::steady_clock::now();
     logged += torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach() /
               static_cast<double>(options_.grad_accum);
     // The global batch's loss is known now: its all-reduce goes out before backward and is done by its end.
     if (last) logged_work = comm_.allreduce(logged, dist::ReduceOp::avg);
+    const auto b0 = std::chrono::steady_clock::now();
     (terms.total / static_cast<double>(options_.grad_accum)).backward();
+    slow_down_if_asked(b0);
     s.forward_seconds += std::chrono::duration<double>(f1 - f0).count();
     s.backward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f1).count();
     s.windows += micro_batches[k].samples.size();

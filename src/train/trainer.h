@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -42,10 +43,11 @@ struct TrainOptions {
   std::int64_t max_consecutive_skips = 5;
   // Test hooks (tests/train/test_faults.sh), from RSLICER_FAULT: nan_loss:S makes the loss of step S NaN;
   // kill_in_step:R:S kills rank R (SIGKILL) and hang_in_step:R:S stops it forever, after the forward pass of step S;
-  // slow_rank:R:MS makes rank R a slower node, MS milliseconds more work a window (tests/train/test_checkpoint.sh,
-  // train.balance).
+  // slow_rank:R:F makes rank R a node F times slower: after its encoder and after its backward it idles F - 1 times
+  // the time each took, before the next collective, as a slower core would compute longer (tests/train/
+  // test_checkpoint.sh, train.balance).
   int fault_slow_rank = -1;
-  double fault_slow_ms_per_window = 0;
+  double fault_slow_factor = 1;
   std::int64_t fault_nan_at_step = -1;
   int fault_rank = -1;
   std::int64_t fault_step = -1;
@@ -129,6 +131,8 @@ class Trainer {
   std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;
 
   losses::LossTerms forward_loss(const BatchTensors& b);
+  // The slow_rank test hook: idles factor - 1 times the time since `since` on the slowed rank.
+  void slow_down_if_asked(std::chrono::steady_clock::time_point since) const;
 };
 
 }  // namespace rslicer::train
