@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
   Phase balanced(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
   balanced.balancer = std::make_unique<train::BatchBalancer>(std::vector<std::int64_t>(static_cast<std::size_t>(world), batch),
-                                                             train::BalanceOptions{true});
+                                                             train::BalanceOptions{});
 
   std::vector<double> scaling_balanced, apart_rank0_s;
   std::vector<double> scaling, scaling_sleep, ceiling, sync_ceiling, solo_wps, together_wps, apart_fast_ms, apart_slow_ms;

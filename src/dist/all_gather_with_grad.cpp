@@ -42,7 +42,7 @@ struct AllGatherFunction : torch::autograd::Function<AllGatherFunction> {
   static torch::Tensor forward(AutogradContext* ctx, torch::Tensor local, Communicator* comm, std::vector<std::int64_t> rows_per_rank) {
     ctx->saved_data["comm"] = reinterpret_cast<std::int64_t>(comm);
     ctx->saved_data["rows"] = rows_per_rank;
-    return rows_per_rank.empty() ? all_gather(local, *comm) : all_gather(local, *comm, rows_per_rank);
+    return all_gather(local, *comm, rows_per_rank);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -73,6 +73,7 @@ torch::Tensor all_gather(const torch::Tensor& local, Communicator& comm) {
 }
 
 torch::Tensor all_gather(const torch::Tensor& local, Communicator& comm, const std::vector<std::int64_t>& rows_per_rank) {
+  if (rows_per_rank.empty()) return all_gather(local, comm);
   auto input = local.detach().contiguous();
   const std::vector<std::int64_t> counts = element_counts(input, comm, rows_per_rank);
   auto output = gathered_like(input, std::accumulate(rows_per_rank.begin(), rows_per_rank.end(), std::int64_t{0}));
@@ -88,7 +89,7 @@ torch::Tensor all_gather_with_grad(const torch::Tensor& local, Communicator& com
 
 torch::Tensor all_gather_with_grad(const torch::Tensor& local, Communicator& comm, const std::vector<std::int64_t>& rows_per_rank) {
   if (comm.world_size() == 1) return local;
-  element_counts(local, comm, rows_per_rank);  // checked here, before autograd, so a bad count names this call
+  if (!rows_per_rank.empty()) element_counts(local, comm, rows_per_rank);  // checked before autograd: the error names this call
   return AllGatherFunction::apply(local, &comm, rows_per_rank);
 }
 

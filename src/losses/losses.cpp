@@ -29,11 +29,6 @@ std::int64_t row_offset(const LossInputs& in, int rank) {
   return offset;
 }
 
-torch::Tensor gather_rows(const torch::Tensor& t, const LossInputs& in, dist::Communicator& comm, bool with_grad) {
-  if (in.rows_per_rank.empty()) return with_grad ? dist::all_gather_with_grad(t, comm) : dist::all_gather(t, comm);
-  return with_grad ? dist::all_gather_with_grad(t, comm, in.rows_per_rank) : dist::all_gather(t, comm, in.rows_per_rank);
-}
-
 }  // namespace
 
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) {
@@ -42,8 +37,8 @@ GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) 
   std::vector<std::int64_t> widths;
   for (const auto& e : embeddings) widths.push_back(e.size(1));
   // Side by side, so that rank r's rows stay rows offset_r .. of the gathered block; split back into the four.
-  const auto gathered = gather_rows(torch::cat(embeddings, 1), in, comm, true).split_with_sizes(widths, 1);
-  const auto times = gather_rows(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), in, comm, false);
+  const auto gathered = dist::all_gather_with_grad(torch::cat(embeddings, 1), comm, in.rows_per_rank).split_with_sizes(widths, 1);
+  const auto times = dist::all_gather(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), comm, in.rows_per_rank);
   return {gathered[0], gathered[1], gathered[2], gathered[3], times.select(1, 0), times.select(1, 1), times.select(1, 2),
           row_offset(in, comm.rank())};
 }
@@ -99,26 +94,26 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
 
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
   GlobalBatch g;
-  g.e_m = gather_rows(in.e_m, in, comm, true);
-  g.e_t = gather_rows(in.e_t, in, comm, true);
-  g.e_l = gather_rows(in.e_l, in, comm, true);
+  g.e_m = dist::all_gather_with_grad(in.e_m, comm, in.rows_per_rank);
+  g.e_t = dist::all_gather_with_grad(in.e_t, comm, in.rows_per_rank);
+  g.e_l = dist::all_gather_with_grad(in.e_l, comm, in.rows_per_rank);
   g.offset = row_offset(in, comm.rank());
   return modal_loss(in, g, comm.world_size(), temperature);
 }
 
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta) {
   GlobalBatch g;
-  g.z = gather_rows(in.z, in, comm, true);
-  g.begin_ns = gather_rows(in.begin_ns, in, comm, false);
-  g.end_ns = gather_rows(in.end_ns, in, comm, false);
+  g.z = dist::all_gather_with_grad(in.z, comm, in.rows_per_rank);
+  g.begin_ns = dist::all_gather(in.begin_ns, comm, in.rows_per_rank);
+  g.end_ns = dist::all_gather(in.end_ns, comm, in.rows_per_rank);
   g.offset = row_offset(in, comm.rank());
   return temporal_loss(in, g, comm.world_size(), delta);
 }
 
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma) {
   GlobalBatch g;
-  g.z = gather_rows(in.z, in, comm, true);
-  g.labels = gather_rows(in.labels, in, comm, false);
+  g.z = dist::all_gather_with_grad(in.z, comm, in.rows_per_rank);
+  g.labels = dist::all_gather(in.labels, comm, in.rows_per_rank);
   return anomaly_loss(in, g, comm.world_size(), gamma);
 }
 

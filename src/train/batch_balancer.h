@@ -21,7 +21,6 @@
 namespace rslicer::train {
 
 struct BalanceOptions {
-  bool enabled = false;      // train.balance.enabled
   double smoothing = 0.3;    // weight of the newest step in each rank's average pace
   double min_gain = 0.03;    // a new split must shorten the slowest rank's predicted time by this fraction
   std::int64_t skip_steps = 1;  // first steps not measured (allocations, cold caches)

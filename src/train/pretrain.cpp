@@ -345,7 +345,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   std::optional<BatchBalancer> balancer;
   if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1)
     balancer.emplace(loader.split_at(loader.next_step()),
-                     BalanceOptions{true, cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain")});
+                     BalanceOptions{cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain")});
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
   std::deque<double> loss_tail;
   if (resume_from) {
@@ -401,10 +401,11 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
     StepStats s = trainer.step(micro);
     if (balancer && balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)), comm)) {
-      loader.set_split_from(loader.next_step() + lo.prefetch, balancer->split());
+      const std::uint64_t from = loader.next_step() + lo.prefetch;  // the first loader step not built yet
+      loader.set_split_from(from, balancer->split());
       if (mpi.is_root())
         spdlog::info("train.balance: windows per rank {} from step {} (seconds per window {:.4f})", fmt::join(balancer->split(), "/"),
-                     (loader.next_step() + lo.prefetch) / static_cast<std::uint64_t>(grad_accum) + 1, fmt::join(balancer->pace(), "/"));
+                     from / static_cast<std::uint64_t>(grad_accum) + 1, fmt::join(balancer->pace(), "/"));
     }
     torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
     comm.allreduce(counts, dist::ReduceOp::sum)->wait();

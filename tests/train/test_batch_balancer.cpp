@@ -63,7 +63,7 @@ TEST(BatchBalancer, FastestSplitIsTheBestOfEverySplit) {
 }
 
 TEST(BatchBalancer, MovesWindowsToTheFasterRankWhenItPays) {
-  BatchBalancer balancer({8, 8}, BalanceOptions{true, 0.5, 0.03, 1});
+  BatchBalancer balancer({8, 8}, BalanceOptions{0.5, 0.03, 1});
   EXPECT_FALSE(balancer.observe({0.010, 0.020}));  // the first step is not measured
   EXPECT_TRUE(balancer.pace().empty());
   EXPECT_TRUE(balancer.observe({0.010, 0.0127}));
@@ -80,17 +80,17 @@ TEST(BatchBalancer, MovesWindowsToTheFasterRankWhenItPays) {
   EXPECT_EQ(balancer.split(), (std::vector<std::int64_t>{8, 8}));
 
   // Ranks 2% apart: the best split (9/7 would be slower) is the even one; 8/8 stays.
-  BatchBalancer close({8, 8}, BalanceOptions{true, 1.0, 0.03, 0});
+  BatchBalancer close({8, 8}, BalanceOptions{1.0, 0.03, 0});
   EXPECT_FALSE(close.observe({0.010, 0.0102}));
   EXPECT_EQ(close.split(), (std::vector<std::int64_t>{8, 8}));
   // A gain below min_gain is not taken: 33/31 over 32/32 at paces 1 : 1.05 gains 2.3%.
-  BatchBalancer small_gain({32, 32}, BalanceOptions{true, 1.0, 0.03, 0});
+  BatchBalancer small_gain({32, 32}, BalanceOptions{1.0, 0.03, 0});
   EXPECT_FALSE(small_gain.observe({0.010, 0.0105}));
-  BatchBalancer any_gain({32, 32}, BalanceOptions{true, 1.0, 0.0, 0});
+  BatchBalancer any_gain({32, 32}, BalanceOptions{1.0, 0.0, 0});
   EXPECT_TRUE(any_gain.observe({0.010, 0.0105}));
   EXPECT_EQ(any_gain.split(), (std::vector<std::int64_t>{33, 31}));
 
   EXPECT_THROW(balancer.observe({0.01}), Error);
-  EXPECT_THROW(BatchBalancer({8, 8}, BalanceOptions{true, 0.0, 0.03, 1}), ConfigError);
-  EXPECT_THROW(BatchBalancer({8, 8}, BalanceOptions{true, 0.5, 1.0, 1}), ConfigError);
+  EXPECT_THROW(BatchBalancer({8, 8}, BalanceOptions{0.0, 0.03, 1}), ConfigError);
+  EXPECT_THROW(BatchBalancer({8, 8}, BalanceOptions{0.5, 1.0, 1}), ConfigError);
 }
