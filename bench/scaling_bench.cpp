@@ -77,10 +77,11 @@ struct Phase {
     for (int s = 0; s < steps; ++s) {
       const std::int64_t windows = balancer ? balancer->split()[static_cast<std::size_t>(comm->rank())] : batch;
       auto b = bench::synthetic_batch(next_step++, comm->rank(), windows, seq, 0.0, *ids);
-      if (balancer) b.rank_windows = balancer->split();
+      const std::vector<std::int64_t> b_split = balancer ? balancer->split() : std::vector<std::int64_t>{};
+      if (balancer) b.rank_windows = b_split;
       const train::StepStats st = trainer->step({std::move(b)});
-      if (balancer) balancer->observe(st.compute_seconds / static_cast<double>(windows), *comm);
-      if (s == 0) continue;
+      if (s == 0) continue;  // the first step after a phase change (cold caches) is neither counted nor shown to the balancer
+      if (balancer) balancer->observe(st.compute_seconds / static_cast<double>(windows), b_split, *comm);
       seconds.push_back(st.seconds);
       forward_ms.push_back(1e3 * st.forward_seconds);
       backward_ms.push_back(1e3 * st.backward_seconds);
@@ -191,7 +192,8 @@ int main(int argc, char** argv) {
     for (auto n : balanced.balancer->split()) split += (split.empty() ? "" : "/") + std::to_string(n);
     std::string pace;
     for (double p : balanced.balancer->pace()) pace += (pace.empty() ? "" : "/") + std::to_string(1e3 * p).substr(0, 5);
-    std::fprintf(stderr, "balanced: windows per rank at the end %s (forward + backward ms a window, less waits: %s)\n", split.c_str(), pace.c_str());
+    std::fprintf(stderr, "balanced: windows per rank at the end %s after %ld changes (forward + backward ms a window, less waits: %s)\n",
+                 split.c_str(), static_cast<long>(balanced.balancer->changes()), pace.c_str());
     std::fprintf(stderr, "apart step: fastest rank %.1f ms, slowest rank %.1f ms (medians over rounds); rank 0 %.1f ms\n",
                  median(apart_fast_ms), median(apart_slow_ms), 1e3 * median(apart_rank0_s));
     // Backward with its bucket reductions (launched from the hooks) and the wait for the last ones, over the
@@ -204,10 +206,11 @@ int main(int argc, char** argv) {
                 "\"scaling_max\": %.4f, \"scaling_wait_sleep\": %.4f, \"scaling_no_communication\": %.4f, "
                 "\"scaling_no_communication_slowest_pace\": %.4f, \"apart_step_ms_fastest\": %.2f, \"apart_step_ms_slowest\": %.2f, "
                 "\"together_backward_and_wait_ms\": %.2f, \"apart_backward_ms_slowest_rank\": %.2f, \"scaling_balanced\": %.4f, "
-                "\"balanced_split\": \"%s\"}\n",
+                "\"balanced_split\": \"%s\", \"balanced_changes\": %ld}\n",
                 world, static_cast<long>(batch), static_cast<long>(seq), rounds, steps, sparse ? 1 : 0, zero1 ? 1 : 0, zipf, median(solo_wps), median(together_wps),
                 median(scaling), *lo, *hi, median(scaling_sleep), median(ceiling), median(sync_ceiling), median(apart_fast_ms),
-                median(apart_slow_ms), median(backward_and_wait), slowest_backward_apart, median(scaling_balanced), split.c_str());
+                median(apart_slow_ms), median(backward_and_wait), slowest_backward_apart, median(scaling_balanced), split.c_str(),
+                static_cast<long>(balanced.balancer->changes()));
   }
   return 0;
 }

@@ -40,31 +40,78 @@ BatchBalancer::BatchBalancer(std::vector<std::int64_t> initial_split, BalanceOpt
     throw ConfigError("smoothing " + std::to_string(options_.smoothing), "train.balance.smoothing", "a weight in (0, 1]");
   if (!(options_.min_gain >= 0 && options_.min_gain < 1))
     throw ConfigError("min_gain " + std::to_string(options_.min_gain), "train.balance.min_gain", "a fraction in [0, 1)");
+  if (options_.skip_steps < 0 || options_.settle_steps < 1 || options_.memory_steps < 1)
+    throw ConfigError("skip_steps " + std::to_string(options_.skip_steps) + ", settle_steps " + std::to_string(options_.settle_steps) +
+                          ", memory_steps " + std::to_string(options_.memory_steps),
+                      "train.balance", "skip_steps >= 0, settle_steps >= 1, memory_steps >= 1");
+  if (!(options_.measured_margin >= 0 && options_.measured_margin < 1))
+    throw ConfigError("measured_margin " + std::to_string(options_.measured_margin), "train.balance.measured_margin", "a fraction in [0, 1)");
 }
 
-bool BatchBalancer::observe(const std::vector<double>& seconds_per_window) {
-  if (seconds_per_window.size() != split_.size())
-    throw Error(std::to_string(seconds_per_window.size()) + " paces", "train::BatchBalancer", std::to_string(split_.size()) + ", one per rank");
-  if (++seen_ <= options_.skip_steps) return false;
+bool BatchBalancer::observe(const std::vector<double>& seconds_per_window, const std::vector<std::int64_t>& ran_with) {
+  if (seconds_per_window.size() != split_.size() || ran_with.size() != split_.size())
+    throw Error(std::to_string(seconds_per_window.size()) + " paces and a split of " + std::to_string(ran_with.size()),
+                "train::BatchBalancer", std::to_string(split_.size()) + " of each, one per rank");
+  ++step_;
+  if (ran_with != running_) {  // a new split's first steps allocate and find cold caches
+    running_ = ran_with;
+    steps_at_running_ = 0;
+  }
+  if (++steps_at_running_ <= options_.skip_steps) return false;
   if (pace_.empty()) {
     pace_ = seconds_per_window;
   } else {
     for (std::size_t r = 0; r < pace_.size(); ++r)
       pace_[r] = (1 - options_.smoothing) * pace_[r] + options_.smoothing * seconds_per_window[r];
   }
+  Measured& here = measured_[ran_with];
+  if (!fresh(here)) here = Measured{};
+  const double slowest = slowest_time(ran_with, seconds_per_window);
+  here.seconds = here.count == 0 ? slowest : (1 - options_.smoothing) * here.seconds + options_.smoothing * slowest;
+  ++here.count;
+  here.last_step = step_;
+  // Decide only on the chosen split's own, settled measurements (the loader's prefetch still runs the old one).
+  if (ran_with != split_ || here.count < options_.settle_steps) return false;
+
+  if (unjudged_) {  // the last move: measured against the model, and against where it came from
+    const Move move = std::move(*unjudged_);
+    unjudged_.reset();
+    corrections_[split_] = Measured{here.seconds / move.predicted, 1, step_};
+    const auto before = measured_.find(move.from);
+    if (before != measured_.end() && fresh(before->second) && here.seconds > (1 + options_.measured_margin) * before->second.seconds)
+      return move_to(move.from, before->second.seconds);
+  }
   const std::int64_t total = std::accumulate(split_.begin(), split_.end(), std::int64_t{0});
   std::vector<std::int64_t> candidate = fastest_split(total, pace_);
-  if (candidate == split_ || slowest_time(candidate, pace_) > (1 - options_.min_gain) * slowest_time(split_, pace_)) return false;
-  split_ = std::move(candidate);
+  if (candidate == split_) return false;
+  const double predicted = slowest_time(candidate, pace_);
+  if (predicted * correction(candidate) > (1 - options_.min_gain) * slowest_time(split_, pace_)) return false;
+  return move_to(std::move(candidate), predicted);
+}
+
+double BatchBalancer::correction(const std::vector<std::int64_t>& split) const {
+  const auto it = corrections_.find(split);
+  return it != corrections_.end() && fresh(it->second) ? it->second.seconds : 1.0;
+}
+
+bool BatchBalancer::move_to(std::vector<std::int64_t> next, double predicted) {
+  unjudged_ = Move{split_, predicted};
+  split_ = std::move(next);
+  ++changes_;
   return true;
 }
 
-bool BatchBalancer::observe(double seconds_per_window, dist::Communicator& comm) {
+double BatchBalancer::measured_seconds(const std::vector<std::int64_t>& split) const {
+  const auto it = measured_.find(split);
+  return it != measured_.end() && fresh(it->second) ? it->second.seconds : 0.0;
+}
+
+bool BatchBalancer::observe(double seconds_per_window, const std::vector<std::int64_t>& ran_with, dist::Communicator& comm) {
   torch::Tensor mine = torch::tensor({seconds_per_window}, torch::kFloat64);
   torch::Tensor all = torch::empty({comm.world_size()}, torch::kFloat64);
   comm.allgather(mine, all)->wait();
   const double* p = all.data_ptr<double>();
-  return observe(std::vector<double>(p, p + comm.world_size()));
+  return observe(std::vector<double>(p, p + comm.world_size()), ran_with);
 }
 
 }  // namespace rslicer::train

@@ -6,6 +6,12 @@
 // are all-gathered, each rank keeps the same exponential average of every rank's pace and takes the same
 // decision: the split that makes the slowest rank's predicted time shortest, adopted when it shortens it by at least
 // `min_gain` (so that noise does not move windows back and forth).
+// The prediction is a model (time proportional to windows, from the paces measured at the current split); what a
+// split really costs is measured. After each change, once the new split has run `settle_steps` measured steps,
+// its slowest rank's average time is compared with the split it came from: slower by more than `measured_margin`,
+// the balancer goes back. Either way the ratio of measured to predicted time corrects later predictions of that
+// split for `memory_steps` steps: a move the model got wrong (fixed per-step costs, a burst of noise) costs a few
+// steps and is not retried for small predicted gains, while a large change of the ranks' speeds still moves.
 //
 // The losses and the gradients are those of the global batch whatever the split (losses/losses.h weighs each
 // rank's mean by its share; tests/train/test_mpi_equivalence.cpp holds uneven splits to world 1 within 1e-5), so
@@ -14,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -21,9 +29,12 @@
 namespace rslicer::train {
 
 struct BalanceOptions {
-  double smoothing = 0.3;    // weight of the newest step in each rank's average pace
-  double min_gain = 0.03;    // a new split must shorten the slowest rank's predicted time by this fraction
-  std::int64_t skip_steps = 1;  // first steps not measured (allocations, cold caches)
+  double smoothing = 0.3;    // weight of the newest step in each rank's average pace (and in a split's measured time)
+  double min_gain = 0.03;    // a split not measured lately must shorten the slowest rank's predicted time by this fraction
+  std::int64_t skip_steps = 1;    // steps not measured after the start and after each change of split (allocations, cold caches)
+  std::int64_t settle_steps = 3;  // measured steps at a split before the next change
+  std::int64_t memory_steps = 100;  // a split's measured time counts for this many steps
+  double measured_margin = 0.01;  // a split measured lately is taken back when it was this fraction faster
 };
 
 // The split of `total` windows over ranks that minimises the slowest rank's time, max_r split[r] * pace[r], with at
@@ -40,16 +51,37 @@ class BatchBalancer {
   const std::vector<std::int64_t>& split() const { return split_; }
   // Every rank's average seconds per window so far (empty before the first measured step).
   const std::vector<double>& pace() const { return pace_; }
-  // After a step: every rank's seconds per window in it (the same vector on every rank). True when the split changed.
-  bool observe(const std::vector<double>& seconds_per_window);
+  // After a step: every rank's seconds per window in it (the same vector on every rank) and the split the step ran
+  // with (a new split reaches the batches only some steps after it is chosen: the loader's prefetch). True when
+  // split() changed.
+  bool observe(const std::vector<double>& seconds_per_window, const std::vector<std::int64_t>& ran_with);
   // The same from this rank's figure: one all-gather of a double over `comm`.
-  bool observe(double seconds_per_window, dist::Communicator& comm);
+  bool observe(double seconds_per_window, const std::vector<std::int64_t>& ran_with, dist::Communicator& comm);
+  // The slowest rank's average time a step (seconds) measured lately at `split`; 0 when not measured lately.
+  double measured_seconds(const std::vector<std::int64_t>& split) const;
+  // How many times split() changed.
+  std::int64_t changes() const { return changes_; }
 
  private:
+  struct Measured {
+    double seconds = 0;  // average of max_r seconds_per_window[r] * split[r] (or measured / predicted, for corrections)
+    std::int64_t count = 0, last_step = 0;
+  };
+  struct Move {
+    std::vector<std::int64_t> from;
+    double predicted = 0;  // the model's time for the new split when it was chosen
+  };
+  bool fresh(const Measured& m) const { return m.count > 0 && step_ - m.last_step <= options_.memory_steps; }
+  double correction(const std::vector<std::int64_t>& split) const;
+  bool move_to(std::vector<std::int64_t> next, double predicted);
+
   std::vector<std::int64_t> split_;
   BalanceOptions options_;
   std::vector<double> pace_;
-  std::int64_t seen_ = 0;
+  std::map<std::vector<std::int64_t>, Measured> measured_, corrections_;
+  std::optional<Move> unjudged_;          // the last change, until the new split has settled
+  std::vector<std::int64_t> running_;     // the split the last steps ran with
+  std::int64_t step_ = 0, steps_at_running_ = 0, changes_ = 0;
 };
 
 }  // namespace rslicer::train

@@ -345,7 +345,9 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   std::optional<BatchBalancer> balancer;
   if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1)
     balancer.emplace(loader.split_at(loader.next_step()),
-                     BalanceOptions{cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain")});
+                     BalanceOptions{cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain"),
+                                    cfg.get_int("train.balance.skip_steps"), cfg.get_int("train.balance.settle_steps"),
+                                    cfg.get_int("train.balance.memory_steps"), cfg.get_double("train.balance.measured_margin")});
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
   std::deque<double> loss_tail;
   if (resume_from) {
@@ -400,7 +402,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     std::vector<data::Batch> micro;
     for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
     StepStats s = trainer.step(micro);
-    if (balancer && balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)), comm)) {
+    if (balancer && balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)),
+                                      micro.front().rank_windows, comm)) {
       const std::uint64_t from = loader.next_step() + lo.prefetch;  // the first loader step not built yet
       loader.set_split_from(from, balancer->split());
       if (mpi.is_root())

@@ -111,8 +111,6 @@ double choose_threshold(const GaussianModel& g, const EmbeddingSet& e, const std
   return best;
 }
 
-nlohmann::json vec_json(const std::vector<float>& v) { return v; }
-
 }  // namespace
 
 double GaussianModel::score(const float* x, std::size_t d) const {

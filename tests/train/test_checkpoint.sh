@@ -59,7 +59,7 @@ expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else
 # global batch moves windows to rank 0 (from the step after the first measured one; loader.prefetch=1), and 6
 # steps end where the even split's do, within 1e-5 (the same global batches; sums in another order).
 expect "train 2 even6 train.max_steps=6 loader.prefetch=1"
-expect "RSLICER_FAULT=slow_rank:1:8 train 2 balanced train.max_steps=6 loader.prefetch=1 train.balance.enabled=true && grep -q 'train.balance: windows per rank' $out/balanced.log"
+expect "RSLICER_FAULT=slow_rank:1:8 train 2 balanced train.max_steps=6 loader.prefetch=1 train.balance.enabled=true train.balance.settle_steps=1 && grep -q 'train.balance: windows per rank' $out/balanced.log"
 split=$(/usr/bin/python3 -c "import json,sys; print(' '.join('/'.join(map(str, json.loads(l)['rank_windows'])) for l in open(sys.argv[1])))" "$out/balanced/metrics.jsonl")
 echo "train.balance, rank 1 slowed: windows per rank by step $split"
 expect "[[ '$split' =~ ^6/6\ 6/6\ 6/6\ (1[01]|[7-9])/[1-5] ]]"
