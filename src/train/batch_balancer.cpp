@@ -76,10 +76,14 @@ bool BatchBalancer::observe(const std::vector<double>& seconds_per_window, const
   if (unjudged_) {  // the last move: measured against the model, and against where it came from
     const Move move = std::move(*unjudged_);
     unjudged_.reset();
-    corrections_[split_] = Measured{here.seconds / move.predicted, 1, step_};
-    const auto before = measured_.find(move.from);
-    if (before != measured_.end() && fresh(before->second) && here.seconds > (1 + options_.measured_margin) * before->second.seconds)
-      return move_to(move.from, before->second.seconds);
+    // A move back is not judged again (two measurements taken apart in time would send the split back and forth
+    // on a machine whose speed drifts); only the model's predictions are corrected.
+    if (move.predicted > 0) {
+      corrections_[split_] = Measured{here.seconds / move.predicted, 1, step_};
+      const auto before = measured_.find(move.from);
+      if (before != measured_.end() && fresh(before->second) && here.seconds > (1 + options_.measured_margin) * before->second.seconds)
+        return move_to(move.from, 0.0);
+    }
   }
   const std::int64_t total = std::accumulate(split_.begin(), split_.end(), std::int64_t{0});
   std::vector<std::int64_t> candidate = fastest_split(total, pace_);

@@ -69,11 +69,11 @@ class BatchBalancer {
   };
   struct Move {
     std::vector<std::int64_t> from;
-    double predicted = 0;  // the model's time for the new split when it was chosen
+    double predicted = 0;  // the model's time for the new split when it was chosen; 0: a move back (no prediction)
   };
   bool fresh(const Measured& m) const { return m.count > 0 && step_ - m.last_step <= options_.memory_steps; }
   double correction(const std::vector<std::int64_t>& split) const;
-  bool move_to(std::vector<std::int64_t> next, double predicted);
+  bool move_to(std::vector<std::int64_t> next, double predicted);  // predicted 0: back to a split measured before
 
   std::vector<std::int64_t> split_;
   BalanceOptions options_;
