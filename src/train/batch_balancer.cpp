@@ -100,6 +100,7 @@ double BatchBalancer::correction(const std::vector<std::int64_t>& split) const {
 
 bool BatchBalancer::move_to(std::vector<std::int64_t> next, double predicted) {
   unjudged_ = Move{split_, predicted};
+  moved_back_ = predicted == 0;
   split_ = std::move(next);
   ++changes_;
   return true;

@@ -61,6 +61,8 @@ class BatchBalancer {
   double measured_seconds(const std::vector<std::int64_t>& split) const;
   // How many times split() changed.
   std::int64_t changes() const { return changes_; }
+  // Whether the last change went back to the split before (the one it had left measured slower).
+  bool moved_back() const { return moved_back_; }
 
  private:
   struct Measured {
@@ -82,6 +84,7 @@ class BatchBalancer {
   std::optional<Move> unjudged_;          // the last change, until the new split has settled
   std::vector<std::int64_t> running_;     // the split the last steps ran with
   std::int64_t step_ = 0, steps_at_running_ = 0, changes_ = 0;
+  bool moved_back_ = false;
 };
 
 }  // namespace rslicer::train

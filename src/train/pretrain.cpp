@@ -407,8 +407,9 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
       const std::uint64_t from = loader.next_step() + lo.prefetch;  // the first loader step not built yet
       loader.set_split_from(from, balancer->split());
       if (mpi.is_root())
-        spdlog::info("train.balance: windows per rank {} from step {} (seconds per window {:.4f})", fmt::join(balancer->split(), "/"),
-                     from / static_cast<std::uint64_t>(grad_accum) + 1, fmt::join(balancer->pace(), "/"));
+        spdlog::info("train.balance: windows per rank {} from step {} ({}seconds per window {:.4f})", fmt::join(balancer->split(), "/"),
+                     from / static_cast<std::uint64_t>(grad_accum) + 1,
+                     balancer->moved_back() ? "back: the split left measured slower; " : "", fmt::join(balancer->pace(), "/"));
     }
     torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
     comm.allreduce(counts, dist::ReduceOp::sum)->wait();

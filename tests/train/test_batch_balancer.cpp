@@ -141,6 +141,7 @@ TEST(BatchBalancer, GoesBackWhenTheNewSplitMeasuresSlower) {
   EXPECT_EQ(balancer.split(), even);
   EXPECT_EQ(history[3], 9);   // 1 skipped + 3 measured steps at 8/8
   EXPECT_EQ(history[7], 8);   // 1 skipped + 3 measured steps at 9/7, 10.4 s against 10.0
+  EXPECT_TRUE(balancer.moved_back());
   EXPECT_DOUBLE_EQ(balancer.measured_seconds(moved), 10.4);
   EXPECT_DOUBLE_EQ(balancer.measured_seconds(even), 10.0);
 
@@ -150,4 +151,5 @@ TEST(BatchBalancer, GoesBackWhenTheNewSplitMeasuresSlower) {
   for (int i = 0; i < 20; ++i) step(balancer, linear());
   EXPECT_EQ(balancer.split(), moved);
   EXPECT_EQ(balancer.changes(), 3);
+  EXPECT_FALSE(balancer.moved_back());
 }
