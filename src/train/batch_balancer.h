@@ -7,11 +7,12 @@
 // decision: the split that makes the slowest rank's predicted time shortest, adopted when it shortens it by at least
 // `min_gain` (so that noise does not move windows back and forth).
 // The prediction is a model (time proportional to windows, from the paces measured at the current split); what a
-// split really costs is measured. After each change, once the new split has run `settle_steps` measured steps,
-// its slowest rank's average time is compared with the split it came from: slower by more than `measured_margin`,
-// the balancer goes back. Either way the ratio of measured to predicted time corrects later predictions of that
-// split for `memory_steps` steps: a move the model got wrong (fixed per-step costs, a burst of noise) costs a few
-// steps and is not retried for small predicted gains, while a large change of the ranks' speeds still moves.
+// split really costs is measured. After each move the model chose, once the new split has run `settle_steps`
+// measured steps, its slowest rank's average time is compared with the split it came from: slower by more than
+// `measured_margin`, the balancer goes back (a move back is not judged again). Either way the ratio of measured to
+// predicted time corrects later predictions of that split for `memory_steps` steps: a move the model got wrong
+// (fixed per-step costs, a burst of noise) costs a few steps and is not retried for small predicted gains, while a
+// large change of the ranks' speeds still moves.
 //
 // The losses and the gradients are those of the global batch whatever the split (losses/losses.h weighs each
 // rank's mean by its share; tests/train/test_mpi_equivalence.cpp holds uneven splits to world 1 within 1e-5), so
@@ -33,8 +34,8 @@ struct BalanceOptions {
   double min_gain = 0.03;    // a split not measured lately must shorten the slowest rank's predicted time by this fraction
   std::int64_t skip_steps = 1;    // steps not measured after the start and after each change of split (allocations, cold caches)
   std::int64_t settle_steps = 3;  // measured steps at a split before the next change
-  std::int64_t memory_steps = 100;  // a split's measured time counts for this many steps
-  double measured_margin = 0.01;  // a split measured lately is taken back when it was this fraction faster
+  std::int64_t memory_steps = 100;  // a split's measured time (and its correction) counts for this many steps
+  double measured_margin = 0.01;  // a new split measured this fraction slower than the one it left: go back
 };
 
 // The split of `total` windows over ranks that minimises the slowest rank's time, max_r split[r] * pace[r], with at
