@@ -78,13 +78,14 @@ struct Phase {
   double run(int steps, std::int64_t seq) {
     std::vector<double> seconds;
     for (int s = 0; s < steps; ++s) {
-      const std::int64_t windows = balancer ? balancer->split()[static_cast<std::size_t>(comm->rank())] : batch;
+      // The balanced phase's split for this step (empty: equal parts).
+      const std::vector<std::int64_t> split = balancer ? balancer->split() : std::vector<std::int64_t>{};
+      const std::int64_t windows = balancer ? split[static_cast<std::size_t>(comm->rank())] : batch;
       auto b = bench::synthetic_batch(next_step++, comm->rank(), windows, seq, 0.0, *ids);
-      const std::vector<std::int64_t> b_split = balancer ? balancer->split() : std::vector<std::int64_t>{};
-      if (balancer) b.rank_windows = b_split;
+      b.rank_windows = split;
       const train::StepStats st = trainer->step({std::move(b)});
       if (s == 0) continue;  // the first step after a phase change (cold caches) is neither counted nor shown to the balancer
-      if (balancer) balancer->observe(st.compute_seconds / static_cast<double>(windows), b_split, *comm);
+      if (balancer) balancer->observe(st.compute_seconds / static_cast<double>(windows), split, *comm);
       seconds.push_back(st.seconds);
       forward_ms.push_back(1e3 * st.forward_seconds);
       backward_ms.push_back(1e3 * st.backward_seconds);

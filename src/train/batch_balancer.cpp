@@ -79,7 +79,7 @@ bool BatchBalancer::observe(const std::vector<double>& seconds_per_window, const
     // A move back is not judged again (two measurements taken apart in time would send the split back and forth
     // on a machine whose speed drifts); only the model's predictions are corrected.
     if (move.predicted > 0) {
-      corrections_[split_] = Measured{here.seconds / move.predicted, 1, step_};
+      corrections_[split_] = Correction{here.seconds / move.predicted, step_};
       const auto before = measured_.find(move.from);
       if (before != measured_.end() && fresh(before->second) && here.seconds > (1 + options_.measured_margin) * before->second.seconds)
         return move_to(move.from, 0.0);
@@ -95,7 +95,7 @@ bool BatchBalancer::observe(const std::vector<double>& seconds_per_window, const
 
 double BatchBalancer::correction(const std::vector<std::int64_t>& split) const {
   const auto it = corrections_.find(split);
-  return it != corrections_.end() && fresh(it->second) ? it->second.seconds : 1.0;
+  return it != corrections_.end() && recent(it->second.step) ? it->second.ratio : 1.0;
 }
 
 bool BatchBalancer::move_to(std::vector<std::int64_t> next, double predicted) {

@@ -67,21 +67,27 @@ class BatchBalancer {
 
  private:
   struct Measured {
-    double seconds = 0;  // average of max_r seconds_per_window[r] * split[r] (or measured / predicted, for corrections)
+    double seconds = 0;  // average of max_r seconds_per_window[r] * split[r]
     std::int64_t count = 0, last_step = 0;
+  };
+  struct Correction {
+    double ratio = 1;  // measured / predicted time, when the split had settled after the model chose it
+    std::int64_t step = 0;
   };
   struct Move {
     std::vector<std::int64_t> from;
     double predicted = 0;  // the model's time for the new split when it was chosen; 0: a move back (no prediction)
   };
-  bool fresh(const Measured& m) const { return m.count > 0 && step_ - m.last_step <= options_.memory_steps; }
+  bool recent(std::int64_t step) const { return step_ - step <= options_.memory_steps; }
+  bool fresh(const Measured& m) const { return m.count > 0 && recent(m.last_step); }
   double correction(const std::vector<std::int64_t>& split) const;
   bool move_to(std::vector<std::int64_t> next, double predicted);  // predicted 0: back to a split measured before
 
   std::vector<std::int64_t> split_;
   BalanceOptions options_;
   std::vector<double> pace_;
-  std::map<std::vector<std::int64_t>, Measured> measured_, corrections_;
+  std::map<std::vector<std::int64_t>, Measured> measured_;
+  std::map<std::vector<std::int64_t>, Correction> corrections_;
   std::optional<Move> unjudged_;          // the last change, until the new split has settled
   std::vector<std::int64_t> running_;     // the split the last steps ran with
   std::int64_t step_ = 0, steps_at_running_ = 0, changes_ = 0;

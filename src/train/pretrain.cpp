@@ -343,11 +343,16 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   // train.balance: the split of each global batch follows the ranks' pace; a new split takes effect at the first
   // step the loader has not started building.
   std::optional<BatchBalancer> balancer;
-  if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1)
-    balancer.emplace(loader.split_at(loader.next_step()),
-                     BalanceOptions{cfg.get_double("train.balance.smoothing"), cfg.get_double("train.balance.min_gain"),
-                                    cfg.get_int("train.balance.skip_steps"), cfg.get_int("train.balance.settle_steps"),
-                                    cfg.get_int("train.balance.memory_steps"), cfg.get_double("train.balance.measured_margin")});
+  if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1) {
+    BalanceOptions bo;
+    bo.smoothing = cfg.get_double("train.balance.smoothing");
+    bo.min_gain = cfg.get_double("train.balance.min_gain");
+    bo.skip_steps = cfg.get_int("train.balance.skip_steps");
+    bo.settle_steps = cfg.get_int("train.balance.settle_steps");
+    bo.memory_steps = cfg.get_int("train.balance.memory_steps");
+    bo.measured_margin = cfg.get_double("train.balance.measured_margin");
+    balancer.emplace(loader.split_at(loader.next_step()), bo);
+  }
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
   std::deque<double> loss_tail;
   if (resume_from) {
