@@ -10,10 +10,10 @@
 
 namespace rslicer::data {
 
-std::vector<int> plan_worker_cpus(const std::vector<int>& allowed, int local_rank, int local_size, int compute_threads) {
-  if (local_size < 1 || local_rank < 0 || local_rank >= local_size || compute_threads < 0) return {};
-  const std::size_t per_rank = allowed.size() / static_cast<std::size_t>(local_size);
-  const std::size_t first = per_rank * static_cast<std::size_t>(local_rank);
+std::vector<int> plan_worker_cpus(const std::vector<int>& allowed, int share_index, int share_count, int compute_threads) {
+  if (share_count < 1 || share_index < 0 || share_index >= share_count || compute_threads < 0) return {};
+  const std::size_t per_rank = allowed.size() / static_cast<std::size_t>(share_count);
+  const std::size_t first = per_rank * static_cast<std::size_t>(share_index);
   const auto compute = static_cast<std::size_t>(compute_threads);
   if (per_rank <= compute) return {};
   return {allowed.begin() + static_cast<long>(first + compute), allowed.begin() + static_cast<long>(first + per_rank)};

@@ -8,7 +8,6 @@
 #include <limits>
 #include <thread>
 
-#include "core/cpu_set.h"
 #include "core/error.h"
 
 namespace rslicer::dist {
@@ -128,32 +127,26 @@ class MpiWork : public Work {
 
 }  // namespace
 
-WaitPolicy parse_wait_policy(const std::string& name, int ranks_on_node) {
+WaitPolicy parse_wait_policy(const std::string& name, const NodeCpus& node) {
   if (name == "spin") return WaitPolicy::spin;
   if (name == "sleep") return WaitPolicy::sleep;
   if (name != "auto")
     throw ConfigError("unknown wait policy '" + name + "'", "dist.wait", "auto, spin or sleep");
-  // A bound rank's cores are its own; an unbound rank shares the cores it may run on with the node's other ranks.
-  const std::vector<int> allowed = allowed_cpus();
-  const int cores = allowed.empty() ? static_cast<int>(std::thread::hardware_concurrency()) : static_cast<int>(allowed.size());
-  return bound_by_launcher(allowed) || ranks_on_node <= cores ? WaitPolicy::spin : WaitPolicy::sleep;
+  return every_rank_has_a_cpu_of_its_own(node.per_rank) ? WaitPolicy::spin : WaitPolicy::sleep;
 }
 
 const char* to_string(WaitPolicy policy) { return policy == WaitPolicy::spin ? "spin" : "sleep"; }
 
 namespace {
-int ranks_on_this_node(MPI_Comm comm) {
-  MPI_Comm local;
-  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-  int size = 1;
-  MPI_Comm_size(local, &size);
-  MPI_Comm_free(&local);
-  return size;
+int rank_in(MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  return rank;
 }
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout)
-    : MpiCommunicator(comm, timeout, parse_wait_policy("auto", ranks_on_this_node(comm))) {}
+    : MpiCommunicator(comm, timeout, parse_wait_policy("auto", gather_node_cpus(comm, rank_in(comm)))) {}
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait)
     : timeout_(timeout), wait_(wait) {

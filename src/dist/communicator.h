@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/node_cpus.h"
 #include "dist/reduce_op.h"
 
 namespace rslicer::dist {
@@ -72,14 +73,15 @@ class Communicator {
 // sleep: after 1000 tests, sleep 50 us between tests — for ranks that share cores (an oversubscribed node), where
 //   a spinning rank would take time from the rank it waits for; each round then costs up to one sleep.
 enum class WaitPolicy { spin, sleep };
-// dist.wait: "spin", "sleep", or "auto" (spin when the ranks on this node fit on the cores this process may run
-// on, as Open MPI's own mpi_yield_when_idle decides, else sleep).
-WaitPolicy parse_wait_policy(const std::string& name, int ranks_on_node);
+// dist.wait: "spin", "sleep", or "auto": spin when every rank on this node can have a CPU of its own among those
+// it may run on (`node`, from MpiContext::node_cpus or gather_node_cpus), as Open MPI's own mpi_yield_when_idle
+// decides from its slots, else sleep. All ranks of a node decide alike: they judge the same gathered sets.
+WaitPolicy parse_wait_policy(const std::string& name, const NodeCpus& node);
 const char* to_string(WaitPolicy policy);
 
 class MpiCommunicator : public Communicator {
  public:
-  // Without a wait policy: "auto" over the ranks of `comm` that share this node.
+  // Without a wait policy: "auto" over the ranks of `comm` that share this node (a collective over `comm`).
   MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout);
   MpiCommunicator(MPI_Comm comm, std::chrono::milliseconds timeout, WaitPolicy wait);
   ~MpiCommunicator() override;

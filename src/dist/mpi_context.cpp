@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "core/error.h"
+#include "dist/node_cpus.h"
 
 namespace rslicer::dist {
 
@@ -29,13 +30,12 @@ MpiContext::MpiContext(int* argc, char*** argv) {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size_);
-  // Local rank: ranks sharing this node's memory. The launcher's variable, when set, is authoritative.
-  MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
-  MPI_Comm_rank(local, &local_rank_);
-  MPI_Comm_size(local, &local_size_);
-  MPI_Comm_free(&local);
-  if (const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) local_rank_ = std::atoi(env);
+  // Local rank: ranks sharing this node's memory, in the order of the launcher's local rank when it sets one
+  // (authoritative), else of their world rank.
+  const char* env = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  node_cpus_ = gather_node_cpus(MPI_COMM_WORLD, env ? std::atoi(env) : rank_);
+  local_rank_ = node_cpus_.me;
+  local_size_ = static_cast<int>(node_cpus_.per_rank.size());
 }
 
 MpiContext::~MpiContext() {

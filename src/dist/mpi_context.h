@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_set.h"  // NodeCpus
+
 namespace rslicer::dist {
 
 class MpiContext {
@@ -20,6 +22,8 @@ class MpiContext {
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
   bool is_root() const { return rank_ == 0; }
+  // The CPUs each rank on this node may run on, gathered at start (dist.wait=auto, loader.worker_cpus=auto).
+  const NodeCpus& node_cpus() const { return node_cpus_; }
 
   void barrier() const;
   // Returns `text` from `root` on every rank.
@@ -34,6 +38,7 @@ class MpiContext {
 
  private:
   int rank_ = 0, world_size_ = 1, local_rank_ = 0, local_size_ = 1;
+  NodeCpus node_cpus_;
   bool finalize_ = false;
 };
 

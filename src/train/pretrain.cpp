@@ -218,10 +218,10 @@ std::vector<int> worker_cpus_from_config(const config::Config& cfg, const dist::
   if (mode == "none") return {};
   if (mode != "auto")
     throw ConfigError("'" + mode + "' is not a CPU placement", "loader.worker_cpus", "auto, none or a list of CPU ids");
-  const auto allowed = allowed_cpus();
-  // A rank that mpirun/srun bound to its own CPUs splits only those; an unbound one takes its node-local slice.
-  const bool bound = bound_by_launcher(allowed);
-  auto cpus = data::plan_worker_cpus(allowed, bound ? 0 : mpi.local_rank(), bound ? 1 : mpi.local_size(),
+  // A rank whose CPUs are its own (mpirun/srun bound it) splits them all; ranks that share CPUs (unbound, in one
+  // node or one cgroup) each take their slice of them.
+  const CpuShare share = cpu_share(mpi.node_cpus().per_rank, mpi.node_cpus().me);
+  auto cpus = data::plan_worker_cpus(allowed_cpus(), share.index, share.count,
                                      static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
   if (cpus.empty())
     spdlog::info("loader workers not pinned: no CPU to spare beside {} compute thread(s) per rank",
@@ -289,7 +289,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   data::WindowLoader val_loader(val_stores, tokenizer, vo, resume_cursor.val_data_step);
 
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
-                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.local_size()));
+                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.node_cpus()));
   spdlog::debug("collectives wait by {}", dist::to_string(comm.wait_policy()));
   model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
   if (!cfg.is_null("train.init_from") && !resume_from)

@@ -116,17 +116,47 @@ TEST(Allocator, RefusedSettingIsAConfigError) {
   EXPECT_NO_THROW(apply_allocator_policy({}));  // zeros: glibc's defaults, nothing set
 }
 
-TEST(CpuSet, BoundMeansFewerCpusThanTheNodeHas) {
+TEST(CpuSet, AllowedCpusAreThisProcesssAscending) {
   const auto allowed = allowed_cpus();
   ASSERT_FALSE(allowed.empty());
   EXPECT_TRUE(std::is_sorted(allowed.begin(), allowed.end()));
-  std::vector<int> every;
-  for (unsigned c = 0; c < std::thread::hardware_concurrency(); ++c) every.push_back(static_cast<int>(c));
-  EXPECT_FALSE(bound_by_launcher(every));
-  EXPECT_TRUE(bound_by_launcher({0}) || every.size() == 1);
-  EXPECT_FALSE(bound_by_launcher({}));  // unknown: not taken for bound
-  // What this process is: bound exactly when the launcher left it fewer CPUs than are online.
-  EXPECT_EQ(bound_by_launcher(allowed), allowed.size() < every.size());
+  EXPECT_LE(allowed.size(), static_cast<std::size_t>(std::thread::hardware_concurrency()));
+}
+
+// dist.wait=auto spins exactly when every rank of the node can have a CPU of its own. The cases one rank's own
+// set cannot tell apart: bound to core 0 beside a rank bound to core 1 (own), and unbound in a cgroup of core 0
+// beside another unbound rank there (shared).
+TEST(CpuSet, EveryRankHasACpuOfItsOwnByMatching) {
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own({{0}, {1}}));            // mpirun --bind-to core
+  EXPECT_FALSE(every_rank_has_a_cpu_of_its_own({{0}, {0}}));           // two unbound ranks in a 1-CPU cgroup
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own({{0, 1}, {0, 1}}));      // unbound, as many CPUs as ranks
+  EXPECT_FALSE(every_rank_has_a_cpu_of_its_own({{0, 1}, {0, 1}, {0, 1}}));
+  const std::vector<int> cgroup{4, 5, 6, 7};
+  EXPECT_FALSE(every_rank_has_a_cpu_of_its_own(std::vector<std::vector<int>>(8, cgroup)));  // 8 ranks, 4 CPUs
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own(std::vector<std::vector<int>>(4, cgroup)));
+  // Overlapping sets: the first rank must give up CPU 0 for the second (a greedy choice would fail).
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own({{0, 1}, {0}}));
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own({{0, 1}, {1, 2}, {0}}));
+  EXPECT_FALSE(every_rank_has_a_cpu_of_its_own({{0}, {0}, {0, 1, 2}}));  // three CPUs, but two ranks want core 0
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own({}));
+  // Unknown sets (empty) stand for every online CPU.
+  const auto online = static_cast<std::size_t>(std::thread::hardware_concurrency());
+  EXPECT_TRUE(every_rank_has_a_cpu_of_its_own(std::vector<std::vector<int>>(online, std::vector<int>{})));
+  EXPECT_FALSE(every_rank_has_a_cpu_of_its_own(std::vector<std::vector<int>>(online + 1, std::vector<int>{})));
+}
+
+// loader.worker_cpus=auto: a rank keeps CPUs of its own whole, and takes its slice of CPUs it shares.
+TEST(CpuSet, CpuShareCountsTheRanksOverlappingMine) {
+  auto same = [](CpuShare s, int index, int count) { return s.index == index && s.count == count; };
+  EXPECT_TRUE(same(cpu_share({{0, 1}, {2, 3}}, 1), 0, 1));                      // bound apart: its own
+  EXPECT_TRUE(same(cpu_share({{0, 1, 2, 3}, {0, 1, 2, 3}}, 0), 0, 2));          // unbound in one cgroup
+  EXPECT_TRUE(same(cpu_share({{0, 1, 2, 3}, {0, 1, 2, 3}}, 1), 1, 2));
+  // Two cgroups on one node, two ranks each: slices among the ranks of the same cgroup only.
+  const std::vector<std::vector<int>> two_groups{{0, 1}, {2, 3}, {0, 1}, {2, 3}};
+  EXPECT_TRUE(same(cpu_share(two_groups, 2), 1, 2));
+  EXPECT_TRUE(same(cpu_share(two_groups, 1), 0, 2));
+  EXPECT_TRUE(same(cpu_share({{0}}, 0), 0, 1));
+  EXPECT_TRUE(same(cpu_share({{0}}, 5), 0, 1));  // not a rank of the node: nothing shared
 }
 
 TEST(BlasKernel, CoreTiersFollowTheirInstructionSets) {

@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "core/cpu_set.h"
 #include "core/error.h"
 #include "dist/all_gather_with_grad.h"
 #include "dist/communicator.h"
@@ -152,26 +153,56 @@ TEST(AllGatherWithGrad, UnevenRowsInRankOrderAndTheirGradientSummedOverRanks) {
 }
 
 TEST(MpiCommunicator, WaitPolicyFromConfig) {
-  EXPECT_EQ(dist::parse_wait_policy("spin", 64), dist::WaitPolicy::spin);
-  EXPECT_EQ(dist::parse_wait_policy("sleep", 1), dist::WaitPolicy::sleep);
-  EXPECT_EQ(dist::parse_wait_policy("auto", 1), dist::WaitPolicy::spin);  // one rank always has a core
+  const NodeCpus bound{{{0}, {1}}, 0}, cgroup_of_one{{{0}, {0}}, 0};
+  EXPECT_EQ(dist::parse_wait_policy("spin", cgroup_of_one), dist::WaitPolicy::spin);
+  EXPECT_EQ(dist::parse_wait_policy("sleep", bound), dist::WaitPolicy::sleep);
+  EXPECT_EQ(dist::parse_wait_policy("auto", bound), dist::WaitPolicy::spin);
+  EXPECT_EQ(dist::parse_wait_policy("auto", cgroup_of_one), dist::WaitPolicy::sleep);
   try {
-    dist::parse_wait_policy("busy", 1);
+    dist::parse_wait_policy("busy", bound);
     ADD_FAILURE() << "an unknown policy was accepted";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.one_line()).find("dist.wait"), std::string::npos) << e.one_line();
   }
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
-  if (CPU_COUNT(&allowed) < static_cast<int>(std::thread::hardware_concurrency())) {
-    // Bound by the launcher: the cores are the rank's own, whatever the count of ranks.
-    EXPECT_EQ(dist::parse_wait_policy("auto", 100'000), dist::WaitPolicy::spin);
-  } else {
-    // Unbound: more ranks on the node than cores share them, and must not spin.
-    EXPECT_EQ(dist::parse_wait_policy("auto", CPU_COUNT(&allowed) + 1), dist::WaitPolicy::sleep);
-    EXPECT_EQ(dist::parse_wait_policy("auto", CPU_COUNT(&allowed)), dist::WaitPolicy::spin);
+}
+
+// The node's CPU sets as gathered: one per rank on the node, this rank's being its own allowed_cpus(), the same
+// on every rank (so all decide alike).
+TEST(MpiCommunicator, GathersTheNodesCpuSetsAlikeOnEveryRank) {
+  int rank = 0, world = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const NodeCpus node = dist::gather_node_cpus(MPI_COMM_WORLD, rank);
+  ASSERT_EQ(node.per_rank.size(), static_cast<std::size_t>(world));  // ctest runs every rank on this machine
+  EXPECT_EQ(node.me, rank);
+  EXPECT_EQ(node.per_rank[static_cast<std::size_t>(node.me)], allowed_cpus());
+  std::vector<int> flat;
+  for (const auto& s : node.per_rank) {
+    flat.push_back(static_cast<int>(s.size()));
+    flat.insert(flat.end(), s.begin(), s.end());
   }
+  std::vector<int> first = flat;
+  int size = static_cast<int>(flat.size());
+  MPI_Bcast(&size, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  first.resize(static_cast<std::size_t>(size));
+  MPI_Bcast(first.data(), size, MPI_INT, 0, MPI_COMM_WORLD);
+  EXPECT_EQ(flat, first) << "rank " << rank << " gathered other CPU sets than rank 0";
+}
+
+// What dist.wait=auto decides for this launch. RSLICER_EXPECT_WAIT says what it must be: ctest sets it where it
+// launches the ranks bound to cores of their own (spin) or unbound inside a one-CPU taskset (sleep: the case a
+// rank's own set took for bound before the node's sets were gathered).
+TEST(MpiCommunicator, AutoWaitFollowsTheLaunchsBinding) {
+  const char* expected = std::getenv("RSLICER_EXPECT_WAIT");
+  if (!expected) GTEST_SKIP() << "no RSLICER_EXPECT_WAIT: this launch's binding is not known to the test";
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const NodeCpus node = dist::gather_node_cpus(MPI_COMM_WORLD, rank);
+  EXPECT_STREQ(dist::to_string(dist::parse_wait_policy("auto", node)), expected)
+      << "this rank may run on " << allowed_cpus().size() << " CPU(s)";
+  // The communicator's own default ("auto" over its communicator) decides the same.
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  EXPECT_STREQ(dist::to_string(comm.wait_policy()), expected);
 }
 
 // ZeRO-1's partitioned reduction: buckets reduce-scattered into a flat buffer give, on each rank's owned
