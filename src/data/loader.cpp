@@ -33,6 +33,10 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
     throw ConfigError("global batch " + std::to_string(options_.global_batch) + " is not divisible by " +
                           std::to_string(options_.world) + " ranks",
                       "train.global_batch", "a multiple of the world size");
+  for (const auto& [step, split] : options_.splits) {
+    sampler_.check_split(split, options_.world, "loader splits (from step " + std::to_string(step) + ")");
+    splits_.emplace(step, split);
+  }
   for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens}));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
@@ -55,6 +59,14 @@ std::vector<std::int64_t> WindowLoader::split_at_locked(std::uint64_t step) cons
 std::vector<std::int64_t> WindowLoader::split_at(std::uint64_t step) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return split_at_locked(step);
+}
+
+std::map<std::uint64_t, std::vector<std::int64_t>> WindowLoader::splits_from(std::uint64_t step) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (splits_.empty()) return {};
+  std::map<std::uint64_t, std::vector<std::int64_t>> out{{step, split_at_locked(step)}};
+  for (auto it = splits_.upper_bound(step); it != splits_.end(); ++it) out.insert(*it);
+  return out;
 }
 
 void WindowLoader::set_split_from(std::uint64_t step, std::vector<std::int64_t> split) {

@@ -29,6 +29,9 @@ struct LoaderOptions {
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
   std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)
+  // The split schedule to start from (first step -> windows per rank; a resumed run's, from its checkpoint, see
+  // splits_from); empty: equal parts until set_split_from.
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits;
 };
 
 struct Batch {
@@ -64,6 +67,9 @@ class WindowLoader {
   // `step` must not be built yet: at least next_step() + prefetch (an Error otherwise).
   void set_split_from(std::uint64_t step, std::vector<std::int64_t> split);
   std::vector<std::int64_t> split_at(std::uint64_t step) const;
+  // The schedule in force from `step` on (its split there, and every later change already set): what a
+  // checkpoint keeps so that a resumed run goes on with the same split. Empty while no split was ever set.
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits_from(std::uint64_t step) const;
 
  private:
   std::vector<std::shared_ptr<const WindowStoreReader>> stores_;

@@ -189,6 +189,20 @@ nlohmann::json read_checkpoint_manifest(const fs::path& dir) {
   return manifest;
 }
 
+std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest) {
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits;
+  const auto& cursor = manifest.at("data_cursor");
+  if (!cursor.contains("splits")) return splits;
+  try {
+    for (const auto& entry : cursor.at("splits"))
+      splits.emplace(entry.at("from_data_step").get<std::uint64_t>(), entry.at("rank_windows").get<std::vector<std::int64_t>>());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("data_cursor.splits is malformed: ") + e.what(), "manifest.json",
+                "[{from_data_step, rank_windows}, ...] as rslicer writes it");
+  }
+  return splits;
+}
+
 // ---- writing ----
 
 struct CheckpointWriter::Pending {
@@ -287,6 +301,11 @@ void CheckpointWriter::save(Trainer& trainer, const TrainingCursor& cursor) {
                    {"scheduler", {{"step", step}, {"optimizer_step", trainer.optimizer_steps()},
                                   {"lr", trainer.lr_at(std::max<std::int64_t>(step - 1, 0))}}},
                    {"loss_tail", cursor.loss_tail}};
+    if (!cursor.splits.empty()) {
+      nlohmann::json splits = nlohmann::json::array();
+      for (const auto& [from, split] : cursor.splits) splits.push_back({{"from_data_step", from}, {"rank_windows", split}});
+      p->manifest["data_cursor"]["splits"] = splits;
+    }
   }
   if (policy_.async) {
     Pending* raw = p.get();
@@ -418,6 +437,7 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
   cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
   cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
   cursor.loss_tail = manifest.at("loss_tail").get<std::vector<double>>();
+  cursor.splits = checkpoint_splits(manifest);
   return cursor;
 }
 

@@ -41,6 +41,8 @@ struct TrainingCursor {
   std::int64_t step = 0;                             // optimizer steps done
   std::uint64_t data_step = 0, val_data_step = 0;    // the loaders' next global micro-step
   std::vector<double> loss_tail;                     // the last losses, for the manifest and summaries
+  // train.balance's split schedule from data_step on (WindowLoader::splits_from); empty: equal parts.
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits;
 };
 
 std::filesystem::path checkpoint_path(const std::filesystem::path& root, std::int64_t step);
@@ -49,6 +51,9 @@ bool checkpoint_complete(const std::filesystem::path& dir);
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& root);
 // manifest.json of a complete checkpoint (throws a one-line Error otherwise).
 nlohmann::json read_checkpoint_manifest(const std::filesystem::path& dir);
+// The train.balance split schedule a manifest keeps (data_cursor.splits); empty when it keeps none (balance off,
+// or a checkpoint written before session 13).
+std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest);
 
 class CheckpointWriter {
  public:

@@ -271,6 +271,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     const auto manifest = read_checkpoint_manifest(*resume_from);
     resume_cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
     resume_cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
+    resume_cursor.splits = checkpoint_splits(manifest);
   }
   data::LoaderOptions lo;
   lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);
@@ -282,10 +283,24 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
   lo.worker_cpus = worker_cpus_from_config(cfg, mpi);
+  // train.balance goes on with the split the checkpoint's run had reached, where it still fits (the same ranks
+  // and global batch); otherwise from equal parts.
+  if (!resume_cursor.splits.empty() && cfg.get_bool("train.balance.enabled")) {
+    bool fits = true;
+    for (const auto& [from, split] : resume_cursor.splits) {
+      std::int64_t total = 0;
+      for (auto n : split) total += n;
+      fits = fits && static_cast<int>(split.size()) == mpi.world_size() && total == static_cast<std::int64_t>(lo.global_batch);
+    }
+    if (fits) lo.splits = resume_cursor.splits;
+    else if (mpi.is_root())
+      spdlog::info("train.balance: the checkpoint's split is for another world size or batch; starting from equal parts");
+  }
   data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
   data::LoaderOptions vo = lo;
   vo.seed = seed + 1;
   vo.workers = 1;
+  vo.splits = {};  // validation batches are split evenly (train.balance moves only training windows)
   data::WindowLoader val_loader(val_stores, tokenizer, vo, resume_cursor.val_data_step);
 
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
@@ -351,7 +366,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     bo.settle_steps = cfg.get_int("train.balance.settle_steps");
     bo.memory_steps = cfg.get_int("train.balance.memory_steps");
     bo.measured_margin = cfg.get_double("train.balance.measured_margin");
-    balancer.emplace(loader.split_at(loader.next_step()), bo);
+    // The split in force once the schedule's pending changes (a resumed run's) have taken effect.
+    balancer.emplace(lo.splits.empty() ? loader.split_at(loader.next_step()) : lo.splits.rbegin()->second, bo);
   }
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
   std::deque<double> loss_tail;
@@ -367,6 +383,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     cursor.data_step = loader.next_step();
     cursor.val_data_step = val_loader.next_step();
     cursor.loss_tail.assign(loss_tail.begin(), loss_tail.end());
+    if (balancer) cursor.splits = loader.splits_from(cursor.data_step);
     checkpoints.save(trainer, cursor);
   };
 

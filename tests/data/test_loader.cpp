@@ -176,6 +176,38 @@ TEST(Loader, UnevenSplitFromAStepOn) {
   }
 }
 
+// What a checkpoint keeps of the split (splits_from: the split in force at the resume step and the changes set
+// after it) gives a loader started there the same batches as the one that went on.
+TEST(Loader, SplitScheduleResumesWhereItWas) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options = rank1_of_2_options();
+  options.global_batch = 6;
+  options.prefetch = 2;
+  WindowLoader straight({store}, tok, options);
+  EXPECT_TRUE(straight.splits_from(0).empty());  // never set: equal parts, nothing to keep
+  straight.set_split_from(2, {4, 2});
+  for (int i = 0; i < 3; ++i) straight.next();
+  straight.set_split_from(5, {1, 5});  // pending at step 3: set, not reached
+  const auto kept = straight.splits_from(straight.next_step());
+  const std::map<std::uint64_t, std::vector<std::int64_t>> expected_kept{{3, {4, 2}}, {5, {1, 5}}};
+  EXPECT_EQ(kept, expected_kept);
+
+  LoaderOptions resumed_options = options;
+  resumed_options.splits = kept;
+  WindowLoader resumed({store}, tok, resumed_options, straight.next_step());
+  for (int i = 0; i < 3; ++i) {
+    const Batch a = straight.next(), b = resumed.next();
+    EXPECT_EQ(a.rank_windows, b.rank_windows) << "step " << a.step;
+    EXPECT_EQ(a.samples, b.samples) << "step " << a.step;
+    EXPECT_EQ(a.metrics.ids, b.metrics.ids) << "step " << a.step;
+  }
+  resumed_options.splits = {{0, {4, 3}}};  // 7 windows: not this global batch's split
+  EXPECT_THROW(WindowLoader({store}, tok, resumed_options), ConfigError);
+}
+
 TEST(CpuAffinity, AutoRuleGivesEachRankItsSliceBeyondItsComputeThreads) {
   const std::vector<int> node{0, 1, 2, 3, 4, 5, 6, 7};
   EXPECT_EQ(plan_worker_cpus(node, 0, 2, 1), (std::vector<int>{1, 2, 3}));

@@ -59,12 +59,18 @@ expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else
 # global batch moves windows to rank 0 (from the step after the first measured one; loader.prefetch=1), and 6
 # steps end where the even split's do, within 1e-5 (the same global batches; sums in another order).
 expect "train 2 even6 train.max_steps=6 loader.prefetch=1"
-expect "RSLICER_FAULT=slow_rank:1:8 train 2 balanced train.max_steps=6 loader.prefetch=1 train.balance.enabled=true train.balance.settle_steps=1 && grep -q 'train.balance: windows per rank' $out/balanced.log"
+expect "RSLICER_FAULT=slow_rank:1:8 train 2 balanced train.max_steps=6 loader.prefetch=1 train.balance.enabled=true train.balance.settle_steps=1 checkpoint.every_steps=2 && grep -q 'train.balance: windows per rank' $out/balanced.log"
 split=$(/usr/bin/python3 -c "import json,sys; print(' '.join('/'.join(map(str, json.loads(l)['rank_windows'])) for l in open(sys.argv[1])))" "$out/balanced/metrics.jsonl")
 echo "train.balance, rank 1 slowed: windows per rank by step $split"
 expect "[[ '$split' =~ ^6/6\ 6/6\ 6/6\ (1[01]|[7-9])/[1-5] ]]"
 d=$($tool diff "$(ck even6 6)" "$(ck balanced 6)"); echo "train.balance vs the even split after 6 steps: max |param diff| $d"
 expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else 1)'"
+# Resumed from step 4, the run goes on with the split its checkpoint kept (not from equal parts).
+expect "RSLICER_FAULT=slow_rank:1:8 train 2 balanced_resumed train.resume=$(ck balanced 4) train.max_steps=6 loader.prefetch=1 train.balance.enabled=true train.balance.settle_steps=1"
+split5() { /usr/bin/python3 -c "import json,sys; print(['/'.join(map(str, r['rank_windows'])) for r in map(json.loads, open(sys.argv[1])) if r['step'] == 5][0])" "$1"; }
+s5=$(split5 "$out/balanced/metrics.jsonl"); r5=$(split5 "$out/balanced_resumed/metrics.jsonl")
+echo "train.balance, step 5 straight / resumed from step 4: windows per rank $s5 / $r5"
+expect "[[ '$s5' != 6/6 && '$r5' == '$s5' ]]"
 
 # Bit rot and truncation are refused, naming the file and the tensor.
 cp -r "$(ck resumed 2)" "$out/flipped"; $tool flip "$out/flipped" 1
