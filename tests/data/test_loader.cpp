@@ -147,6 +147,15 @@ TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
   EXPECT_THROW(WindowLoader({store}, tok, options), ConfigError);
 }
 
+// Rank 1 of 2, a global batch of 6 (splits 3/3, 4/2, 1/5), 2 steps prefetched.
+static LoaderOptions uneven_split_options() {
+  LoaderOptions options = rank1_of_2_options();
+  options.global_batch = 6;
+  options.workers = 2;
+  options.prefetch = 2;
+  return options;
+}
+
 // A split set from a step on reaches the batches of that step and later ones (built by the workers as by the
 // reference path), and a step whose batch may be built already is refused.
 TEST(Loader, UnevenSplitFromAStepOn) {
@@ -154,10 +163,7 @@ TEST(Loader, UnevenSplitFromAStepOn) {
   test::TempDir dir;
   auto store = fixture_store(dir);
   auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
-  LoaderOptions options = rank1_of_2_options();
-  options.global_batch = 6;
-  options.workers = 2;
-  options.prefetch = 2;
+  const LoaderOptions options = uneven_split_options();
   WindowLoader loader({store}, tok, options);
   loader.set_split_from(2, {4, 2});
   EXPECT_THROW(loader.set_split_from(1, {4, 2}), Error);  // step 1 may be built already (prefetch 2)
@@ -183,9 +189,7 @@ TEST(Loader, SplitScheduleResumesWhereItWas) {
   test::TempDir dir;
   auto store = fixture_store(dir);
   auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
-  LoaderOptions options = rank1_of_2_options();
-  options.global_batch = 6;
-  options.prefetch = 2;
+  const LoaderOptions options = uneven_split_options();
   WindowLoader straight({store}, tok, options);
   EXPECT_TRUE(straight.splits_from(0).empty());  // never set: equal parts, nothing to keep
   straight.set_split_from(2, {4, 2});
