@@ -189,7 +189,7 @@ nlohmann::json read_checkpoint_manifest(const fs::path& dir) {
   return manifest;
 }
 
-std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest) {
+std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest, const fs::path& dir) {
   std::map<std::uint64_t, std::vector<std::int64_t>> splits;
   const auto& cursor = manifest.at("data_cursor");
   if (!cursor.contains("splits")) return splits;
@@ -197,7 +197,7 @@ std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohm
     for (const auto& entry : cursor.at("splits"))
       splits.emplace(entry.at("from_data_step").get<std::uint64_t>(), entry.at("rank_windows").get<std::vector<std::int64_t>>());
   } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("data_cursor.splits is malformed: ") + e.what(), "manifest.json",
+    throw Error(std::string("data_cursor.splits is malformed: ") + e.what(), (dir / "manifest.json").string(),
                 "[{from_data_step, rank_windows}, ...] as rslicer writes it");
   }
   return splits;
@@ -437,7 +437,7 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
   cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
   cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
   cursor.loss_tail = manifest.at("loss_tail").get<std::vector<double>>();
-  cursor.splits = checkpoint_splits(manifest);
+  cursor.splits = checkpoint_splits(manifest, dir);
   return cursor;
 }
 

@@ -53,7 +53,8 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
 nlohmann::json read_checkpoint_manifest(const std::filesystem::path& dir);
 // The train.balance split schedule a manifest keeps (data_cursor.splits); empty when it keeps none (balance off,
 // or a checkpoint written before session 13).
-std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest);
+std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest,
+                                                                     const std::filesystem::path& dir);
 
 class CheckpointWriter {
  public:

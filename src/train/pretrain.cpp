@@ -271,7 +271,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     const auto manifest = read_checkpoint_manifest(*resume_from);
     resume_cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
     resume_cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
-    resume_cursor.splits = checkpoint_splits(manifest);
+    resume_cursor.splits = checkpoint_splits(manifest, *resume_from);
   }
   data::LoaderOptions lo;
   lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);

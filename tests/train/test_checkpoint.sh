@@ -71,6 +71,10 @@ split5() { /usr/bin/python3 -c "import json,sys; print(['/'.join(map(str, r['ran
 s5=$(split5 "$out/balanced/metrics.jsonl"); r5=$(split5 "$out/balanced_resumed/metrics.jsonl")
 echo "train.balance, step 5 straight / resumed from step 4: windows per rank $s5 / $r5"
 expect "[[ '$s5' != 6/6 && '$r5' == '$s5' ]]"
+# A kept split that is not what rslicer writes is refused with one line, before any training.
+cp -r "$(ck balanced 4)" "$out/badsplit"
+/usr/bin/python3 -c "import json,sys; p=sys.argv[1]+'/manifest.json'; m=json.load(open(p)); m['data_cursor']['splits']=[{'from_data_step': 4}]; json.dump(m, open(p, 'w'))" "$out/badsplit"
+expect "! train 2 badsplit train.resume=$out/badsplit train.max_steps=6 train.balance.enabled=true && grep -q '^error: data_cursor.splits is malformed.*badsplit/manifest.json' $out/badsplit.log"
 
 # Bit rot and truncation are refused, naming the file and the tensor.
 cp -r "$(ck resumed 2)" "$out/flipped"; $tool flip "$out/flipped" 1
