@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench quality clean
 
 all: build
 
@@ -26,6 +26,9 @@ demo: build
 
 bench: build
 	@BUILD_DIR=$(abspath $(BUILD_DIR)) bash bench/run
+
+quality: build
+	@bash bench/quality/run $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log

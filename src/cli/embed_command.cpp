@@ -31,6 +31,22 @@ void copy_rows(tuning::Matrix& m, const torch::Tensor& t) {
   m.rows += static_cast<std::size_t>(c.size(0));
 }
 
+// Per window of `store`: whether its component texts are embedded: abnormal windows, every `normal_stride`-th
+// window, and the `before_fault` windows before each abnormal run (the reference FL compares a fault with; a deployed
+// system embeds its last minutes when an alarm fires).
+std::vector<bool> windows_with_components(const data::WindowStoreReader& store, std::size_t normal_stride,
+                                          std::size_t before_fault) {
+  const auto& windows = store.windows();
+  std::vector<bool> chosen(windows.size(), false);
+  std::size_t until = 0;  // windows below this index are within before_fault of a later abnormal one
+  for (std::size_t w = windows.size(); w-- > 0;) {
+    if (windows[w].label == 1) until = w;
+    const bool before = until > w && until - w <= before_fault;
+    chosen[w] = windows[w].label == 1 || w % normal_stride == 0 || before;
+  }
+  return chosen;
+}
+
 }  // namespace
 
 void run_embed(const JobContext& ctx) {
@@ -55,6 +71,7 @@ void run_embed(const JobContext& ctx) {
   const auto batch_size = static_cast<std::size_t>(cfg.get_int("embed.batch_size"));
   const bool components = cfg.get_bool("embed.components.enabled");
   const auto normal_stride = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.get_int("embed.components.normal_stride")));
+  const auto before_fault = static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.get_int("embed.components.before_fault")));
 
   tuning::EmbeddingSet out;
   std::size_t total = 0;
@@ -72,8 +89,10 @@ void run_embed(const JobContext& ctx) {
     for (std::size_t w = 0; w < stores[s]->windows().size(); ++w, ++global)
       if (static_cast<int>(global % static_cast<std::size_t>(mpi.world_size())) == mpi.rank()) mine.emplace_back(s, w);
 
+  std::vector<std::vector<bool>> with_components;
+  for (const auto& s : stores) with_components.push_back(windows_with_components(*s, normal_stride, before_fault));
   std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
-  for (const auto& s : stores) serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, data::SerializerOptions{max_tokens}));
+  for (const auto& s : stores) serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, data::SerializerOptions{max_tokens, cfg.get_bool("embed.serializer.show_time"), cfg.get_bool("embed.serializer.mask_event_params")}));
   const auto start = std::chrono::steady_clock::now();
   std::size_t done = 0, comp_rows = 0;
   for (std::size_t b0 = 0; b0 < mine.size(); b0 += batch_size) {
@@ -99,7 +118,7 @@ void run_embed(const JobContext& ctx) {
       out.fault_type.push_back(f ? f->type : std::int16_t{-1});
       out.root_cause.push_back(f ? f->root_cause : -1);
       out.root_service.push_back(f && f->root_cause >= 0 ? store.components().at(static_cast<std::size_t>(f->root_cause)).service : -1);
-      if (components && (win.label == 1 || w % normal_stride == 0)) {
+      if (components && with_components[s][w]) {
         for (const auto& c : store.components()) {
           if (c.kind != data::ComponentKind::pod) continue;
           auto ct = serializers[s]->serialize_component(win, events, c.id);

@@ -7,7 +7,6 @@
 
 namespace rslicer::cli {
 
-tuning::SplitOptions split_options(const config::Config& cfg);
 void run_embed(const JobContext& ctx);
 void run_cluster(const JobContext& ctx);
 void run_tune(const JobContext& ctx);

@@ -15,9 +15,15 @@ std::size_t Batch::tokens() const {
   return n;
 }
 
-std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores) {
+std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores,
+                                       const std::vector<std::size_t>& limits) {
+  if (!limits.empty() && limits.size() != stores.size())
+    throw Error("windows_per_store has " + std::to_string(limits.size()) + " entries for " +
+                    std::to_string(stores.size()) + " stores",
+                "loader", "one count per store");
   std::vector<std::size_t> counts;
-  for (const auto& s : stores) counts.push_back(s->windows().size());
+  for (std::size_t s = 0; s < stores.size(); ++s)
+    counts.push_back(std::min(stores[s]->windows().size(), limits.empty() ? stores[s]->windows().size() : limits[s]));
   return counts;
 }
 
@@ -26,7 +32,7 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
     : stores_(std::move(stores)),
       tokenizer_(std::move(tokenizer)),
       options_(options),
-      sampler_(window_counts(stores_), options.cluster_size, options.global_batch, options.seed),
+      sampler_(window_counts(stores_, options.windows_per_store), options.cluster_size, options.global_batch, options.seed),
       next_step_(start_step),
       claim_step_(start_step) {
   if (options_.global_batch % static_cast<std::size_t>(options_.world) != 0)
@@ -37,7 +43,7 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
     sampler_.check_split(split, options_.world, "loader splits (from step " + std::to_string(step) + ")");
     splits_.emplace(step, split);
   }
-  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens}));
+  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens, options_.show_time, options_.mask_event_params}));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
 

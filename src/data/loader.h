@@ -26,12 +26,16 @@ struct LoaderOptions {
   std::size_t workers = 2;
   std::size_t prefetch = 4;      // batches ready ahead of the trainer
   std::size_t max_tokens = 256;  // per modality text
+  bool show_time = false, mask_event_params = true;  // serializer ablations (data/serializer.h)
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
   std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)
   // The split schedule to start from (first step -> windows per rank; a resumed run's, from its checkpoint, see
   // splits_from); empty: equal parts until set_split_from.
   std::map<std::uint64_t, std::vector<std::int64_t>> splits;
+  // Per store: how many of its first windows are drawn (a held-out split keeps the later ones, and their labels,
+  // out of pre-training: tuning::training_prefix); empty: all.
+  std::vector<std::size_t> windows_per_store;
 };
 
 struct Batch {

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "data/time_parse.h"
@@ -21,6 +23,45 @@ std::string number(double v) {
   if (a != 0 && (a >= 1e5 || a < 1e-3)) return fmt::format("{:.2e}", v);
   if (a >= 100) return fmt::format("{:.0f}", v);
   return fmt::format("{:.3g}", v);
+}
+
+// A log parameter that identifies its event rather than the state: a number (a duration, a count, a random
+// value), an id (hex of 8+ digits, a UUID, 4+ digits in a row: order, trace and request ids, timestamps) or a long
+// blob. HTTP status classes (3-digit 1xx-5xx) and words (an operation, a callee, an exception class) describe the
+// state and are kept.
+bool identifies_the_event(const std::string& p) {
+  if (p.empty() || p.size() > 40) return !p.empty();
+  std::size_t digits = 0, run = 0, max_run = 0, hex_run = 0, max_hex_run = 0, letters = 0;
+  for (unsigned char c : p) {
+    const bool digit = std::isdigit(c) != 0, hex = std::isxdigit(c) != 0;
+    digits += digit;
+    letters += std::isalpha(c) != 0;
+    run = digit ? run + 1 : 0;
+    hex_run = hex ? hex_run + 1 : 0;
+    max_run = std::max(max_run, run);
+    max_hex_run = std::max(max_hex_run, hex_run);
+  }
+  if (p.size() == 3 && digits == 3 && p[0] >= '1' && p[0] <= '5') return false;  // a status code
+  if (max_run >= 4) return true;
+  if (max_hex_run >= 8 && digits > 0) return true;
+  char* end = nullptr;
+  std::strtod(p.c_str(), &end);
+  return end == p.c_str() + p.size();  // a number: 12, 3.5, -7, 1e3
+}
+
+// The parameters of a log line as shown: event-identifying ones masked (see identifies_the_event).
+std::string shown_params(const std::string& joined, bool mask) {
+  std::string out;
+  std::size_t begin = 0;
+  while (begin <= joined.size()) {
+    std::size_t end = joined.find('\x1f', begin);
+    if (end == std::string::npos) end = joined.size();
+    const std::string p = joined.substr(begin, end - begin);
+    if (!out.empty()) out += ',';
+    out += mask && identifies_the_event(p) ? std::string("<*>") : p;
+    begin = end + 1;
+  }
+  return out;
 }
 
 double percentile(std::vector<double> v, double q) {
@@ -111,7 +152,10 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     std::int32_t s = comps[static_cast<std::size_t>(c)].service;
     return s >= 0 ? s : c;
   };
-  const std::string when = fmt::format("{} +{}s", format_utc(window.begin_ns), (window.end_ns - window.begin_ns) / 1'000'000'000);
+  // The window's length only, never its time: a timestamp shared by the three texts of a window would let the
+  // contrastive loss match them by the clock instead of by the state.
+  const std::string when = fmt::format("{}window {}s", options_.show_time ? format_utc(window.begin_ns) + " " : "",
+                                       (window.end_ns - window.begin_ns) / 1'000'000'000);
   ModalityTexts out;
 
   // Metrics: series per (component, metric), most deviating first.
@@ -194,11 +238,8 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     for (const auto& [k, g] : groups) {
       std::string line = fmt::format("{} x{} {}: {}", level_names[static_cast<int>(g.level)], g.count, name(k.first),
                                      store_.log_templates().at(static_cast<std::size_t>(k.second)));
-      if (g.level >= LogLevel::warn && !g.last_params.empty()) {
-        std::string params = g.last_params;
-        std::replace(params.begin(), params.end(), '\x1f', ',');
-        line += " [" + params + "]";
-      }
+      if (g.level >= LogLevel::warn && !g.last_params.empty())
+        line += " [" + shown_params(g.last_params, options_.mask_event_params) + "]";
       scored.emplace_back(-(static_cast<double>(g.level) * 1e6 + g.count), line);
     }
     std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });

@@ -5,6 +5,18 @@
 //   logs:    template counts, warnings and errors first, with their parameters.
 // Lines are added in order while the token budget allows (counted with the tokenizer, exactly). A per-component
 // variant restricts every modality to one component, for failure localization.
+//
+// What a text never carries: what identifies the window rather than its state. Pre-training matches the three texts
+// of a window against the other windows of the global batch (InfoNCE); anything unique to the window that two of
+// its texts share solves that objective without reading the state. Field by field:
+//   - the window's time and index: not shown (the header says only the window's length). A timestamp in every
+//     text is the strongest such key: the loss falls to ~0 by matching clock tokens.
+//   - trace, span and request ids: never shown (edges are aggregated per service pair).
+//   - log parameters: numbers (durations, counts, random values) and ids (4+ digits in a row, hex of 8+, UUIDs,
+//     blobs over 40 characters: order/trace/request ids, timestamps) are masked as <*>; words (an operation, a
+//     callee, an exception class) and HTTP status codes describe the state and are kept.
+//   - metric values, call counts, latencies, error rates: the state itself; rounded to 3 significant digits.
+// Two windows with the same events at different times serialize to the same texts (tested).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +39,10 @@ struct MetricBaseline {
 
 struct SerializerOptions {
   std::size_t max_tokens = 512;  // per modality text, <|endoftext|> included
+  // Ablations only (bench/quality/ablation): the window's UTC time in every header, log parameters unmasked.
+  // Both put a key shared by a window's texts back (see above); the defaults are what the model should read.
+  bool show_time = false;
+  bool mask_event_params = true;
 };
 
 struct ModalityTexts {

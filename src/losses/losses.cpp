@@ -123,7 +123,7 @@ LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, co
   t.modal = modal_loss(in, g, comm.world_size(), o.temperature);
   t.temporal = temporal_loss(in, g, comm.world_size(), o.delta);
   t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
-  t.total = t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;
+  t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;
   return t;
 }
 

@@ -22,6 +22,7 @@ struct LossOptions {
   double lambda_anom = 0.5;
   double delta = 0.8;
   double gamma = 0.2;
+  double lambda_modal = 1.0;  // weight of the modal term (0: ablated)
 };
 
 struct LossInputs {

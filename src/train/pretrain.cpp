@@ -22,6 +22,7 @@
 #include "train/batch_balancer.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "tuning/split.h"
 
 namespace fs = std::filesystem;
 
@@ -241,6 +242,20 @@ void apply_allocator_policy_from_config(const config::Config& cfg, const std::st
   apply_allocator_policy({mib("mmap_threshold_mb"), mib("trim_threshold_mb")}, key);
 }
 
+namespace {
+// Says how much of each store pre-training reads (split.by other than none holds the test side out).
+void log_pretraining_windows(const std::vector<std::shared_ptr<const data::WindowStoreReader>>& stores,
+                             const std::vector<std::size_t>& prefix, const std::string& split) {
+  std::size_t used = 0, total = 0;
+  for (std::size_t s = 0; s < stores.size(); ++s) {
+    used += prefix[s];
+    total += stores[s]->windows().size();
+  }
+  spdlog::info("pre-training on {} of {} windows (split={}: {})", used, total, split,
+               split == "none" ? "every window" : "the test side held out, windows and labels");
+}
+}  // namespace
+
 PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
   StopSignals signals;
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
@@ -279,6 +294,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.workers = static_cast<std::size_t>(cfg.get_int("loader.workers"));
   lo.prefetch = static_cast<std::size_t>(cfg.get_int("loader.prefetch"));
   lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
+  lo.show_time = cfg.get_bool("loader.serializer.show_time");
+  lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
   lo.seed = seed;
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
@@ -296,8 +313,11 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     else if (mpi.is_root())
       spdlog::info("train.balance: the checkpoint's split is for another world size or batch; starting from equal parts");
   }
+  lo.windows_per_store = tuning::training_prefix(tuning::window_rows(stores), tuning::split_options(cfg));
+  if (mpi.is_root()) log_pretraining_windows(stores, lo.windows_per_store, cfg.get_string("split.by"));
   data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
   data::LoaderOptions vo = lo;
+  if (!val_paths.empty()) vo.windows_per_store = {};
   vo.seed = seed + 1;
   vo.workers = 1;
   vo.splits = {};  // validation batches are split evenly (train.balance moves only training windows)
@@ -344,7 +364,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &factor) == 2) o.fault_slow_rank = rank, o.fault_slow_factor = factor;
   }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
-            cfg.get_double("loss.delta"), cfg.get_double("loss.gamma")};
+            cfg.get_double("loss.delta"), cfg.get_double("loss.gamma"), cfg.get_double("loss.lambda_modal")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   if (!cfg.is_null("train.epochs")) {

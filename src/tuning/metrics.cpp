@@ -21,6 +21,71 @@ PRF binary_prf(const std::vector<int>& truth, const std::vector<int>& predicted)
   return r;
 }
 
+namespace {
+
+// (score, truth) sorted by score, highest first; `groups` marks where each run of equal scores ends.
+struct Ranked {
+  std::vector<std::pair<double, int>> items;
+  double positives = 0, negatives = 0;
+};
+
+Ranked rank_descending(const std::vector<double>& scores, const std::vector<int>& truth) {
+  Ranked r;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    r.items.emplace_back(scores[i], truth[i] == 1);
+    (truth[i] == 1 ? r.positives : r.negatives) += 1;
+  }
+  std::sort(r.items.begin(), r.items.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  return r;
+}
+
+// Calls visit(tp, fp, threshold) after each run of equal scores (predict abnormal for score >= threshold).
+template <typename Visit>
+void sweep(const Ranked& r, Visit visit) {
+  double tp = 0, fp = 0;
+  for (std::size_t i = 0; i < r.items.size(); ++i) {
+    (r.items[i].second ? tp : fp) += 1;
+    if (i + 1 == r.items.size() || r.items[i + 1].first != r.items[i].first) visit(tp, fp, r.items[i].first);
+  }
+}
+
+}  // namespace
+
+double roc_auc(const std::vector<double>& scores, const std::vector<int>& truth) {
+  Ranked r = rank_descending(scores, truth);
+  if (r.positives == 0 || r.negatives == 0) return 0;
+  double area = 0, last_tp = 0, last_fp = 0;
+  sweep(r, [&](double tp, double fp, double) {
+    area += (fp - last_fp) * (tp + last_tp) / 2;  // trapezoid: a tie run is a diagonal step
+    last_tp = tp;
+    last_fp = fp;
+  });
+  return area / (r.positives * r.negatives);
+}
+
+double average_precision(const std::vector<double>& scores, const std::vector<int>& truth) {
+  Ranked r = rank_descending(scores, truth);
+  if (r.positives == 0) return 0;
+  double ap = 0, last_recall = 0;
+  sweep(r, [&](double tp, double fp, double) {
+    const double recall = tp / r.positives;
+    ap += (recall - last_recall) * tp / (tp + fp);
+    last_recall = recall;
+  });
+  return ap;
+}
+
+BestF1 best_f1(const std::vector<double>& scores, const std::vector<int>& truth) {
+  Ranked r = rank_descending(scores, truth);
+  BestF1 best;
+  if (r.positives == 0) return best;
+  sweep(r, [&](double tp, double fp, double threshold) {
+    const double f1 = 2 * tp / (tp + fp + r.positives);
+    if (f1 > best.f1) best = {f1, threshold};
+  });
+  return best;
+}
+
 PRF macro_prf(const std::vector<int>& truth, const std::vector<int>& predicted) {
   std::set<int> classes(truth.begin(), truth.end());
   classes.insert(predicted.begin(), predicted.end());

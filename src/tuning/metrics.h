@@ -13,6 +13,16 @@ struct PRF {
 PRF binary_prf(const std::vector<int>& truth, const std::vector<int>& predicted);
 // Macro-averaged P/R/F1 over the classes present in truth or predictions.
 PRF macro_prf(const std::vector<int>& truth, const std::vector<int>& predicted);
+// Threshold-free detection figures of scores (higher: more abnormal) against 0/1 truth, as sklearn's
+// roc_auc_score (ties count one half) and average_precision_score (step-wise, no interpolation); 0 when a class
+// is absent.
+double roc_auc(const std::vector<double>& scores, const std::vector<int>& truth);
+double average_precision(const std::vector<double>& scores, const std::vector<int>& truth);
+// The best F1 over every threshold of the scores (the oracle threshold: a ceiling, not a deployable rule), and it.
+struct BestF1 {
+  double f1 = 0, threshold = 0;
+};
+BestF1 best_f1(const std::vector<double>& scores, const std::vector<int>& truth);
 double normalized_mutual_info(const std::vector<int>& a, const std::vector<int>& b);  // arithmetic mean normaliser
 double adjusted_rand_index(const std::vector<int>& a, const std::vector<int>& b);
 double purity(const std::vector<int>& truth, const std::vector<int>& clusters);

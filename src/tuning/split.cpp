@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <map>
 
@@ -9,6 +10,52 @@
 #include "core/text.h"
 
 namespace rslicer::tuning {
+
+SplitOptions split_options(const config::Config& cfg) {
+  SplitOptions o;
+  o.by = cfg.get_string("split.by");
+  o.train_fraction = cfg.get_double("split.train_fraction");
+  o.test_systems = cfg.get_string_list("split.test_systems");
+  o.test_stores = cfg.get_string_list("split.test_stores");
+  return o;
+}
+
+EmbeddingSet window_rows(const std::vector<std::shared_ptr<const data::WindowStoreReader>>& stores) {
+  EmbeddingSet e;
+  for (std::size_t s = 0; s < stores.size(); ++s) {
+    e.stores.push_back(stores[s]->path().string());
+    e.systems.push_back(stores[s]->meta().system);
+    const auto& windows = stores[s]->windows();
+    for (std::size_t w = 0; w < windows.size(); ++w) {
+      e.store.push_back(static_cast<std::int32_t>(s));
+      e.window.push_back(static_cast<std::int32_t>(w));
+      e.begin_ns.push_back(windows[w].begin_ns);
+      e.label.push_back(windows[w].label);
+      e.fault.push_back(windows[w].fault);
+    }
+  }
+  return e;
+}
+
+std::vector<std::size_t> training_prefix(const EmbeddingSet& rows, const SplitOptions& options) {
+  std::vector<std::size_t> prefix(rows.stores.size(), 0);
+  if (options.by == "none") {
+    for (auto s : rows.store) ++prefix[static_cast<std::size_t>(s)];
+    return prefix;
+  }
+  const Split split = split_rows(rows, options);
+  std::vector<bool> train(rows.size(), false);
+  for (auto r : split.train) train[r] = true;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto s = static_cast<std::size_t>(rows.store[r]);
+    if (!train[r]) continue;
+    if (static_cast<std::size_t>(rows.window[r]) != prefix[s])
+      throw Error("the training side of split '" + options.by + "' is not a prefix of " + rows.stores[s],
+                  "split", "windows in time order (a store written by rslicer ingest or simulate)");
+    ++prefix[s];
+  }
+  return prefix;
+}
 
 Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
   Split s;
@@ -54,8 +101,22 @@ Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
       const bool test = std::find(o.test_systems.begin(), o.test_systems.end(), sys) != o.test_systems.end();
       (test ? s.test : s.train).push_back(r);
     }
+  } else if (o.by == "store") {
+    std::vector<bool> held_out(e.stores.size(), false);
+    for (const auto& wanted : o.test_stores) {
+      bool found = false;
+      for (std::size_t i = 0; i < e.stores.size(); ++i) {
+        const std::filesystem::path p(e.stores[i]);
+        if (e.stores[i] == wanted || p.filename() == wanted || p.stem() == wanted) held_out[i] = found = true;
+      }
+      if (!found)
+        throw ConfigError("held-out store '" + wanted + "' is not in the embeddings", "split.test_stores",
+                          "a path, file name or stem of one of " + join(e.stores, ", "));
+    }
+    for (std::size_t r = 0; r < e.size(); ++r)
+      (held_out.at(static_cast<std::size_t>(e.store[r])) ? s.test : s.train).push_back(r);
   } else {
-    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time, fault_time or system");
+    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time, fault_time, system or store");
   }
   if (s.train.empty() || s.test.empty())
     throw ConfigError("the split leaves " + std::to_string(s.train.size()) + " training and " +

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "tuning/clustering.h"
+#include "tuning/component_history.h"
 #include "tuning/metrics.h"
 
 namespace rslicer::tuning {
@@ -79,36 +80,179 @@ GaussianModel fit_gaussian(const Matrix& z, const std::vector<std::size_t>& norm
   return g;
 }
 
-// Threshold rule (see the header): best training F1 when abnormal windows exist, else a quantile of normal scores.
-double choose_threshold(const GaussianModel& g, const EmbeddingSet& e, const std::vector<std::size_t>& rows,
+// Best-F1 threshold over `rows` (labelled ones) of `scores`, or the quantile of the normal ones without abnormal.
+double choose_threshold(const std::vector<double>& scores, const EmbeddingSet& e, const std::vector<std::size_t>& rows,
                         double quantile) {
-  std::vector<std::pair<double, int>> scored;
-  for (auto r : rows)
-    if (e.label[r] >= 0) scored.emplace_back(g.score(e.z.row(r), e.z.cols), e.label[r]);
-  const bool has_abnormal = std::any_of(scored.begin(), scored.end(), [](auto& s) { return s.second == 1; });
-  if (!has_abnormal) {
-    std::vector<double> normal;
-    for (auto& s : scored) normal.push_back(s.first);
-    if (normal.empty()) return 0;
-    std::sort(normal.begin(), normal.end());
-    return normal[static_cast<std::size_t>(std::min<double>(normal.size() - 1, std::floor(quantile * normal.size())))];
+  std::vector<double> labelled, normal;
+  std::vector<int> truth;
+  for (auto r : rows) {
+    if (e.label[r] < 0) continue;
+    labelled.push_back(scores[r]);
+    truth.push_back(e.label[r]);
+    if (e.label[r] == 0) normal.push_back(scores[r]);
   }
-  std::sort(scored.begin(), scored.end());
-  double best_f1 = -1, best = scored.back().first;
-  double total_pos = 0;
-  for (auto& s : scored) total_pos += s.second == 1;
-  // Predict abnormal for score > threshold: sweep thresholds from high to low.
-  double tp = 0, fp = 0;
-  for (std::size_t k = scored.size(); k-- > 0;) {
-    (scored[k].second == 1 ? tp : fp) += 1;
-    const double threshold = k > 0 ? 0.5 * (scored[k].first + scored[k - 1].first) : scored[k].first - 1e-9;
-    const double p = tp / (tp + fp), r = tp / total_pos, f1 = p + r > 0 ? 2 * p * r / (p + r) : 0;
-    if (f1 > best_f1) {
-      best_f1 = f1;
-      best = threshold;
+  if (std::find(truth.begin(), truth.end(), 1) != truth.end()) return best_f1(labelled, truth).threshold;
+  if (normal.empty()) return 0;
+  std::sort(normal.begin(), normal.end());
+  return normal[static_cast<std::size_t>(std::min<double>(normal.size() - 1, std::floor(quantile * normal.size())))];
+}
+
+std::vector<float> unit(std::vector<float> v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  n = std::sqrt(n);
+  if (n > 0)
+    for (float& x : v) x = static_cast<float>(x / n);
+  return v;
+}
+
+// What the task models read of the embeddings, computed once for a fitted (or partly fitted) model.
+struct Scene {
+  const EmbeddingSet& e;
+  std::vector<int> state;                         // per window row
+  std::vector<std::vector<std::size_t>> comps;    // per window row: its component rows
+  FaultOnsets onsets;
+  ComponentHistory history;
+
+  Scene(const StateModels& m, const EmbeddingSet& set) : e(set), onsets(fault_onsets(set)),
+                                                         history(set, m.options.reference_windows) {
+    state.resize(e.size());
+    for (std::size_t r = 0; r < e.size(); ++r) state[r] = m.state_of(e.z.row(r));
+    comps.resize(e.size());
+    for (std::size_t c = 0; c < e.comp_row.size(); ++c) comps[static_cast<std::size_t>(e.comp_row[c])].push_back(c);
+  }
+  // A window's reference time: its fault's onset (the windows before it are normal), else its own begin.
+  std::int64_t reference_time(std::size_t r) const {
+    auto it = e.fault[r] >= 0 ? onsets.find({e.store[r], e.fault[r]}) : onsets.end();
+    return it != onsets.end() ? it->second : e.begin_ns[r];
+  }
+};
+
+std::vector<double> raw_ad_scores(const StateModels& m, const Scene& s) {
+  std::vector<double> raw(s.e.size());
+  for (std::size_t r = 0; r < s.e.size(); ++r) raw[r] = m.ad_model(s.state[r]).score(s.e.z.row(r), s.e.z.cols);
+  return raw;
+}
+
+std::vector<double> ad_scores(const StateModels& m, const Scene& s) {
+  return trailing_robust_z(raw_ad_scores(m, s), s.e.store, s.e.begin_ns, m.options.history_windows,
+                           /*min_history=*/5, m.normal_scores);
+}
+
+struct Deviation {
+  std::size_t comp;            // component row
+  double score;                // larger: moved more
+  std::vector<float> direction;  // embedding - reference
+};
+
+// How far each of window r's components moved (see the header): from its own windows before the fault, else the
+// state's / global tuned baseline, else the window's mean component.
+std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::size_t r) {
+  const EmbeddingSet& e = s.e;
+  const std::size_t d = e.comp.cols;
+  const std::vector<float> peers = mean_of(e.comp, s.comps[r]);
+  const auto& state_baselines = m.state_baselines[static_cast<std::size_t>(s.state[r])];
+  std::vector<Deviation> out;
+  Reference ref;
+  for (std::size_t c : s.comps[r]) {
+    const std::pair<int, int> key{e.store[r], e.comp_id[c]};
+    double spread = 0;
+    const std::vector<float>* base = &peers;
+    if (s.history.reference(key.first, key.second, s.reference_time(r), ref)) {
+      base = &ref.mean;
+      spread = ref.spread;
+    } else if (state_baselines.count(key)) {
+      base = &state_baselines.at(key);
+    } else if (m.global_baselines.count(key)) {
+      base = &m.global_baselines.at(key);
     }
+    const double distance = 1.0 - cosine(e.comp.row(c), base->data(), d);
+    Deviation dev{c, spread > 0 ? distance / (spread + 1e-9) : distance, std::vector<float>(d)};
+    for (std::size_t j = 0; j < d; ++j) dev.direction[j] = e.comp.row(c)[j] - (*base)[j];
+    out.push_back(std::move(dev));
   }
-  return best;
+  std::sort(out.begin(), out.end(), [](const Deviation& a, const Deviation& b) { return a.score > b.score; });
+  return out;
+}
+
+// FC's fault signature of window r (see the header), with `culprit` the component taken as the root cause.
+std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
+  const EmbeddingSet& e = s.e;
+  const GaussianModel& g = m.ad_model(s.state[r]);
+  std::vector<float> shift(e.z.cols);
+  for (std::size_t j = 0; j < e.z.cols; ++j) shift[j] = e.z.row(r)[j] - g.mean[j];
+  std::vector<float> out = unit(std::move(shift));
+  std::vector<float> moved = culprit ? unit(culprit->direction) : std::vector<float>(e.comp.cols, 0.0f);
+  out.insert(out.end(), moved.begin(), moved.end());
+  return out;
+}
+
+void fit_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train,
+            const std::vector<int>& state) {
+  const std::size_t K = m.centroids.rows;
+  std::vector<std::size_t> normal;
+  for (auto r : train)
+    if (e.label[r] == 0 || e.label[r] == -1) normal.push_back(r);
+  if (normal.size() < 2) throw Error("fewer than 2 normal training windows", "tuning", "a split with normal windows");
+  m.global_ad = fit_gaussian(e.z, normal, m.options.shrinkage);
+  m.state_ad.assign(K, GaussianModel{});
+  for (std::size_t k = 0; k < K; ++k) {
+    std::vector<std::size_t> normal_k;
+    for (auto r : normal)
+      if (state[r] == static_cast<int>(k)) normal_k.push_back(r);
+    if (normal_k.size() >= m.options.min_state_windows) m.state_ad[k] = fit_gaussian(e.z, normal_k, m.options.shrinkage);
+  }
+  std::vector<double> normal_raw;
+  for (auto r : normal) normal_raw.push_back(m.ad_model(state[r]).score(e.z.row(r), e.z.cols));
+  m.normal_scores = robust_centre(std::move(normal_raw));
+}
+
+void fit_fl_baselines(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train,
+                      const std::vector<int>& state) {
+  const std::size_t K = m.centroids.rows;
+  std::set<std::size_t> train_set(train.begin(), train.end());
+  std::map<std::pair<int, int>, std::vector<std::size_t>> comp_rows;
+  std::vector<std::map<std::pair<int, int>, std::vector<std::size_t>>> state_comp_rows(K);
+  for (std::size_t c = 0; c < e.comp_row.size(); ++c) {
+    const auto r = static_cast<std::size_t>(e.comp_row[c]);
+    if (!train_set.count(r) || e.label[r] == 1) continue;
+    const std::pair<int, int> key{e.store[r], e.comp_id[c]};
+    comp_rows[key].push_back(c);
+    state_comp_rows[static_cast<std::size_t>(state[r])][key].push_back(c);
+  }
+  m.state_baselines.assign(K, {});
+  for (auto& [key, rows] : comp_rows) m.global_baselines[key] = mean_of(e.comp, rows);
+  for (std::size_t k = 0; k < K; ++k)
+    for (auto& [key, rows] : state_comp_rows[k])
+      if (rows.size() >= 3) m.state_baselines[k][key] = mean_of(e.comp, rows);
+}
+
+void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
+  const EmbeddingSet& e = s.e;
+  const std::size_t K = m.centroids.rows;
+  std::map<int, std::vector<std::vector<float>>> by_type;
+  std::vector<std::map<int, std::vector<std::vector<float>>>> by_state_type(K);
+  for (auto r : train) {
+    if (e.label[r] != 1 || e.fault_type[r] < 0) continue;
+    auto devs = deviations(m, s, r);
+    const Deviation* culprit = devs.empty() ? nullptr : &devs.front();
+    for (const auto& d : devs)
+      if (e.comp_id[d.comp] == e.root_cause[r]) culprit = &d;
+    auto sig = signature(m, s, r, culprit);
+    by_type[e.fault_type[r]].push_back(sig);
+    by_state_type[static_cast<std::size_t>(s.state[r])][e.fault_type[r]].push_back(std::move(sig));
+  }
+  auto mean = [](const std::vector<std::vector<float>>& v) {
+    std::vector<float> out(v.front().size(), 0.0f);
+    for (const auto& x : v)
+      for (std::size_t j = 0; j < x.size(); ++j) out[j] += x[j] / static_cast<float>(v.size());
+    return out;
+  };
+  m.state_prototypes.assign(K, {});
+  for (auto& [t, sigs] : by_type) m.global_prototypes[t] = mean(sigs);
+  for (std::size_t k = 0; k < K; ++k)
+    for (auto& [t, sigs] : by_state_type[k])
+      if (sigs.size() >= 3) m.state_prototypes[k][t] = mean(sigs);
 }
 
 }  // namespace
@@ -138,145 +282,162 @@ int StateModels::state_of(const float* z) const {
   return best;
 }
 
+const GaussianModel& StateModels::ad_model(int state) const {
+  const auto k = static_cast<std::size_t>(state);
+  return k < state_ad.size() && !state_ad[k].mean.empty() ? state_ad[k] : global_ad;
+}
+
 StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_t>& train, const Matrix& centroids,
                              const TuneOptions& options) {
   StateModels m;
   m.options = options;
   m.centroids = centroids;
-  const std::size_t K = centroids.rows;
-  std::vector<int> state(e.size());
-  for (std::size_t r = 0; r < e.size(); ++r) state[r] = m.state_of(e.z.row(r));
-
-  std::vector<std::size_t> normal;
-  for (auto r : train)
-    if (e.label[r] == 0 || e.label[r] == -1) normal.push_back(r);
-  if (normal.size() < 2) throw Error("fewer than 2 normal training windows", "tuning", "a split with normal windows");
-  m.global_ad = fit_gaussian(e.z, normal, options.shrinkage);
-  m.global_ad.threshold = choose_threshold(m.global_ad, e, train, options.quantile);
-  m.state_ad.resize(K);
-  m.state_prototypes.resize(K);
-  m.state_baselines.resize(K);
-  for (std::size_t k = 0; k < K; ++k) {
-    std::vector<std::size_t> rows, normal_k;
-    for (auto r : train)
-      if (state[r] == static_cast<int>(k)) {
-        rows.push_back(r);
-        if (e.label[r] <= 0) normal_k.push_back(r);
-      }
-    if (normal_k.size() >= options.min_state_windows) {
-      m.state_ad[k] = fit_gaussian(e.z, normal_k, options.shrinkage);
-      m.state_ad[k].threshold = choose_threshold(m.state_ad[k], e, rows, options.quantile);
-    }
-  }
-  // FC prototypes.
-  std::map<int, std::vector<std::size_t>> by_type;
-  std::vector<std::map<int, std::vector<std::size_t>>> by_state_type(K);
-  for (auto r : train)
-    if (e.label[r] == 1 && e.fault_type[r] >= 0) {
-      by_type[e.fault_type[r]].push_back(r);
-      by_state_type[static_cast<std::size_t>(state[r])][e.fault_type[r]].push_back(r);
-    }
-  for (auto& [t, rows] : by_type) m.global_prototypes[t] = mean_of(e.z, rows);
-  for (std::size_t k = 0; k < K; ++k)
-    for (auto& [t, rows] : by_state_type[k]) m.state_prototypes[k][t] = mean_of(e.z, rows);
-  // FL baselines from normal training windows' component embeddings.
-  std::set<std::size_t> train_set(train.begin(), train.end());
-  std::map<std::pair<int, int>, std::vector<std::size_t>> comp_rows;
-  std::vector<std::map<std::pair<int, int>, std::vector<std::size_t>>> state_comp_rows(K);
-  for (std::size_t c = 0; c < e.comp_row.size(); ++c) {
-    const auto r = static_cast<std::size_t>(e.comp_row[c]);
-    if (!train_set.count(r) || e.label[r] == 1) continue;
-    const std::pair<int, int> key{e.store[r], e.comp_id[c]};
-    comp_rows[key].push_back(c);
-    state_comp_rows[static_cast<std::size_t>(state[r])][key].push_back(c);
-  }
-  for (auto& [key, rows] : comp_rows) m.global_baselines[key] = mean_of(e.comp, rows);
-  for (std::size_t k = 0; k < K; ++k)
-    for (auto& [key, rows] : state_comp_rows[k])
-      if (rows.size() >= 3) m.state_baselines[k][key] = mean_of(e.comp, rows);
+  m.state_ad.resize(centroids.rows);
+  m.state_baselines.resize(centroids.rows);
+  m.state_prototypes.resize(centroids.rows);
+  Scene scene(m, e);
+  fit_ad(m, e, train, scene.state);
+  m.threshold = choose_threshold(ad_scores(m, scene), e, train, options.quantile);
+  fit_fl_baselines(m, e, train, scene.state);
+  fit_fc_prototypes(m, scene, train);
   return m;
 }
 
-Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& test) {
-  Evaluation out;
-  const std::size_t d = e.z.cols;
+namespace {
+
+struct RankingFigures {
+  std::vector<int> pod, service;
+  // Top-k shares (named `prefix`k: top1 per window, as1 per event as Nezha names its accuracy) and MRR.
+  nlohmann::json to_json(const std::string& prefix) const {
+    auto level = [&](const std::vector<int>& ranks) {
+      return nlohmann::json{{prefix + "1", top_k(ranks, 1)}, {prefix + "3", top_k(ranks, 3)},
+                            {prefix + "5", top_k(ranks, 5)}, {"mrr", mean_reciprocal_rank(ranks)}};
+    };
+    return {{"pod", level(pod)}, {"service", level(service)}};
+  }
+  void add(const EmbeddingSet& e, const std::vector<std::pair<double, std::size_t>>& ranked_comps, std::size_t r) {
+    std::vector<int> pods, services;
+    for (const auto& [score, c] : ranked_comps) {
+      pods.push_back(e.comp_id[c]);
+      if (std::find(services.begin(), services.end(), e.comp_service[c]) == services.end())
+        services.push_back(e.comp_service[c]);
+    }
+    pod.push_back(rank_of(pods, e.root_cause[r]));
+    service.push_back(rank_of(services, e.root_service[r]));
+  }
+};
+
+nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, const std::vector<double>& score,
+                                 const std::vector<std::size_t>& test, const std::vector<int>& state) {
   std::vector<int> truth, predicted;
+  std::vector<double> scores;
   std::map<std::pair<int, int>, bool> event_detected;  // (store, fault) -> any window flagged
-  std::vector<int> pod_ranks, service_ranks, type_ranks;
   std::size_t state_models_used = 0;
   for (auto r : test) {
-    const int k = m.state_of(e.z.row(r));
-    const GaussianModel& g = m.state_ad[static_cast<std::size_t>(k)].mean.empty() ? m.global_ad : m.state_ad[static_cast<std::size_t>(k)];
-    state_models_used += &g != &m.global_ad;
-    const int flag = g.score(e.z.row(r), d) > g.threshold;
+    state_models_used += &m.ad_model(state[r]) != &m.global_ad;
+    const int flag = score[r] > m.threshold;
     if (e.label[r] >= 0) {
       truth.push_back(e.label[r]);
       predicted.push_back(flag);
+      scores.push_back(score[r]);
     }
     if (e.label[r] == 1 && e.fault[r] >= 0) {
       auto& detected = event_detected[{e.store[r], e.fault[r]}];
       detected = detected || flag;
     }
-    if (e.label[r] != 1) continue;
-    // FC: rank fault types by cosine to the state's prototypes (global ones fill the types the state lacks).
-    std::map<int, std::vector<float>> protos = m.global_prototypes;
-    for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(k)]) protos[t] = p;
-    std::vector<std::pair<double, int>> types;
-    for (auto& [t, p] : protos) types.emplace_back(-cosine(e.z.row(r), p.data(), d), t);
-    std::sort(types.begin(), types.end());
-    std::vector<int> type_ranking;
-    for (auto& [s, t] : types) type_ranking.push_back(t);
-    if (e.fault_type[r] >= 0 && !type_ranking.empty()) {
-      type_ranks.push_back(rank_of(type_ranking, e.fault_type[r]));
-      out.true_fault_type.push_back(e.fault_type[r]);
-      out.predicted_fault_type.push_back(type_ranking.front());
-    }
-    // FL: rank this window's components by deviation from their baseline in this state; a component without one
-    // (a system never seen in training) is compared with its peers: the mean of the window's component embeddings.
-    std::vector<std::size_t> window_comps;
-    for (std::size_t c = 0; c < e.comp_row.size(); ++c)
-      if (static_cast<std::size_t>(e.comp_row[c]) == r) window_comps.push_back(c);
-    const std::vector<float> peers = mean_of(e.comp, window_comps);
-    std::vector<std::pair<double, std::size_t>> comps;
-    for (std::size_t c : window_comps) {
-      const std::pair<int, int> key{e.store[r], e.comp_id[c]};
-      const auto& sb = m.state_baselines[static_cast<std::size_t>(k)];
-      const std::vector<float>* base = sb.count(key) ? &sb.at(key) : m.global_baselines.count(key) ? &m.global_baselines.at(key) : &peers;
-      comps.emplace_back(-(1.0 - cosine(e.comp.row(c), base->data(), e.comp.cols)), c);
-    }
-    if (comps.empty() || e.root_cause[r] < 0) continue;
-    std::sort(comps.begin(), comps.end());
-    std::vector<int> pods, services;
-    for (auto& [s, c] : comps) {
-      pods.push_back(e.comp_id[c]);
-      if (std::find(services.begin(), services.end(), e.comp_service[c]) == services.end())
-        services.push_back(e.comp_service[c]);
-    }
-    pod_ranks.push_back(rank_of(pods, e.root_cause[r]));
-    service_ranks.push_back(rank_of(services, e.root_service[r]));
   }
   PRF ad = binary_prf(truth, predicted);
   std::size_t detected = 0;
   for (auto& [k, v] : event_detected) detected += v;
+  const std::size_t flagged = static_cast<std::size_t>(std::count(predicted.begin(), predicted.end(), 1));
+  const std::size_t positives = static_cast<std::size_t>(std::count(truth.begin(), truth.end(), 1));
+  return {{"precision", ad.precision}, {"recall", ad.recall}, {"f1", ad.f1},
+          {"auroc", roc_auc(scores, truth)}, {"auprc", average_precision(scores, truth)},
+          {"oracle_f1", best_f1(scores, truth).f1}, {"threshold", m.threshold},
+          {"flagged_share", truth.empty() ? 0.0 : static_cast<double>(flagged) / static_cast<double>(truth.size())},
+          {"base_rate", truth.empty() ? 0.0 : static_cast<double>(positives) / static_cast<double>(truth.size())},
+          {"windows", truth.size()}, {"events", event_detected.size()},
+          {"event_recall", event_detected.empty() ? 0.0 : static_cast<double>(detected) / event_detected.size()},
+          {"state_models_used", state_models_used}};
+}
+
+}  // namespace
+
+Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& test) {
+  Evaluation out;
+  Scene s(m, e);
+  const std::vector<double> score = ad_scores(m, s);
+  RankingFigures per_window, per_event;
+  std::vector<int> type_ranks;
+  std::set<int> unseen_types;
+  std::size_t unseen_windows = 0;
+  // Per fault event: the component scores of its windows, summed (then averaged), to rank the event once.
+  std::map<std::pair<int, int>, std::map<std::size_t, std::pair<double, int>>> event_scores;  // -> comp id -> (sum, n)
+  std::map<std::pair<int, int>, std::pair<std::size_t, std::map<std::size_t, std::size_t>>> event_rows;
+  for (auto r : test) {
+    if (e.label[r] != 1) continue;
+    const auto devs = deviations(m, s, r);
+    const int k = s.state[r];
+    // FC: types ranked by cosine of the window's signature to the state's prototypes (global ones fill the rest).
+    if (e.fault_type[r] >= 0 && !m.global_prototypes.empty()) {
+      if (!m.global_prototypes.count(e.fault_type[r])) {
+        ++unseen_windows;
+        unseen_types.insert(e.fault_type[r]);
+      } else {
+        const auto sig = signature(m, s, r, devs.empty() ? nullptr : &devs.front());
+        std::map<int, std::vector<float>> protos = m.global_prototypes;
+        for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(k)]) protos[t] = p;
+        std::vector<std::pair<double, int>> types;
+        for (auto& [t, p] : protos) types.emplace_back(-cosine(sig.data(), p.data(), sig.size()), t);
+        std::sort(types.begin(), types.end());
+        std::vector<int> ranking;
+        for (auto& [sc, t] : types) ranking.push_back(t);
+        type_ranks.push_back(rank_of(ranking, e.fault_type[r]));
+        out.true_fault_type.push_back(e.fault_type[r]);
+        out.predicted_fault_type.push_back(ranking.front());
+      }
+    }
+    if (devs.empty() || e.root_cause[r] < 0) continue;
+    std::vector<std::pair<double, std::size_t>> ranked;
+    for (const auto& d : devs) ranked.emplace_back(-d.score, d.comp);
+    per_window.add(e, ranked, r);
+    if (e.fault[r] < 0) continue;
+    const std::pair<int, int> event{e.store[r], e.fault[r]};
+    auto& sums = event_scores[event];
+    auto& rows = event_rows[event];
+    rows.first = r;
+    for (const auto& d : devs) {
+      auto& [sum, n] = sums[static_cast<std::size_t>(e.comp_id[d.comp])];
+      sum += d.score;
+      ++n;
+      rows.second[static_cast<std::size_t>(e.comp_id[d.comp])] = d.comp;
+    }
+  }
+  for (const auto& [event, sums] : event_scores) {
+    std::vector<std::pair<double, std::size_t>> ranked;
+    for (const auto& [comp_id, sn] : sums)
+      ranked.emplace_back(-sn.first / sn.second, event_rows[event].second[comp_id]);
+    std::sort(ranked.begin(), ranked.end());
+    per_event.add(e, ranked, event_rows[event].first);
+  }
   PRF fc = macro_prf(out.true_fault_type, out.predicted_fault_type);
-  out.metrics = {
-      {"ad", {{"precision", ad.precision}, {"recall", ad.recall}, {"f1", ad.f1}, {"windows", truth.size()},
-              {"events", event_detected.size()},
-              {"event_recall", event_detected.empty() ? 0.0 : static_cast<double>(detected) / event_detected.size()},
-              {"state_models_used", state_models_used}}},
-      {"fl", {{"pod", {{"top1", top_k(pod_ranks, 1)}, {"top3", top_k(pod_ranks, 3)}, {"top5", top_k(pod_ranks, 5)},
-                       {"mrr", mean_reciprocal_rank(pod_ranks)}}},
-              {"service", {{"top1", top_k(service_ranks, 1)}, {"top3", top_k(service_ranks, 3)},
-                           {"top5", top_k(service_ranks, 5)}, {"mrr", mean_reciprocal_rank(service_ranks)}}},
-              {"windows", pod_ranks.size()}}},
-      {"fc", {{"precision", fc.precision}, {"recall", fc.recall}, {"f1", fc.f1},
-              {"mrr", mean_reciprocal_rank(type_ranks)}, {"windows", type_ranks.size()}}}};
+  nlohmann::json events = per_event.to_json("as");
+  events["events"] = event_scores.size();
+  nlohmann::json fl = per_window.to_json("top");
+  fl["windows"] = per_window.pod.size();
+  fl["events"] = events;
+  out.metrics = {{"ad", detection_figures(m, e, score, test, s.state)},
+                 {"fl", fl},
+                 {"fc", {{"precision", fc.precision}, {"recall", fc.recall}, {"f1", fc.f1},
+                         {"mrr", mean_reciprocal_rank(type_ranks)}, {"windows", type_ranks.size()},
+                         {"types", m.global_prototypes.size()}, {"unseen_windows", unseen_windows},
+                         {"unseen_types", unseen_types.size()}}}};
   return out;
 }
 
 nlohmann::json StateModels::to_json() const {
   auto gaussian = [](const GaussianModel& g) {
-    return nlohmann::json{{"mean", g.mean}, {"precision", g.precision}, {"threshold", g.threshold}, {"windows", g.windows}};
+    return nlohmann::json{{"mean", g.mean}, {"precision", g.precision}, {"windows", g.windows}};
   };
   nlohmann::json j;
   j["centroids"] = {{"rows", centroids.rows}, {"cols", centroids.cols}, {"data", centroids.data}};
@@ -293,6 +454,8 @@ nlohmann::json StateModels::to_json() const {
     for (const auto& [k, v] : b) o.push_back({{"store", k.first}, {"component", k.second}, {"embedding", v}});
     return o;
   };
+  j["normal_scores"] = {{"median", normal_scores.median}, {"scale", normal_scores.scale}};
+  j["threshold"] = threshold;
   j["global_prototypes"] = protos(global_prototypes);
   j["state_prototypes"] = nlohmann::json::array();
   for (const auto& p : state_prototypes) j["state_prototypes"].push_back(protos(p));
@@ -300,7 +463,8 @@ nlohmann::json StateModels::to_json() const {
   j["state_baselines"] = nlohmann::json::array();
   for (const auto& b : state_baselines) j["state_baselines"].push_back(bases(b));
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
-                  {"min_state_windows", options.min_state_windows}};
+                  {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
+                  {"reference_windows", options.reference_windows}};
   return j;
 }
 
@@ -313,7 +477,6 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
     GaussianModel out;
     out.mean = g["mean"].get<std::vector<float>>();
     out.precision = g["precision"].get<std::vector<double>>();
-    out.threshold = g["threshold"];
     out.windows = g["windows"];
     return out;
   };
@@ -329,6 +492,8 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
     for (const auto& x : o) b[{x["store"].get<int>(), x["component"].get<int>()}] = x["embedding"].get<std::vector<float>>();
     return b;
   };
+  m.normal_scores = {j["normal_scores"]["median"].get<double>(), j["normal_scores"]["scale"].get<double>()};
+  m.threshold = j["threshold"];
   m.global_prototypes = protos(j["global_prototypes"]);
   for (const auto& p : j["state_prototypes"]) m.state_prototypes.push_back(protos(p));
   m.global_baselines = bases(j["global_baselines"]);
@@ -336,6 +501,8 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.shrinkage = j["options"]["shrinkage"];
   m.options.quantile = j["options"]["quantile"];
   m.options.min_state_windows = j["options"]["min_state_windows"];
+  m.options.history_windows = j["options"]["history_windows"];
+  m.options.reference_windows = j["options"]["reference_windows"];
   return m;
 }
 

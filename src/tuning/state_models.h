@@ -1,14 +1,22 @@
 // State-Aware Task-Oriented Tuning (paper §2.2, eqs. 7-8): windows are assigned to runtime states (nearest
 // centroid in z); each state gets its own task models fitted on that state's training windows, sharing the
 // backbone; a state with fewer than `min_state_windows` training windows uses the global model.
-//   AD: a Gaussian over normal z (covariance shrunk towards (tr S / d) I); score = Mahalanobis distance squared;
-//       threshold rule: the score that maximises F1 on the state's training windows when they contain abnormal
-//       ones, else the `quantile` of its normal training scores.
-//   FL: per component, the mean embedding of its pod-level text over normal training windows of the state; a
-//       window's components are ranked by 1 - cos(embedding, that baseline), services by their best pod; a
-//       component with no baseline (an unseen system) is compared with the mean of the window's components.
-//   FC: prototypes (mean z) per fault type over abnormal training windows of the state, completed by global
-//       prototypes; types ranked by cosine similarity.
+//   AD: a Gaussian over normal z (covariance shrunk towards (tr S / d) I); raw score = Mahalanobis distance
+//       squared, reported as a robust z against the store's previous `history_windows` windows
+//       (tuning/trailing_scores.h), so that a later period or another system is not flagged whole. Threshold: the
+//       one maximising F1 on the tuning split in those units (a quantile of normal scores when it has no abnormal
+//       window). Threshold-free AUROC/AUPRC and the oracle threshold's F1 (the best on the test split itself, a
+//       ceiling, not a rule) are reported beside it.
+//   FL: a window's components ranked by how far their pod-level embedding moved from the windows before the fault
+//       (cosine distance over their own spread there: tuning/component_history.h); without such windows, from the
+//       state's tuned baseline (mean over normal training windows), else from the mean of the window's components
+//       (an unseen system). Per window and per fault event (each fault ranked once, its windows' scores averaged;
+//       services by their best pod), as Nezha evaluates.
+//   FC: a window's fault signature = [unit(z - its state's normal mean), unit(the top-ranked component's
+//       embedding - its reference)]: which state moved and how its culprit moved. Prototypes per fault type over the
+//       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
+//       windows of a type; types ranked by cosine. Only types present in tuning can be predicted: test windows of
+//       other types are counted as unseen, not scored.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,6 +25,7 @@
 #include <vector>
 
 #include "tuning/embeddings.h"
+#include "tuning/trailing_scores.h"
 
 namespace rslicer::tuning {
 
@@ -24,12 +33,13 @@ struct TuneOptions {
   double shrinkage = 0.1;
   double quantile = 0.99;
   std::size_t min_state_windows = 20;
+  std::size_t history_windows = 60;    // AD: windows before each window that centre its score
+  std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
 };
 
 struct GaussianModel {
   std::vector<float> mean;
   std::vector<double> precision;  // [d, d]
-  double threshold = 0;
   std::size_t windows = 0;
   double score(const float* x, std::size_t d) const;
 };
@@ -38,7 +48,9 @@ struct StateModels {
   Matrix centroids;
   GaussianModel global_ad;
   std::vector<GaussianModel> state_ad;  // empty mean: use global
-  std::map<int, std::vector<float>> global_prototypes;              // fault type -> mean z
+  RobustCentre normal_scores;           // raw scores of the tuning split's normal windows (the trailing fallback)
+  double threshold = 0;                 // on the trailing robust z
+  std::map<int, std::vector<float>> global_prototypes;              // fault type -> mean signature
   std::vector<std::map<int, std::vector<float>>> state_prototypes;
   std::map<std::pair<int, int>, std::vector<float>> global_baselines;  // (store, component) -> mean embedding
   std::vector<std::map<std::pair<int, int>, std::vector<float>>> state_baselines;
@@ -47,6 +59,7 @@ struct StateModels {
   nlohmann::json to_json() const;
   static StateModels from_json(const nlohmann::json& j);
   int state_of(const float* z) const;
+  const GaussianModel& ad_model(int state) const;
 };
 
 StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_t>& train_rows,

@@ -6,17 +6,23 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <set>
+#include <sstream>
 
 #include "cli/simulate_command.h"
 #include "core/error.h"
 #include "config/composer.h"
 #include "data/nezha_reader.h"
 #include "data/nezha_writer.h"
+#include "data/serializer.h"
+#include "data/tokenizer.h"
+#include "data/window_store.h"
 #include "data/windowing.h"
 #include "test_util.h"
 
 using namespace rslicer;
 using namespace rslicer::data;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -177,4 +183,52 @@ TEST(Simulator, BadSpecsAreConfigErrors) {
   EXPECT_THROW(spec_from({"system.entry=nowhere"}), ConfigError);
   EXPECT_EQ(cli::parse_duration_s("90m", "d"), 5400.0);
   EXPECT_EQ(cli::parse_duration_s("2d", "d"), 172800.0);
+}
+
+namespace {
+
+// Whitespace-separated words of a text.
+std::set<std::string> words_of(const std::string& text) {
+  std::set<std::string> out;
+  std::istringstream in(text);
+  for (std::string w; in >> w;) out.insert(w);
+  return out;
+}
+
+}  // namespace
+
+// No key across modalities: a word that two of a window's texts share must not be unique to that window in its
+// store (a timestamp, an id, a random log parameter would be), or InfoNCE could match the texts by it.
+TEST(Serializer, AWindowsTextsShareNoWordUniqueToTheWindow) {
+  const fs::path tokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
+  if (!fs::exists(tokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  auto spec = spec_from({"duration=90m", "seed=5", "faults.mean_gap_s=300", "faults.warmup_s=300"});
+  Telemetry t = simulate(spec);
+  const WindowingOptions windowing{60'000'000'000, 30'000'000'000};
+  auto windows = make_windows(t, windowing);
+  test::TempDir dir;
+  write_window_store(dir / "sim.h5", t, windows, windowing);
+  WindowStoreReader store(dir / "sim.h5");
+  auto tok = Tokenizer::from_file(tokenizer);
+  WindowSerializer serializer(store, tok, {4096});
+  std::vector<std::array<std::set<std::string>, 3>> texts;
+  std::map<std::string, std::set<std::size_t>> windows_of_word;
+  for (std::size_t w = 0; w < store.windows().size(); ++w) {
+    auto m = serializer.serialize(store.windows()[w], store.read_window(w));
+    texts.push_back({words_of(m.metrics), words_of(m.traces), words_of(m.logs)});
+    for (const auto& modality : texts.back())
+      for (const auto& word : modality) windows_of_word[word].insert(w);
+  }
+  ASSERT_GE(texts.size(), 150u);
+  std::size_t shared_words = 0;
+  for (std::size_t w = 0; w < texts.size(); ++w)
+    for (int a = 0; a < 3; ++a)
+      for (int b = a + 1; b < 3; ++b)
+        for (const auto& word : texts[w][static_cast<std::size_t>(a)]) {
+          if (!texts[w][static_cast<std::size_t>(b)].count(word)) continue;
+          ++shared_words;
+          EXPECT_GT(windows_of_word[word].size(), 1u) << "window " << w << ": '" << word << "' is in modalities " << a
+                                                      << " and " << b << " and in no other window";
+        }
+  EXPECT_GT(shared_words, 0u);  // service names are shared (and not unique): the check saw shared words
 }

@@ -4,16 +4,17 @@ set -u
 build=$1
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'rm -rf "$out" "$out.log"' EXIT
 if ! DEMO_SCALE=small DEMO_OUT="$out" bash "$root/scripts/demo.sh" "$(realpath --relative-to="$root" "$build")" > "$out.log" 2>&1; then
   tail -40 "$out.log"; echo "0 passed, 1 failed"; exit 1
 fi
 fails=0; passes=0
 expect() { if eval "$1"; then passes=$((passes+1)); else echo "FAIL: $1"; fails=$((fails+1)); fi; }
-for f in online_boutique.h5 train_ticket.h5 embeddings_trained.h5 embeddings_baseline.h5 runs/4/final/model.safetensors \
-         runs/4/final/config.json runs/4/final/README.md runs/4/metrics.jsonl report_system/report.md \
-         report_system/report.json report_time/report.md report_time/report.json release/model.safetensors \
-         release/config.json release/README.md; do
+for f in online_boutique.h5 train_ticket.h5 embeddings_trained_time.h5 embeddings_trained_system.h5 \
+         embeddings_baseline.h5 runs/pretrain_time/final/model.safetensors runs/pretrain_time/final/config.json \
+         runs/pretrain_time/final/README.md runs/pretrain_time/metrics.jsonl report_system/report.md \
+         report_system/report.json report_time/report.md report_time/report.json release_time/model.safetensors \
+         release_time/config.json release_time/README.md release_system/model.safetensors; do
   expect "[[ -s '$out/$f' ]]"
 done
 for split in system time; do
@@ -25,7 +26,8 @@ bad = []
 def walk(x, path):
     if isinstance(x, dict):
         for k, v in x.items():
-            if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows'):
+            if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows',
+                         'threshold', 'types', 'unseen_windows', 'unseen_types'):
                 walk(v, path + '.' + k)
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         if not (0.0 <= x <= 1.0): bad.append((path, x))
@@ -39,7 +41,9 @@ done
 # The t-SNE maps (computed by rslicer evaluate) cover the chosen windows, trained and baseline, and were drawn.
 expect "[[ -s '$out/report_time/tsne_states.png' ]]"
 expect "/usr/bin/python3 -c \"import json, math, sys; p = json.load(open(sys.argv[1])); sys.exit(0 if all(len(p[s]['tsne']['map']) == len(p[s]['tsne']['index']) > 10 and math.isfinite(p[s]['tsne']['kl']) for s in ('trained', 'baseline')) else 1)\" '$out/report_time/plot_inputs.json'"
-expect "[[ \$(wc -l < '$out/runs/4/metrics.jsonl') -ge 3 ]]"
-expect "ls '$out'/runs/4/checkpoints/step-*/DONE > /dev/null"
+expect "[[ \$(wc -l < '$out/runs/pretrain_time/metrics.jsonl') -ge 3 ]]"
+expect "ls '$out'/runs/pretrain_time/checkpoints/step-*/DONE > /dev/null"
+# Each pre-training read its split's training side only (the held-out system's store not at all).
+expect "grep -q 'pre-training on [0-9]* of [0-9]* windows (split=system: the test side held out' '$out.log'"
 echo "$passes passed, $fails failed"
 ((fails == 0))

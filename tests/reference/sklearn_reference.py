@@ -24,6 +24,8 @@ def main():
         "nmi": metrics.normalized_mutual_info_score(a, b),
         "ari": metrics.adjusted_rand_score(a, b),
         "silhouette": float(metrics.silhouette_score(x, km.labels_)),
+        "auroc": metrics.roc_auc_score(inp["st"], inp["scores"]),
+        "auprc": metrics.average_precision_score(inp["st"], inp["scores"]),
     }
     json.dump(out, open(sys.argv[2], "w"))
 

@@ -15,6 +15,7 @@
 #include "tuning/split.h"
 #include "tuning/tsne.h"
 #include "tuning/state_models.h"
+#include "tuning/trailing_scores.h"
 #include "test_util.h"
 
 using namespace rslicer;
@@ -80,9 +81,13 @@ TEST(Clustering, InertiaAndMetricsMatchScikitLearn) {
   std::vector<int> t = {1, 0, 1, 1, 0, 0, 1, 0, 1, 1}, p = {1, 1, 1, 0, 0, 0, 1, 1, 0, 1};
   std::vector<int> mt = {0, 1, 2, 2, 1, 0, 3, 3}, mp = {0, 2, 2, 2, 1, 0, 3, 1};
   std::vector<int> a = {0, 0, 1, 1, 2, 2, 2, 0}, b = {1, 1, 0, 0, 0, 2, 2, 1};
+  // Scores with ties (across and within the classes) for AUROC / average precision.
+  std::vector<double> scores = {0.9, 0.1, 0.4, 0.4, 0.35, 0.8, 0.4, 0.05, 0.7, 0.2, 0.9, 0.3};
+  std::vector<int> st = {1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1};
   test::TempDir dir;
   std::ofstream(dir / "in.json") << nlohmann::json{{"x", xs}, {"init", inits}, {"truth", t}, {"predicted", p},
-                                                   {"mt", mt}, {"mp", mp}, {"a", a}, {"b", b}}.dump();
+                                                   {"mt", mt}, {"mp", mp}, {"a", a}, {"b", b},
+                                                   {"scores", scores}, {"st", st}}.dump();
   std::string cmd = "/usr/bin/python3 '" + std::string(RSLICER_TEST_DIR) + "/reference/sklearn_reference.py' '" +
                     (dir / "in.json").string() + "' '" + (dir / "out.json").string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
@@ -102,6 +107,24 @@ TEST(Clustering, InertiaAndMetricsMatchScikitLearn) {
   EXPECT_NEAR(normalized_mutual_info(a, b), ref["nmi"].get<double>(), 1e-12);
   EXPECT_NEAR(adjusted_rand_index(a, b), ref["ari"].get<double>(), 1e-12);
   EXPECT_NEAR(silhouette(x, ours.assignment), ref["silhouette"].get<double>(), 1e-5);
+  EXPECT_NEAR(roc_auc(scores, st), ref["auroc"].get<double>(), 1e-12);
+  EXPECT_NEAR(average_precision(scores, st), ref["auprc"].get<double>(), 1e-12);
+}
+
+TEST(Metrics, OracleF1IsTheBestOverEveryThreshold) {
+  std::vector<double> scores = {0.9, 0.1, 0.4, 0.4, 0.35, 0.8, 0.4, 0.05, 0.7, 0.2, 0.9, 0.3};
+  std::vector<int> st = {1, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1};
+  double brute = 0;
+  for (double th : scores) {
+    std::vector<int> predicted;
+    for (double s : scores) predicted.push_back(s >= th);
+    brute = std::max(brute, binary_prf(st, predicted).f1);
+  }
+  EXPECT_NEAR(best_f1(scores, st).f1, brute, 1e-12);
+  EXPECT_GT(brute, 0.5);
+  EXPECT_EQ(roc_auc({1, 2, 3}, {0, 0, 0}), 0.0);  // one class only
+  EXPECT_NEAR(roc_auc({1, 2, 3, 4}, {0, 0, 1, 1}), 1.0, 1e-12);
+  EXPECT_NEAR(average_precision({4, 3, 2, 1}, {1, 0, 1, 0}), (1.0 + 2.0 / 3) / 2, 1e-12);
 }
 
 TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
@@ -150,9 +173,58 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_GT(result.metrics["ad"]["f1"].get<double>(), 0.9) << result.metrics.dump();
   EXPECT_GT(result.metrics["fl"]["pod"]["top1"].get<double>(), 0.9) << result.metrics.dump();
   EXPECT_GT(result.metrics["fc"]["f1"].get<double>(), 0.9) << result.metrics.dump();
+  EXPECT_GT(result.metrics["ad"]["auroc"].get<double>(), 0.95) << result.metrics.dump();
+  EXPECT_GE(result.metrics["ad"]["oracle_f1"].get<double>(), result.metrics["ad"]["f1"].get<double>());
+  // Per fault event: the 16 faults of the test windows (rows 240..399: faults 24..39), each ranked once.
+  EXPECT_EQ(result.metrics["fl"]["events"]["events"].get<std::size_t>(), 16u);
+  EXPECT_GT(result.metrics["fl"]["events"]["pod"]["as1"].get<double>(), 0.9) << result.metrics.dump();
+  EXPECT_GT(result.metrics["fl"]["events"]["service"]["as1"].get<double>(), 0.9) << result.metrics.dump();
+  EXPECT_EQ(result.metrics["fc"]["unseen_windows"].get<std::size_t>(), 0u);
+  // A fault type absent from tuning is counted as unseen, not scored as a miss.
+  EmbeddingSet renamed = e;
+  for (auto r : split.test)
+    if (renamed.fault_type[r] == 1) renamed.fault_type[r] = 7;
+  auto with_unseen = evaluate(models, renamed, split.test);
+  EXPECT_EQ(with_unseen.metrics["fc"]["unseen_types"].get<std::size_t>(), 1u);
+  EXPECT_EQ(with_unseen.metrics["fc"]["unseen_windows"].get<std::size_t>() + with_unseen.metrics["fc"]["windows"].get<std::size_t>(),
+            result.metrics["fc"]["windows"].get<std::size_t>());
   // Round trip of the fitted models.
   auto again = StateModels::from_json(nlohmann::json::parse(models.to_json().dump()));
   EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), result.metrics.dump());
+}
+
+// A later period whose whole score scale drifted: a fixed threshold flags all of it, the trailing robust z only the
+// windows where the score rises above its recent level (and the first ones after the shift, until the history
+// has caught up).
+TEST(TrailingScores, ADriftOfTheWholeScaleIsNotFlaggedWhole) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<double> raw;
+  std::vector<std::int32_t> store;
+  std::vector<std::int64_t> begin;
+  std::vector<int> spike;
+  for (int w = 0; w < 300; ++w) {
+    const bool is_spike = w >= 150 && w % 25 == 0;
+    raw.push_back(10 + noise(rng) + (w >= 100 ? 50 : 0) + (is_spike ? 20 : 0));
+    store.push_back(0);
+    begin.push_back(w);
+    spike.push_back(is_spike);
+  }
+  const RobustCentre tuning = robust_centre(std::vector<double>(raw.begin(), raw.begin() + 100));
+  EXPECT_NEAR(tuning.median, 10, 0.5);
+  EXPECT_NEAR(tuning.scale, 1, 0.3);
+  const auto z = trailing_robust_z(raw, store, begin, 60, 5, tuning);
+  std::size_t fixed_flags = 0, trailing_flags = 0, spikes_found = 0;
+  for (int w = 140; w < 300; ++w) {
+    fixed_flags += (raw[static_cast<std::size_t>(w)] - tuning.median) / tuning.scale > 5;
+    trailing_flags += z[static_cast<std::size_t>(w)] > 5;
+    spikes_found += spike[static_cast<std::size_t>(w)] && z[static_cast<std::size_t>(w)] > 5;
+  }
+  EXPECT_EQ(fixed_flags, 160u);
+  EXPECT_EQ(spikes_found, 6u);
+  EXPECT_EQ(trailing_flags, 6u);
+  // The first windows use the fallback; a second store has its own history.
+  EXPECT_NEAR(z[0], (raw[0] - tuning.median) / tuning.scale, 1e-12);
 }
 
 TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
@@ -177,6 +249,34 @@ TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
   EXPECT_EQ(t.train.size(), 60u);
   EXPECT_THROW(split_rows(e, {"by_moon", 0.6, {}}), rslicer::ConfigError);
   EXPECT_THROW(split_rows(e, {"system", 0.6, {"z"}}), rslicer::ConfigError);
+}
+
+TEST(Split, StoreHoldsOutTheListedStoresByPathFileNameOrStem) {
+  EmbeddingSet e;
+  e.stores = {"/data/tt_2023-01-29.h5", "/data/tt_2023-01-30.h5", "/other/ob.h5"};
+  e.systems = {"train_ticket", "train_ticket", "online_boutique"};
+  for (int s = 0; s < 3; ++s)
+    for (int w = 0; w < 10; ++w) {
+      e.store.push_back(s);
+      e.begin_ns.push_back(w);
+      e.fault.push_back(-1);
+      e.label.push_back(0);
+    }
+  for (const std::string name : {"/data/tt_2023-01-30.h5", "tt_2023-01-30.h5", "tt_2023-01-30"}) {
+    SplitOptions o;
+    o.by = "store";
+    o.test_stores = {name};
+    auto s = split_rows(e, o);
+    EXPECT_EQ(s.test.size(), 10u) << name;
+    EXPECT_EQ(s.train.size(), 20u) << name;
+    for (auto r : s.test) EXPECT_EQ(e.store[r], 1);
+  }
+  SplitOptions bad;
+  bad.by = "store";
+  bad.test_stores = {"tt_2023-02-01.h5"};
+  EXPECT_THROW(split_rows(e, bad), rslicer::ConfigError);
+  bad.test_stores = {"tt_2023-01-29", "tt_2023-01-30", "ob"};  // nothing left to tune on
+  EXPECT_THROW(split_rows(e, bad), rslicer::ConfigError);
 }
 
 TEST(Clustering, FastNearestCentroidEqualsTheReference) {

@@ -1,0 +1,98 @@
+"""The quality table of `make quality` (bench/quality/run): per experiment, trained beside the untrained baseline
+and the BARO-style non-learned reference, from the report.json files the run wrote.
+usage: /usr/bin/python3 table.py <quality out dir>   -> <dir>/quality.md, <dir>/quality.json"""
+import datetime
+import json
+import os
+import sys
+
+# (label, path in report.json, path in baro.json or None)
+ROWS = [
+    ("AD F1 (tuned threshold)", "ad/f1", None),
+    ("AD AUROC", "ad/auroc", None),
+    ("AD AUPRC", "ad/auprc", None),
+    ("AD base rate (AUPRC of chance)", "ad/base_rate", None),
+    ("AD share of windows flagged", "ad/flagged_share", None),
+    ("FL pod Top-1 (per window)", "fl/pod/top1", None),
+    ("FL pod MRR (per window)", "fl/pod/mrr", None),
+    ("FL service AS@1 (per event)", "fl/events/service/as1", "service/as1"),
+    ("FL service AS@3 (per event)", "fl/events/service/as3", "service/as3"),
+    ("FL pod AS@1 (per event)", "fl/events/pod/as1", "pod/as1"),
+    ("FL pod MRR (per event)", "fl/events/pod/mrr", "pod/mrr"),
+    ("FC macro F1 (types seen in tuning)", "fc/f1", None),
+    ("regime NMI (clusters vs ground truth)", "regimes/nmi", None),
+]
+
+EXPERIMENTS = [
+    ("demo, held-out period (split=time)", "demo/report_time/report.json",
+     ["demo/baro_time_online_boutique.json", "demo/baro_time_train_ticket.json"]),
+    ("demo, held-out system (tune OB, test TT)", "demo/report_system/report.json", ["demo/baro_system.json"]),
+    ("Nezha TT 2023-01-30 (split=fault_time)", "nezha/tt_fault_time/report/report.json", ["nezha/tt_fault_time/baro.json"]),
+    ("Nezha OB 2022-08-22 (split=fault_time)", "nezha/ob_fault_time/report/report.json", ["nezha/ob_fault_time/baro.json"]),
+    ("Nezha held-out system OB -> TT", "nezha/ob_to_tt/report/report.json", ["nezha/ob_to_tt/baro.json"]),
+    ("Nezha held-out system TT -> OB", "nezha/tt_to_ob/report/report.json", ["nezha/tt_to_ob/baro.json"]),
+]
+
+
+def get(d, path):
+    for k in path.split("/"):
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def baro_value(files, path):
+    """Event-weighted mean over the reference's files (one per store of the split)."""
+    total, events = 0.0, 0
+    for f in files:
+        v, n = get(f, path), f.get("events", 0)
+        if v is None or n == 0:
+            continue
+        total += v * n
+        events += n
+    return total / events if events else None
+
+
+def fmt(v):
+    return "-" if v is None else f"{100 * v:.1f}"
+
+
+def main():
+    root = sys.argv[1]
+    out = {"date": datetime.date.today().isoformat(), "experiments": []}
+    md = [f"# Representation quality ({out['date']}, `make quality`)", "",
+          "Percentages. trained: the pre-trained encoder; baseline: the untrained backbone (same seed, same task "
+          "models); BARO-style: the non-learned metric reference (bench/reference/baro_reference.py), per event. "
+          "Each pre-training read its split's training side only.", ""]
+    for name, report_path, baro_paths in EXPERIMENTS:
+        path = os.path.join(root, report_path)
+        if not os.path.exists(path):
+            continue
+        r = json.load(open(path))
+        baros = [json.load(open(os.path.join(root, p))) for p in baro_paths if os.path.exists(os.path.join(root, p))]
+        rows = []
+        for label, rp, bp in ROWS:
+            t, b = get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)
+            ref = baro_value(baros, bp) if bp and baros else None
+            if t is None and b is None:
+                continue
+            rows.append({"metric": label, "key": rp, "trained": t, "baseline": b, "baro": ref})
+        events = get(r, "trained/fl/events/events")
+        out["experiments"].append({"name": name, "report": report_path, "events": events,
+                                   "test_windows": get(r, "trained/test_windows"), "rows": rows})
+        md += [f"## {name}", "", f"test windows {get(r, 'trained/test_windows')}, fault events {events}", "",
+               "| metric | trained | baseline | BARO-style |", "|---|---|---|---|"]
+        md += [f"| {x['metric']} | {fmt(x['trained'])} | {fmt(x['baseline'])} | {fmt(x['baro'])} |" for x in rows]
+        md.append("")
+    md += ["Published anchors, Nezha service-level AS@1 over all four dates of each system (Nezha paper, Table 3): "
+           "Nezha 86.67 (TT) / 92.86 (OB), MicroRank 15.56 / 41.07, PDiagnose 8.89 / 41.07. Protocol difference: "
+           "they rank with the fault-free construct phase and all four dates; here one shipped date each, the later "
+           "40% of its faults (fault_time) or the whole other system, from the pod-level embeddings alone.", ""]
+    json.dump(out, open(os.path.join(root, "quality.json"), "w"), indent=2)
+    open(os.path.join(root, "quality.md"), "w").write("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

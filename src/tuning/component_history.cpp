@@ -1,0 +1,45 @@
+#include "tuning/component_history.h"
+
+#include <algorithm>
+
+namespace rslicer::tuning {
+
+FaultOnsets fault_onsets(const EmbeddingSet& e) {
+  FaultOnsets onsets;
+  for (std::size_t r = 0; r < e.size(); ++r) {
+    if (e.fault[r] < 0 || e.label[r] != 1) continue;
+    auto [it, fresh] = onsets.try_emplace({e.store[r], e.fault[r]}, e.begin_ns[r]);
+    if (!fresh) it->second = std::min(it->second, e.begin_ns[r]);
+  }
+  return onsets;
+}
+
+ComponentHistory::ComponentHistory(const EmbeddingSet& e, std::size_t windows) : e_(e), windows_(windows) {
+  for (std::size_t c = 0; c < e.comp_row.size(); ++c) {
+    const auto r = static_cast<std::size_t>(e.comp_row[c]);
+    rows_[{e.store[r], e.comp_id[c]}].emplace_back(e.begin_ns[r], c);
+  }
+  for (auto& [key, rows] : rows_) std::sort(rows.begin(), rows.end());
+}
+
+bool ComponentHistory::reference(int store, int comp_id, std::int64_t before_ns, Reference& out) const {
+  auto it = rows_.find({store, comp_id});
+  if (it == rows_.end()) return false;
+  const auto& rows = it->second;
+  const auto end = std::lower_bound(rows.begin(), rows.end(), std::pair<std::int64_t, std::size_t>{before_ns, 0});
+  const auto n = std::min<std::size_t>(windows_, static_cast<std::size_t>(end - rows.begin()));
+  if (n < 2) return false;
+  const std::size_t d = e_.comp.cols;
+  std::vector<double> sum(d, 0.0);
+  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k)
+    for (std::size_t j = 0; j < d; ++j) sum[j] += e_.comp.row(k->second)[j];
+  out.mean.assign(d, 0.0f);
+  for (std::size_t j = 0; j < d; ++j) out.mean[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+  double spread = 0;
+  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k)
+    spread += 1.0 - cosine(e_.comp.row(k->second), out.mean.data(), d);
+  out.spread = spread / static_cast<double>(n);
+  return true;
+}
+
+}  // namespace rslicer::tuning
