@@ -14,11 +14,12 @@ mpirun=(mpirun -np 2 --bind-to none)
 rm -rf "$out"; mkdir -p "$out/raw"
 tar --zstd -xf "$archive" -C "$out/raw"
 "$bin" ingest data.path="$out/raw" data.date=$date out="$out/nezha_$which.h5" hydra.run.dir="$out/runs/ingest"
-"${mpirun[@]}" "$bin" pretrain +experiment=nezha_$which hydra.run.dir="$out/runs/pretrain"
+# Pre-training reads the tuning side only (split=fault_time): the later faults' windows and labels stay unseen.
+"${mpirun[@]}" "$bin" pretrain +experiment=nezha_$which split=fault_time hydra.run.dir="$out/runs/pretrain"
 for m in trained baseline; do
   extra=(); [[ $m == trained ]] && extra=(embed.release="$out/runs/pretrain/final")
   "${mpirun[@]}" "$bin" embed data.stores="[$out/nezha_$which.h5]" "${extra[@]}" embed.max_tokens=96 \
-    embed.batch_size=32 embed.components.normal_stride=200 out="$out/embeddings_$m.h5" hydra.run.dir="$out/runs/embed_$m"
+    embed.batch_size=32 embed.components.normal_stride=50 out="$out/embeddings_$m.h5" hydra.run.dir="$out/runs/embed_$m"
   "$bin" cluster split=fault_time embeddings="$out/embeddings_$m.h5" out="$out/clusters_$m.json" hydra.run.dir="$out/runs/cluster_$m"
   "$bin" tune split=fault_time embeddings="$out/embeddings_$m.h5" clusters="$out/clusters_$m.json" \
     out="$out/models_$m.json" hydra.run.dir="$out/runs/tune_$m"

@@ -12,7 +12,7 @@ packages=(
   libtorch-dev libopenblas0-openmp libssl-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libfmt-dev libgtest-dev
   libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libzstd-dev
   nodejs npm
-  python3-torch python3-sklearn python3-h5py python3-numpy python3-matplotlib
+  python3-torch python3-sklearn python3-h5py python3-numpy python3-matplotlib python3-yaml
   slurm-wlm munge  # the Slurm tests start a one-machine cluster (tests/slurm); not needed to run rslicer
 )
 

@@ -47,6 +47,32 @@ std::vector<bool> windows_with_components(const data::WindowStoreReader& store, 
   return chosen;
 }
 
+// Pod-level embeddings of each component's three modality texts, appended to `out`: "state" is the model's state
+// embedding z over them, as for a whole window (every modality gets its own budget, and the fusion the model
+// learnt); "text" the backbone's embedding of the three texts concatenated (cut at max_tokens).
+void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
+                      const std::vector<data::ModalityTexts>& texts, const std::string& mode, std::size_t max_tokens,
+                      std::size_t chunk, model::Precision precision, tuning::Matrix& out) {
+  for (std::size_t c0 = 0; c0 < texts.size(); c0 += chunk) {
+    const std::size_t c1 = std::min(texts.size(), c0 + chunk);
+    std::vector<std::string> m, t, l, joined;
+    for (std::size_t k = c0; k < c1; ++k) {
+      m.push_back(texts[k].metrics);
+      t.push_back(texts[k].traces);
+      l.push_back(texts[k].logs);
+      joined.push_back(texts[k].metrics + texts[k].traces + texts[k].logs);
+    }
+    if (mode == "state") {
+      copy_rows(out, model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)),
+                                   train::to_tensors(tok.encode_batch(t, max_tokens)),
+                                   train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU).z);
+    } else {
+      auto tb = train::to_tensors(tok.encode_batch(joined, max_tokens));
+      copy_rows(out, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
+    }
+  }
+}
+
 }  // namespace
 
 void run_embed(const JobContext& ctx) {
@@ -89,14 +115,22 @@ void run_embed(const JobContext& ctx) {
     for (std::size_t w = 0; w < stores[s]->windows().size(); ++w, ++global)
       if (static_cast<int>(global % static_cast<std::size_t>(mpi.world_size())) == mpi.rank()) mine.emplace_back(s, w);
 
+  const std::string component_embedding = cfg.get_string("embed.components.embedding");
+  if (component_embedding != "state" && component_embedding != "text")
+    throw ConfigError("unknown component embedding '" + component_embedding + "'", "embed.components.embedding",
+                      "state or text");
   std::vector<std::vector<bool>> with_components;
   for (const auto& s : stores) with_components.push_back(windows_with_components(*s, normal_stride, before_fault));
   std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
-  for (const auto& s : stores) serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, data::SerializerOptions{max_tokens, cfg.get_bool("embed.serializer.show_time"), cfg.get_bool("embed.serializer.mask_event_params")}));
+  const data::SerializerOptions serializer_options{max_tokens, cfg.get_bool("embed.serializer.show_time"),
+                                                   cfg.get_bool("embed.serializer.mask_event_params")};
+  for (const auto& s : stores)
+    serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, serializer_options));
   const auto start = std::chrono::steady_clock::now();
   std::size_t done = 0, comp_rows = 0;
   for (std::size_t b0 = 0; b0 < mine.size(); b0 += batch_size) {
-    std::vector<std::string> m, t, l, comp_texts;
+    std::vector<std::string> m, t, l;
+    std::vector<data::ModalityTexts> comp_texts;
     std::vector<std::pair<std::int64_t, const data::Component*>> comp_meta;
     for (std::size_t i = b0; i < std::min(mine.size(), b0 + batch_size); ++i) {
       const auto [s, w] = mine[i];
@@ -121,8 +155,7 @@ void run_embed(const JobContext& ctx) {
       if (components && with_components[s][w]) {
         for (const auto& c : store.components()) {
           if (c.kind != data::ComponentKind::pod) continue;
-          auto ct = serializers[s]->serialize_component(win, events, c.id);
-          comp_texts.push_back(ct.metrics + ct.traces + ct.logs);
+          comp_texts.push_back(serializers[s]->serialize_component(win, events, c.id));
           comp_meta.emplace_back(row, &c);
         }
       }
@@ -134,18 +167,13 @@ void run_embed(const JobContext& ctx) {
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);
     copy_rows(out.e_l, e.e_l);
-    for (std::size_t c0 = 0; c0 < comp_texts.size(); c0 += batch_size * 3) {
-      std::vector<std::string> chunk(comp_texts.begin() + static_cast<std::ptrdiff_t>(c0),
-                                     comp_texts.begin() + static_cast<std::ptrdiff_t>(std::min(comp_texts.size(), c0 + batch_size * 3)));
-      auto tb = train::to_tensors(tok.encode_batch(chunk, max_tokens));
-      copy_rows(out.comp, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
-      for (std::size_t k = c0; k < c0 + chunk.size(); ++k) {
-        out.comp_row.push_back(comp_meta[k].first);
-        out.comp_id.push_back(comp_meta[k].second->id);
-        out.comp_service.push_back(comp_meta[k].second->service);
-      }
-      comp_rows += chunk.size();
+    embed_components(model, tok, comp_texts, component_embedding, max_tokens, batch_size * 2, precision, out.comp);
+    for (const auto& [row, c] : comp_meta) {
+      out.comp_row.push_back(row);
+      out.comp_id.push_back(c->id);
+      out.comp_service.push_back(c->service);
     }
+    comp_rows += comp_texts.size();
     done = std::min(mine.size(), b0 + batch_size);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (mpi.is_root() && (b0 / batch_size) % 10 == 0)

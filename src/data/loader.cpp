@@ -1,6 +1,8 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -91,6 +93,35 @@ void WindowLoader::set_split_from(std::uint64_t step, std::vector<std::int64_t> 
 
 Batch WindowLoader::build(std::uint64_t step) const { return build_with(step, split_at(step)); }
 
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser: a well-spread hash of x
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The pod a sample is shown as (LoaderOptions::component_views), or -1 for the whole window.
+std::int32_t pod_view_of(const WindowStoreReader& store, const Window& w, std::uint64_t step, const SampleRef& ref,
+                         double share) {
+  if (share <= 0) return -1;
+  const std::uint64_t h = mix(mix(step) ^ mix((static_cast<std::uint64_t>(ref.store) << 32) | ref.window));
+  if (static_cast<double>(h >> 11) * 0x1.0p-53 >= share) return -1;
+  std::vector<std::int32_t> pods;
+  for (const auto& c : store.components())
+    if (c.kind == ComponentKind::pod) pods.push_back(c.id);
+  if (pods.empty()) return -1;
+  const std::uint64_t h2 = mix(h);
+  if (w.label == 1 && w.fault >= 0 && (h2 & 1)) {
+    const std::int32_t root = store.faults().at(static_cast<std::size_t>(w.fault)).root_cause;
+    if (std::find(pods.begin(), pods.end(), root) != pods.end()) return root;
+  }
+  return pods[(h2 >> 1) % pods.size()];
+}
+
+}  // namespace
+
 Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_t>& split) const {
   Batch b;
   b.step = step;
@@ -100,13 +131,25 @@ Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_
   for (const auto& ref : b.samples) {
     const WindowStoreReader& store = *stores_[ref.store];
     const Window& w = store.windows().at(ref.window);
-    auto texts = serializers_[ref.store]->serialize(w, store.read_window(ref.window));
+    const std::int32_t pod = pod_view_of(store, w, step, ref, options_.component_views);
+    auto texts = pod < 0 ? serializers_[ref.store]->serialize(w, store.read_window(ref.window))
+                         : serializers_[ref.store]->serialize_component(w, store.read_window(ref.window), pod);
     metric_texts.push_back(std::move(texts.metrics));
     trace_texts.push_back(std::move(texts.traces));
     log_texts.push_back(std::move(texts.logs));
-    b.begin_ns.push_back(w.begin_ns);
-    b.end_ns.push_back(w.end_ns);
-    b.labels.push_back(w.label);
+    if (pod < 0) {
+      b.begin_ns.push_back(w.begin_ns);
+      b.end_ns.push_back(w.end_ns);
+      b.labels.push_back(w.label);
+    } else {
+      // Times of its own, overlapping no other sample: one length-1 interval per sample far before any data.
+      const auto own = std::numeric_limits<std::int64_t>::min() / 2 + static_cast<std::int64_t>(b.begin_ns.size()) * 4 +
+                       static_cast<std::int64_t>(options_.rank) * 4'000'000;
+      b.begin_ns.push_back(own);
+      b.end_ns.push_back(own + 1);
+      const bool root = w.fault >= 0 && store.faults().at(static_cast<std::size_t>(w.fault)).root_cause == pod;
+      b.labels.push_back(w.label != 1 ? w.label : root ? std::int8_t{1} : std::int8_t{-1});
+    }
     b.regimes.push_back(w.regime);
     b.fault_types.push_back(w.fault >= 0 ? store.faults().at(static_cast<std::size_t>(w.fault)).type : std::int16_t{-1});
   }

@@ -27,6 +27,12 @@ struct LoaderOptions {
   std::size_t prefetch = 4;      // batches ready ahead of the trainer
   std::size_t max_tokens = 256;  // per modality text
   bool show_time = false, mask_event_params = true;  // serializer ablations (data/serializer.h)
+  // Share of the samples shown as one pod's view of their window (its series, edges and logs: what failure
+  // localization and classification embed) instead of the whole window; chosen by a hash of (step, store, window),
+  // so the same on any number of ranks. In an abnormal window the pod is the root cause half the time (label 1),
+  // another pod otherwise (label unknown: a fault's effects spread); in a normal window any pod (label 0). A view's
+  // times are its own (no overlap with any other sample), so the temporal loss and the overlap mask leave it alone.
+  double component_views = 0;
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
   std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)

@@ -147,6 +147,9 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     return c >= 0 && static_cast<std::size_t>(c) < display_names_.size() ? display_names_[static_cast<std::size_t>(c)]
                                                                           : std::string("?");
   };
+  // A line's subject: the component's name, except in a one-component text, where every line is that component's
+  // (the name would only spend tokens, and FL/FC compare a component with itself and with other faults).
+  auto subject = [&](std::int32_t c) { return only >= 0 ? std::string() : name(c) + " "; };
   auto service_of = [&](std::int32_t c) {
     if (c < 0 || static_cast<std::size_t>(c) >= comps.size()) return c;
     std::int32_t s = comps[static_cast<std::size_t>(c)].service;
@@ -166,17 +169,14 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     std::vector<std::pair<double, std::string>> scored;
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
-      double sum = 0, max = values[0];
-      for (float v : values) {
-        sum += v;
-        max = std::max<double>(max, v);
-      }
+      double sum = 0;
+      for (float v : values) sum += v;
       const double mean = sum / static_cast<double>(values.size());
       auto [base_mean, base_sd] = baseline_.of(component, metric);
       const double z = base_sd > 0 ? (mean - base_mean) / base_sd : 0.0;
-      scored.emplace_back(-std::fabs(z), fmt::format("{} {} mean {} max {} z {:+.1f}", name(component),
+      scored.emplace_back(-std::fabs(z), fmt::format("{}{} {} z {:+.1f}", subject(component),
                                                      store_.metric_names().at(static_cast<std::size_t>(metric)),
-                                                     number(mean), number(max), z));
+                                                     number(mean), z));
     }
     std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
     std::vector<std::string> lines;
@@ -236,7 +236,8 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     std::vector<std::pair<double, std::string>> scored;
     const char* level_names[] = {"LOG", "DEBUG", "INFO", "WARN", "ERROR"};
     for (const auto& [k, g] : groups) {
-      std::string line = fmt::format("{} x{} {}: {}", level_names[static_cast<int>(g.level)], g.count, name(k.first),
+      std::string line = fmt::format("{} x{} {}{}", level_names[static_cast<int>(g.level)], g.count,
+                                     only >= 0 ? std::string() : name(k.first) + ": ",
                                      store_.log_templates().at(static_cast<std::size_t>(k.second)));
       if (g.level >= LogLevel::warn && !g.last_params.empty())
         line += " [" + shown_params(g.last_params, options_.mask_event_params) + "]";

@@ -1,6 +1,6 @@
 // Window -> text per modality, the way the model reads it (deterministic):
-//   metrics: per component and KPI, mean/max/last and the deviation from the store's baseline (z), the most
-//            deviating series first;
+//   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), the
+//            most deviating series first;
 //   traces:  per caller -> callee service edge, calls, latency p50/p95, error rate; slowest and erroring first;
 //   logs:    template counts, warnings and errors first, with their parameters.
 // Lines are added in order while the token budget allows (counted with the tokenizer, exactly). A per-component

@@ -1,6 +1,7 @@
 #include "losses/losses.h"
 
 #include <cmath>
+#include <limits>
 
 #include "dist/all_gather_with_grad.h"
 
@@ -13,10 +14,20 @@ torch::Tensor unit(const torch::Tensor& x) { return F::normalize(x, F::Normalize
 }  // namespace
 
 torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
-                       const torch::Tensor& scale) {
+                       const torch::Tensor& scale, const torch::Tensor& excluded) {
   auto logits = torch::matmul(unit(a_local), unit(b_global).t()) * scale;
+  if (excluded.defined()) logits = logits.masked_fill(excluded, -std::numeric_limits<float>::infinity());
   auto labels = torch::arange(a_local.size(0), torch::TensorOptions().dtype(torch::kInt64)) + offset;
   return F::cross_entropy(logits, labels);
+}
+
+torch::Tensor overlapping_negatives(const torch::Tensor& begin_local, const torch::Tensor& end_local,
+                                    const torch::Tensor& begin_global, const torch::Tensor& end_global,
+                                    std::int64_t offset) {
+  const std::int64_t n = begin_local.size(0);
+  auto excluded = overlap_weights(begin_local, end_local, begin_global, end_global) > 0;
+  excluded.index_put_({torch::arange(n), torch::arange(n) + offset}, false);  // the positive stays
+  return excluded;
 }
 
 namespace {
@@ -43,11 +54,14 @@ GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) 
           row_offset(in, comm.rank())};
 }
 
-torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
+                         bool mask_overlapping) {
   torch::Tensor scale = in.logit_scale.defined() ? in.logit_scale.clamp_max(std::log(100.0)).exp()
                                                  : torch::full({}, 1.0 / temperature);
+  const torch::Tensor excluded =
+      mask_overlapping ? overlapping_negatives(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns, g.offset) : torch::Tensor();
   auto pair = [&](const torch::Tensor& a, const torch::Tensor& ga, const torch::Tensor& b, const torch::Tensor& gb) {
-    return 0.5 * (info_nce(a, gb, g.offset, scale) + info_nce(b, ga, g.offset, scale));
+    return 0.5 * (info_nce(a, gb, g.offset, scale, excluded) + info_nce(b, ga, g.offset, scale, excluded));
   };
   // The mean over this rank's rows, weighed by its share of the global batch (1 when the ranks hold equal parts):
   // the mean over ranks is then the mean over the global batch's rows.
@@ -92,13 +106,17 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
   return static_cast<double>(world) * local_sum / pairs;
 }
 
-torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
+torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature, bool mask_overlapping) {
   GlobalBatch g;
   g.e_m = dist::all_gather_with_grad(in.e_m, comm, in.rows_per_rank);
   g.e_t = dist::all_gather_with_grad(in.e_t, comm, in.rows_per_rank);
   g.e_l = dist::all_gather_with_grad(in.e_l, comm, in.rows_per_rank);
   g.offset = row_offset(in, comm.rank());
-  return modal_loss(in, g, comm.world_size(), temperature);
+  if (mask_overlapping) {
+    g.begin_ns = dist::all_gather(in.begin_ns, comm, in.rows_per_rank);
+    g.end_ns = dist::all_gather(in.end_ns, comm, in.rows_per_rank);
+  }
+  return modal_loss(in, g, comm.world_size(), temperature, mask_overlapping);
 }
 
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta) {
@@ -120,7 +138,7 @@ torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, doubl
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {
   const GlobalBatch g = gather_global_batch(in, comm);
   LossTerms t;
-  t.modal = modal_loss(in, g, comm.world_size(), o.temperature);
+  t.modal = modal_loss(in, g, comm.world_size(), o.temperature, o.mask_overlapping);
   t.temporal = temporal_loss(in, g, comm.world_size(), o.delta);
   t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
   t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;

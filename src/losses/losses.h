@@ -23,6 +23,9 @@ struct LossOptions {
   double delta = 0.8;
   double gamma = 0.2;
   double lambda_modal = 1.0;  // weight of the modal term (0: ablated)
+  // InfoNCE leaves the windows that overlap the anchor out of its softmax: they share most of its events, so as
+  // negatives they are near duplicates of the positive (false negatives the loss cannot separate).
+  bool mask_overlapping = true;
 };
 
 struct LossInputs {
@@ -49,15 +52,22 @@ struct GlobalBatch {
 };
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm);
 
-// InfoNCE of local rows `a` against global columns `b_global` (row i's positive is column i + offset).
+// InfoNCE of local rows `a` against global columns `b_global` (row i's positive is column i + offset); columns
+// where `excluded` [n, N] is true are left out of row i's softmax (undefined: none).
 torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
-                       const torch::Tensor& scale);
+                       const torch::Tensor& scale, const torch::Tensor& excluded = {});
+// The columns each local row's InfoNCE leaves out when masking overlaps: other windows that overlap it.
+torch::Tensor overlapping_negatives(const torch::Tensor& begin_local, const torch::Tensor& end_local,
+                                    const torch::Tensor& begin_global, const torch::Tensor& end_global,
+                                    std::int64_t offset);
 // Each loss of this rank's rows against the global batch `g` (this rank is one of `world`).
-torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature);
+torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
+                         bool mask_overlapping = false);
 torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma);
 // The same, each gathering what it reads itself, tensor by tensor (the reference of the one gather).
-torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature);
+torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature,
+                         bool mask_overlapping = false);
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma);
 // The three terms and their weighted sum over one gather_global_batch.

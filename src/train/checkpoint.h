@@ -52,7 +52,7 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
 // manifest.json of a complete checkpoint (throws a one-line Error otherwise).
 nlohmann::json read_checkpoint_manifest(const std::filesystem::path& dir);
 // The train.balance split schedule a manifest keeps (data_cursor.splits); empty when it keeps none (balance off,
-// or a checkpoint written before session 13).
+// or a checkpoint written before the schedule was kept, 2026-12-02).
 std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest,
                                                                      const std::filesystem::path& dir);
 

@@ -296,6 +296,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
   lo.show_time = cfg.get_bool("loader.serializer.show_time");
   lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
+  lo.component_views = cfg.get_double("loader.component_views");
   lo.seed = seed;
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
@@ -364,7 +365,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &factor) == 2) o.fault_slow_rank = rank, o.fault_slow_factor = factor;
   }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
-            cfg.get_double("loss.delta"), cfg.get_double("loss.gamma"), cfg.get_double("loss.lambda_modal")};
+            cfg.get_double("loss.delta"), cfg.get_double("loss.gamma"), cfg.get_double("loss.lambda_modal"),
+            cfg.get_bool("loss.mask_overlapping")};
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   if (!cfg.is_null("train.epochs")) {

@@ -17,6 +17,7 @@ FaultOnsets fault_onsets(const EmbeddingSet& e) {
 ComponentHistory::ComponentHistory(const EmbeddingSet& e, std::size_t windows) : e_(e), windows_(windows) {
   for (std::size_t c = 0; c < e.comp_row.size(); ++c) {
     const auto r = static_cast<std::size_t>(e.comp_row[c]);
+    if (e.label[r] == 1) continue;  // an earlier fault's windows are no reference of normal behaviour
     rows_[{e.store[r], e.comp_id[c]}].emplace_back(e.begin_ns[r], c);
   }
   for (auto& [key, rows] : rows_) std::sort(rows.begin(), rows.end());

@@ -26,7 +26,8 @@ struct Reference {
 
 class ComponentHistory {
  public:
-  // `windows`: how many of a component's embedded windows before the onset form its reference.
+  // `windows`: how many of a component's embedded windows before the onset form its reference (windows not
+  // labelled abnormal: an earlier fault's windows are left out, as a deployed system knows its past alarms).
   ComponentHistory(const EmbeddingSet& e, std::size_t windows);
   // The reference of component `comp_id` of `store` from its windows that begin before `before_ns`; false when
   // fewer than 2 exist.

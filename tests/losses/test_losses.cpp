@@ -75,6 +75,25 @@ TEST(Losses, TemporalAndAnomalyByHand) {
   EXPECT_EQ(temporal_loss(in, self(), 1.5).item<double>(), 0.0);
 }
 
+// Two overlapping windows whose texts embed alike cannot be told apart: unmasked, each one's InfoNCE is ln 2 (its
+// neighbour is as close as its positive); masked, the neighbour is no negative and the loss is ~0.
+TEST(Losses, OverlappingWindowsAreNoNegativesWhenMasked) {
+  LossInputs in;
+  in.e_m = torch::tensor({{1.0f, 0.0f}, {1.0f, 0.0f}, {0.0f, 1.0f}});
+  in.e_t = in.e_l = in.e_m;
+  in.begin_ns = torch::tensor({0, 30, 1000}, torch::kInt64);
+  in.end_ns = torch::tensor({60, 90, 1060}, torch::kInt64);
+  GlobalBatch g{in.e_m, in.e_t, in.e_l, in.e_m, in.begin_ns, in.end_ns, torch::zeros({3}, torch::kInt64), 0};
+  const double unmasked = modal_loss(in, g, 1, 0.01, false).item<double>();
+  const double masked = modal_loss(in, g, 1, 0.01, true).item<double>();
+  EXPECT_NEAR(unmasked, 2.0 / 3.0 * std::log(2.0), 1e-4);  // rows 0 and 1: ln 2; row 2: ~0
+  EXPECT_NEAR(masked, 0.0, 1e-4);
+  auto excluded = overlapping_negatives(in.begin_ns, in.end_ns, in.begin_ns, in.end_ns, 0);
+  EXPECT_TRUE(excluded[0][1].item<bool>());
+  EXPECT_FALSE(excluded[0][0].item<bool>());  // the positive stays
+  EXPECT_FALSE(excluded[0][2].item<bool>());
+}
+
 TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "Debian's /usr/bin/python3 with python3-torch is not installed";
@@ -109,7 +128,8 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
                           {"begin", longs(in.begin_ns)},       {"end", longs(in.end_ns)},
                           {"labels", longs(in.labels)},
                           {"options", {{"temperature", o.temperature}, {"delta", o.delta}, {"gamma", o.gamma},
-                                       {"lambda_temp", o.lambda_temp}, {"lambda_anom", o.lambda_anom}}}};
+                                       {"lambda_temp", o.lambda_temp}, {"lambda_anom", o.lambda_anom},
+                                       {"mask_overlapping", o.mask_overlapping}}}};
   std::ofstream(dir / "in.json") << input.dump();
   std::string cmd = "/usr/bin/python3 '" + std::string(RSLICER_TEST_DIR) + "/reference/losses_reference.py' '" +
                     (dir / "in.json").string() + "' '" + (dir / "out.json").string() + "'";

@@ -48,7 +48,7 @@ TEST(Losses, OneGatherEqualsTheGathersTensorByTensor) {
   terms.total.backward();
 
   const LossInputs ref = rank_inputs(comm.rank());
-  const torch::Tensor modal = modal_loss(ref, comm, o.temperature), temporal = temporal_loss(ref, comm, o.delta),
+  const torch::Tensor modal = modal_loss(ref, comm, o.temperature, o.mask_overlapping), temporal = temporal_loss(ref, comm, o.delta),
                       anomaly = anomaly_loss(ref, comm, o.gamma);
   (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly).backward();
 

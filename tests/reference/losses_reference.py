@@ -2,7 +2,7 @@
 
 usage: /usr/bin/python3 losses_reference.py <in.json> <out.json>
   in:  {"e_m","e_t","e_l","z": [[...]], "begin","end","labels": [...], "options": {temperature, delta, gamma,
-        lambda_temp, lambda_anom}}
+        lambda_temp, lambda_anom, mask_overlapping}}
   out: {"modal","temporal","anomaly","total": float, "grad_e_m","grad_e_t","grad_e_l","grad_z": [[...]]}
 Written from the equations, independently of the C++ code.
 """
@@ -22,8 +22,14 @@ def main():
     labels = torch.tensor(inp["labels"])
     n = labels.shape[0]
 
+    def overlaps(i, j):
+        return i != j and min(end[i], end[j]) > max(begin[i], begin[j])
+
     def nce(a, b):
         logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / o["temperature"]
+        if o.get("mask_overlapping"):  # windows overlapping the anchor are neither positive nor negative
+            mask = torch.tensor([[overlaps(i, j) for j in range(n)] for i in range(n)])
+            logits = logits.masked_fill(mask, float("-inf"))
         return F.cross_entropy(logits, torch.arange(n))
 
     def sym(a, b):
