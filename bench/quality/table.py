@@ -64,7 +64,9 @@ def main():
     md = [f"# Representation quality ({out['date']}, `make quality`)", "",
           "Percentages. trained: the pre-trained encoder; baseline: the untrained backbone (same seed, same task "
           "models); BARO-style: the non-learned metric reference (bench/reference/baro_reference.py), per event. "
-          "Each pre-training read its split's training side only.", ""]
+          "Each pre-training read its split's training side only.", "",
+          "![t-SNE of z on the demo's held-out period: trained (left) and untrained (right), by state cluster and "
+          "by label](tsne_demo_time.png)", ""]
     for name, report_path, baro_paths in EXPERIMENTS:
         path = os.path.join(root, report_path)
         if not os.path.exists(path):

@@ -130,6 +130,7 @@ void run_tune(const JobContext& ctx) {
   o.min_state_windows = static_cast<std::size_t>(cfg.get_int("tune.min_state_windows"));
   o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
   o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
+  o.threshold = cfg.get_string("tune.threshold");
   auto models = tuning::fit_state_models(e, split.train, centroids, o);
   std::size_t own = 0;
   for (const auto& g : models.state_ad) own += !g.mean.empty();
@@ -277,10 +278,12 @@ void run_evaluate(const JobContext& ctx) {
         "fewer than " + std::to_string(cfg.get_int("tune.min_state_windows")) +
         " normal tuning windows), as a robust z against the store's previous " +
         std::to_string(cfg.get_int("tune.history_windows")) +
-        " windows; flagged above the one threshold that maximises F1 on the tuning split (the " +
-        fmt::format("{}", cfg.get_double("tune.quantile")) +
-        " quantile of normal scores when tuning has no abnormal window). AUROC/AUPRC need no threshold; the oracle "
-        "F1 uses the best threshold on the test split itself (a ceiling, not a rule).\n";
+        " windows; flagged above " +
+        (cfg.get_string("tune.threshold") == "f1"
+             ? std::string("the threshold that maximises F1 on the tuning split")
+             : fmt::format("the {} quantile of the tuning split's normal windows", cfg.get_double("tune.quantile"))) +
+        ". AUROC/AUPRC need no threshold; the oracle F1 uses the best threshold on the test split itself (a "
+        "ceiling, not a rule).\n";
   write_file_atomic(out / "report.md", md);
 
   // Plots (t-SNE of z coloured by cluster and by label, trained beside baseline; confusion matrix).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "tuning/clustering.h"
@@ -80,9 +81,10 @@ GaussianModel fit_gaussian(const Matrix& z, const std::vector<std::size_t>& norm
   return g;
 }
 
-// Best-F1 threshold over `rows` (labelled ones) of `scores`, or the quantile of the normal ones without abnormal.
+// Best-F1 threshold over `rows` (labelled ones) of `scores` ("f1", when they hold abnormal windows), else the
+// quantile of the normal ones.
 double choose_threshold(const std::vector<double>& scores, const EmbeddingSet& e, const std::vector<std::size_t>& rows,
-                        double quantile) {
+                        double quantile, const std::string& rule) {
   std::vector<double> labelled, normal;
   std::vector<int> truth;
   for (auto r : rows) {
@@ -91,7 +93,9 @@ double choose_threshold(const std::vector<double>& scores, const EmbeddingSet& e
     truth.push_back(e.label[r]);
     if (e.label[r] == 0) normal.push_back(scores[r]);
   }
-  if (std::find(truth.begin(), truth.end(), 1) != truth.end()) return best_f1(labelled, truth).threshold;
+  if (rule != "f1" && rule != "quantile")
+    throw ConfigError("unknown threshold rule '" + rule + "'", "tune.threshold", "f1 or quantile");
+  if (rule == "f1" && std::find(truth.begin(), truth.end(), 1) != truth.end()) return best_f1(labelled, truth).threshold;
   if (normal.empty()) return 0;
   std::sort(normal.begin(), normal.end());
   return normal[static_cast<std::size_t>(std::min<double>(normal.size() - 1, std::floor(quantile * normal.size())))];
@@ -297,7 +301,7 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   m.state_prototypes.resize(centroids.rows);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);
-  m.threshold = choose_threshold(ad_scores(m, scene), e, train, options.quantile);
+  m.threshold = choose_threshold(ad_scores(m, scene), e, train, options.quantile, options.threshold);
   fit_fl_baselines(m, e, train, scene.state);
   fit_fc_prototypes(m, scene, train);
   return m;
@@ -363,35 +367,74 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
 
 }  // namespace
 
+namespace {
+
+// FC: fault types ranked by the cosine of window r's signature to its state's prototypes (the global ones fill the
+// types the state lacks); `culprit` is FL's top-ranked pod.
+std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
+  const auto sig = signature(m, s, r, culprit);
+  std::map<int, std::vector<float>> protos = m.global_prototypes;
+  for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
+  std::vector<std::pair<double, int>> types;
+  for (auto& [t, p] : protos) types.emplace_back(-cosine(sig.data(), p.data(), sig.size()), t);
+  std::sort(types.begin(), types.end());
+  std::vector<int> ranking;
+  for (auto& [score, t] : types) ranking.push_back(t);
+  return ranking;
+}
+
+// FL per fault event: each event's pods scored by the mean of their scores over its test windows, ranked once.
+class EventRanking {
+ public:
+  void add(const EmbeddingSet& e, std::size_t r, const std::vector<Deviation>& devs) {
+    Event& ev = events_[{e.store[r], e.fault[r]}];
+    ev.row = r;
+    for (const auto& d : devs) {
+      auto& [sum, n, comp] = ev.pods[e.comp_id[d.comp]];
+      sum += d.score;
+      ++n;
+      comp = d.comp;
+    }
+  }
+  RankingFigures figures(const EmbeddingSet& e) const {
+    RankingFigures out;
+    for (const auto& [key, ev] : events_) {
+      std::vector<std::pair<double, std::size_t>> ranked;
+      for (const auto& [pod, acc] : ev.pods) ranked.emplace_back(-std::get<0>(acc) / std::get<1>(acc), std::get<2>(acc));
+      std::sort(ranked.begin(), ranked.end());
+      out.add(e, ranked, ev.row);
+    }
+    return out;
+  }
+  std::size_t size() const { return events_.size(); }
+
+ private:
+  struct Event {
+    std::size_t row = 0;                                         // one of its windows (root cause, service)
+    std::map<int, std::tuple<double, int, std::size_t>> pods;    // pod id -> (score sum, windows, a comp row)
+  };
+  std::map<std::pair<int, int>, Event> events_;
+};
+
+}  // namespace
+
 Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& test) {
   Evaluation out;
   Scene s(m, e);
-  const std::vector<double> score = ad_scores(m, s);
-  RankingFigures per_window, per_event;
+  RankingFigures per_window;
+  EventRanking per_event;
   std::vector<int> type_ranks;
   std::set<int> unseen_types;
   std::size_t unseen_windows = 0;
-  // Per fault event: the component scores of its windows, summed (then averaged), to rank the event once.
-  std::map<std::pair<int, int>, std::map<std::size_t, std::pair<double, int>>> event_scores;  // -> comp id -> (sum, n)
-  std::map<std::pair<int, int>, std::pair<std::size_t, std::map<std::size_t, std::size_t>>> event_rows;
   for (auto r : test) {
     if (e.label[r] != 1) continue;
     const auto devs = deviations(m, s, r);
-    const int k = s.state[r];
-    // FC: types ranked by cosine of the window's signature to the state's prototypes (global ones fill the rest).
     if (e.fault_type[r] >= 0 && !m.global_prototypes.empty()) {
       if (!m.global_prototypes.count(e.fault_type[r])) {
         ++unseen_windows;
         unseen_types.insert(e.fault_type[r]);
       } else {
-        const auto sig = signature(m, s, r, devs.empty() ? nullptr : &devs.front());
-        std::map<int, std::vector<float>> protos = m.global_prototypes;
-        for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(k)]) protos[t] = p;
-        std::vector<std::pair<double, int>> types;
-        for (auto& [t, p] : protos) types.emplace_back(-cosine(sig.data(), p.data(), sig.size()), t);
-        std::sort(types.begin(), types.end());
-        std::vector<int> ranking;
-        for (auto& [sc, t] : types) ranking.push_back(t);
+        const auto ranking = rank_fault_types(m, s, r, devs.empty() ? nullptr : &devs.front());
         type_ranks.push_back(rank_of(ranking, e.fault_type[r]));
         out.true_fault_type.push_back(e.fault_type[r]);
         out.predicted_fault_type.push_back(ranking.front());
@@ -401,32 +444,15 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
     std::vector<std::pair<double, std::size_t>> ranked;
     for (const auto& d : devs) ranked.emplace_back(-d.score, d.comp);
     per_window.add(e, ranked, r);
-    if (e.fault[r] < 0) continue;
-    const std::pair<int, int> event{e.store[r], e.fault[r]};
-    auto& sums = event_scores[event];
-    auto& rows = event_rows[event];
-    rows.first = r;
-    for (const auto& d : devs) {
-      auto& [sum, n] = sums[static_cast<std::size_t>(e.comp_id[d.comp])];
-      sum += d.score;
-      ++n;
-      rows.second[static_cast<std::size_t>(e.comp_id[d.comp])] = d.comp;
-    }
-  }
-  for (const auto& [event, sums] : event_scores) {
-    std::vector<std::pair<double, std::size_t>> ranked;
-    for (const auto& [comp_id, sn] : sums)
-      ranked.emplace_back(-sn.first / sn.second, event_rows[event].second[comp_id]);
-    std::sort(ranked.begin(), ranked.end());
-    per_event.add(e, ranked, event_rows[event].first);
+    if (e.fault[r] >= 0) per_event.add(e, r, devs);
   }
   PRF fc = macro_prf(out.true_fault_type, out.predicted_fault_type);
-  nlohmann::json events = per_event.to_json("as");
-  events["events"] = event_scores.size();
+  nlohmann::json events = per_event.figures(e).to_json("as");
+  events["events"] = per_event.size();
   nlohmann::json fl = per_window.to_json("top");
   fl["windows"] = per_window.pod.size();
   fl["events"] = events;
-  out.metrics = {{"ad", detection_figures(m, e, score, test, s.state)},
+  out.metrics = {{"ad", detection_figures(m, e, ad_scores(m, s), test, s.state)},
                  {"fl", fl},
                  {"fc", {{"precision", fc.precision}, {"recall", fc.recall}, {"f1", fc.f1},
                          {"mrr", mean_reciprocal_rank(type_ranks)}, {"windows", type_ranks.size()},
@@ -464,7 +490,7 @@ nlohmann::json StateModels::to_json() const {
   for (const auto& b : state_baselines) j["state_baselines"].push_back(bases(b));
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
-                  {"reference_windows", options.reference_windows}};
+                  {"reference_windows", options.reference_windows}, {"threshold", options.threshold}};
   return j;
 }
 
@@ -503,6 +529,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.min_state_windows = j["options"]["min_state_windows"];
   m.options.history_windows = j["options"]["history_windows"];
   m.options.reference_windows = j["options"]["reference_windows"];
+  m.options.threshold = j["options"].value("threshold", std::string("f1"));
   return m;
 }
 

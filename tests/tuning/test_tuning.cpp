@@ -188,6 +188,19 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_EQ(with_unseen.metrics["fc"]["unseen_types"].get<std::size_t>(), 1u);
   EXPECT_EQ(with_unseen.metrics["fc"]["unseen_windows"].get<std::size_t>() + with_unseen.metrics["fc"]["windows"].get<std::size_t>(),
             result.metrics["fc"]["windows"].get<std::size_t>());
+  // Both threshold rules detect here; the quantile rule flags about 1 - q of the normal test windows.
+  TuneOptions by_f1{0.1, 0.99, 20};
+  by_f1.threshold = "f1";
+  EXPECT_GT(evaluate(fit_state_models(e, split.train, km.centroids, by_f1), e, split.test).metrics["ad"]["f1"].get<double>(), 0.9);
+  TuneOptions q90{0.1, 0.90, 20};
+  const auto loose = evaluate(fit_state_models(e, split.train, km.centroids, q90), e, split.test).metrics["ad"];
+  const double normal_flagged = (loose["flagged_share"].get<double>() - loose["recall"].get<double>() * loose["base_rate"].get<double>()) /
+                                (1 - loose["base_rate"].get<double>());
+  EXPECT_GT(normal_flagged, 0.02) << loose.dump();
+  EXPECT_LT(normal_flagged, 0.2) << loose.dump();
+  TuneOptions bad = by_f1;
+  bad.threshold = "median";
+  EXPECT_THROW(fit_state_models(e, split.train, km.centroids, bad), rslicer::ConfigError);
   // Round trip of the fitted models.
   auto again = StateModels::from_json(nlohmann::json::parse(models.to_json().dump()));
   EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), result.metrics.dump());
