@@ -47,6 +47,14 @@ std::vector<bool> windows_with_components(const data::WindowStoreReader& store, 
   return chosen;
 }
 
+// The model over batches of the three modality texts (fp32 outputs, on CPU).
+model::Encoded encode_texts(model::RuntimeSlicer& model, const data::Tokenizer& tok, const std::vector<std::string>& m,
+                            const std::vector<std::string>& t, const std::vector<std::string>& l,
+                            std::size_t max_tokens, model::Precision precision) {
+  return model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)), train::to_tensors(tok.encode_batch(t, max_tokens)),
+                       train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU);
+}
+
 // Pod-level embeddings of each component's three modality texts, appended to `out`: "state" is the model's state
 // embedding z over them, as for a whole window (every modality gets its own budget, and the fusion the model
 // learnt); "text" the backbone's embedding of the three texts concatenated (cut at max_tokens).
@@ -57,15 +65,16 @@ void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
     const std::size_t c1 = std::min(texts.size(), c0 + chunk);
     std::vector<std::string> m, t, l, joined;
     for (std::size_t k = c0; k < c1; ++k) {
-      m.push_back(texts[k].metrics);
-      t.push_back(texts[k].traces);
-      l.push_back(texts[k].logs);
-      joined.push_back(texts[k].metrics + texts[k].traces + texts[k].logs);
+      if (mode == "state") {
+        m.push_back(texts[k].metrics);
+        t.push_back(texts[k].traces);
+        l.push_back(texts[k].logs);
+      } else {
+        joined.push_back(texts[k].metrics + texts[k].traces + texts[k].logs);
+      }
     }
     if (mode == "state") {
-      copy_rows(out, model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)),
-                                   train::to_tensors(tok.encode_batch(t, max_tokens)),
-                                   train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU).z);
+      copy_rows(out, encode_texts(model, tok, m, t, l, max_tokens, precision).z);
     } else {
       auto tb = train::to_tensors(tok.encode_batch(joined, max_tokens));
       copy_rows(out, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
@@ -160,9 +169,7 @@ void run_embed(const JobContext& ctx) {
         }
       }
     }
-    const model::Encoded e = model->encode(train::to_tensors(tok.encode_batch(m, max_tokens)),
-                                           train::to_tensors(tok.encode_batch(t, max_tokens)),
-                                           train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU);
+    const model::Encoded e = encode_texts(model, tok, m, t, l, max_tokens, precision);
     copy_rows(out.z, e.z);
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);

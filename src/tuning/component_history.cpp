@@ -30,15 +30,11 @@ bool ComponentHistory::reference(int store, int comp_id, std::int64_t before_ns,
   const auto end = std::lower_bound(rows.begin(), rows.end(), std::pair<std::int64_t, std::size_t>{before_ns, 0});
   const auto n = std::min<std::size_t>(windows_, static_cast<std::size_t>(end - rows.begin()));
   if (n < 2) return false;
-  const std::size_t d = e_.comp.cols;
-  std::vector<double> sum(d, 0.0);
-  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k)
-    for (std::size_t j = 0; j < d; ++j) sum[j] += e_.comp.row(k->second)[j];
-  out.mean.assign(d, 0.0f);
-  for (std::size_t j = 0; j < d; ++j) out.mean[j] = static_cast<float>(sum[j] / static_cast<double>(n));
+  std::vector<std::size_t> last;
+  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k) last.push_back(k->second);
+  out.mean = mean_of(e_.comp, last);
   double spread = 0;
-  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k)
-    spread += 1.0 - cosine(e_.comp.row(k->second), out.mean.data(), d);
+  for (auto c : last) spread += 1.0 - cosine(e_.comp.row(c), out.mean.data(), e_.comp.cols);
   out.spread = spread / static_cast<double>(n);
   return true;
 }

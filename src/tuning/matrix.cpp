@@ -1,5 +1,6 @@
 #include "tuning/matrix.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +10,15 @@ Matrix Matrix::select(const std::vector<std::size_t>& indices) const {
   Matrix m(indices.size(), cols);
   for (std::size_t i = 0; i < indices.size(); ++i) std::memcpy(m.row(i), row(indices[i]), cols * sizeof(float));
   return m;
+}
+
+std::vector<float> mean_of(const Matrix& m, const std::vector<std::size_t>& rows) {
+  std::vector<double> s(m.cols, 0.0);
+  for (auto r : rows)
+    for (std::size_t j = 0; j < m.cols; ++j) s[j] += m.row(r)[j];
+  std::vector<float> out(m.cols);
+  for (std::size_t j = 0; j < m.cols; ++j) out[j] = static_cast<float>(s[j] / std::max<std::size_t>(rows.size(), 1));
+  return out;
 }
 
 double squared_distance(const float* a, const float* b, std::size_t n) {

@@ -16,6 +16,8 @@ struct Matrix {
   Matrix select(const std::vector<std::size_t>& indices) const;
 };
 
+// The mean of `rows` of `m` (summed in double; zeros for no rows).
+std::vector<float> mean_of(const Matrix& m, const std::vector<std::size_t>& rows);
 double squared_distance(const float* a, const float* b, std::size_t n);
 double cosine(const float* a, const float* b, std::size_t n);
 

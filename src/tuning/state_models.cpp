@@ -46,15 +46,6 @@ std::vector<double> invert(std::vector<double> a, std::size_t d) {
   return inv;
 }
 
-std::vector<float> mean_of(const Matrix& m, const std::vector<std::size_t>& rows) {
-  std::vector<double> s(m.cols, 0.0);
-  for (auto r : rows)
-    for (std::size_t j = 0; j < m.cols; ++j) s[j] += m.row(r)[j];
-  std::vector<float> out(m.cols);
-  for (std::size_t j = 0; j < m.cols; ++j) out[j] = static_cast<float>(s[j] / std::max<std::size_t>(rows.size(), 1));
-  return out;
-}
-
 GaussianModel fit_gaussian(const Matrix& z, const std::vector<std::size_t>& normal_rows, double shrinkage) {
   GaussianModel g;
   const std::size_t d = z.cols;
@@ -85,6 +76,8 @@ GaussianModel fit_gaussian(const Matrix& z, const std::vector<std::size_t>& norm
 // quantile of the normal ones.
 double choose_threshold(const std::vector<double>& scores, const EmbeddingSet& e, const std::vector<std::size_t>& rows,
                         double quantile, const std::string& rule) {
+  if (rule != "f1" && rule != "quantile")
+    throw ConfigError("unknown threshold rule '" + rule + "'", "tune.threshold", "f1 or quantile");
   std::vector<double> labelled, normal;
   std::vector<int> truth;
   for (auto r : rows) {
@@ -93,8 +86,6 @@ double choose_threshold(const std::vector<double>& scores, const EmbeddingSet& e
     truth.push_back(e.label[r]);
     if (e.label[r] == 0) normal.push_back(scores[r]);
   }
-  if (rule != "f1" && rule != "quantile")
-    throw ConfigError("unknown threshold rule '" + rule + "'", "tune.threshold", "f1 or quantile");
   if (rule == "f1" && std::find(truth.begin(), truth.end(), 1) != truth.end()) return best_f1(labelled, truth).threshold;
   if (normal.empty()) return 0;
   std::sort(normal.begin(), normal.end());
@@ -296,9 +287,6 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   StateModels m;
   m.options = options;
   m.centroids = centroids;
-  m.state_ad.resize(centroids.rows);
-  m.state_baselines.resize(centroids.rows);
-  m.state_prototypes.resize(centroids.rows);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);
   m.threshold = choose_threshold(ad_scores(m, scene), e, train, options.quantile, options.threshold);
