@@ -132,7 +132,8 @@ void run_embed(const JobContext& ctx) {
   for (const auto& s : stores) with_components.push_back(windows_with_components(*s, normal_stride, before_fault));
   std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
   const data::SerializerOptions serializer_options{max_tokens, cfg.get_bool("embed.serializer.show_time"),
-                                                   cfg.get_bool("embed.serializer.mask_event_params")};
+                                                   cfg.get_bool("embed.serializer.mask_event_params"),
+                                                   cfg.get_double("embed.serializer.level_z")};
   for (const auto& s : stores)
     serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, serializer_options));
   const auto start = std::chrono::steady_clock::now();

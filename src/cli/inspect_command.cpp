@@ -37,6 +37,13 @@ void print_window(const data::WindowStoreReader& store, std::size_t index, bool 
 }
 }  // namespace
 
+std::int32_t component_id(const data::WindowStoreReader& store, const std::string& name) {
+  for (const auto& c : store.components())
+    if (c.name == name) return c.id;
+  throw Error("no component named '" + name + "'", store.path().string(),
+              "a component of the store (rslicer inspect " + store.path().string() + " --json lists them)");
+}
+
 int run_inspect(const InspectArgs& args) {
   data::WindowStoreReader store(args.store);
   if (args.serialize >= 0) {
@@ -47,7 +54,10 @@ int run_inspect(const InspectArgs& args) {
                                                                         : std::filesystem::path(args.tokenizer));
     data::WindowSerializer serializer(store, tok, {args.max_tokens});
     const auto index = static_cast<std::size_t>(args.serialize);
-    auto texts = serializer.serialize(store.windows()[index], store.read_window(index));
+    const auto& window = store.windows()[index];
+    auto texts = args.component.empty()
+                     ? serializer.serialize(window, store.read_window(index))
+                     : serializer.serialize_component(window, store.read_window(index), component_id(store, args.component));
     for (const auto* t : {&texts.metrics, &texts.traces, &texts.logs})
       std::cout << *t << "(" << tok.encode_for_embedding(*t, 0).size() << " tokens with <|endoftext|>)\n\n";
     return 0;

@@ -12,6 +12,7 @@ struct InspectArgs {
   long serialize = -1;        // print the model's input texts of this window
   std::string tokenizer;      // empty: the installed Qwen3 tokenizer
   std::size_t max_tokens = 512;
+  std::string component;      // with --serialize: one pod's texts (what failure localization embeds)
 };
 
 int run_inspect(const InspectArgs& args);

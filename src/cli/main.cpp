@@ -54,6 +54,8 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslic
   inspect->add_option("--serialize", inspect_args.serialize, "Show the texts the model reads for this window");
   inspect->add_option("--tokenizer", inspect_args.tokenizer, "tokenizer.json for --serialize");
   inspect->add_option("--max-tokens", inspect_args.max_tokens, "Token budget per modality for --serialize");
+  inspect->add_option("--component", inspect_args.component,
+                      "With --serialize: one pod's texts, as failure localization embeds them (a component name)");
 
   rslicer::cli::TokenizeArgs tokenize_args;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize stdin lines with the Qwen3 tokenizer (ids per line)");

@@ -45,7 +45,7 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
     sampler_.check_split(split, options_.world, "loader splits (from step " + std::to_string(step) + ")");
     splits_.emplace(step, split);
   }
-  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens, options_.show_time, options_.mask_event_params}));
+  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens, options_.show_time, options_.mask_event_params, options_.level_z}));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
 

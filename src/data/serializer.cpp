@@ -161,7 +161,9 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
                                        (window.end_ns - window.begin_ns) / 1'000'000'000);
   ModalityTexts out;
 
-  // Metrics: series per (component, metric), most deviating first.
+  // Metrics: series per (component, metric), most deviating first. A series at least level_z from its baseline
+  // says so in a word (high, very high, low, very low) before its value: the value alone is a number the encoder
+  // must learn to read against a baseline it never sees, the word is the same token in every store and system.
   {
     std::map<std::uint64_t, std::vector<float>> series;
     for (const auto& m : data.metrics)
@@ -174,8 +176,13 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       const double mean = sum / static_cast<double>(values.size());
       auto [base_mean, base_sd] = baseline_.of(component, metric);
       const double z = base_sd > 0 ? (mean - base_mean) / base_sd : 0.0;
-      scored.emplace_back(-std::fabs(z), fmt::format("{}{} {} z {:+.1f}", subject(component),
-                                                     store_.metric_names().at(static_cast<std::size_t>(metric)),
+      const char* level = options_.level_z <= 0 || std::fabs(z) < options_.level_z ? ""
+                          : z >= 5                                             ? " very high"
+                          : z > 0                                              ? " high"
+                          : z > -5                                             ? " low"
+                                                                               : " very low";
+      scored.emplace_back(-std::fabs(z), fmt::format("{}{}{} {} z {:+.1f}", subject(component),
+                                                     store_.metric_names().at(static_cast<std::size_t>(metric)), level,
                                                      number(mean), z));
     }
     std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });

@@ -1,6 +1,6 @@
 // Window -> text per modality, the way the model reads it (deterministic):
-//   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), the
-//            most deviating series first;
+//   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
+//            (high, very high, low, very low) where |z| >= level_z, the most deviating series first;
 //   traces:  per caller -> callee service edge, calls, latency p50/p95, error rate; slowest and erroring first;
 //   logs:    template counts, warnings and errors first, with their parameters.
 // Lines are added in order while the token budget allows (counted with the tokenizer, exactly). A per-component
@@ -43,6 +43,9 @@ struct SerializerOptions {
   // Both put a key shared by a window's texts back (see above); the defaults are what the model should read.
   bool show_time = false;
   bool mask_event_params = true;
+  // A metric series with |z| >= level_z carries a word for its deviation (high / low; very, from |z| 5 on).
+  // 0: no words, value and z only (the ablation).
+  double level_z = 2.0;
 };
 
 struct ModalityTexts {

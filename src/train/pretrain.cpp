@@ -296,6 +296,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
   lo.show_time = cfg.get_bool("loader.serializer.show_time");
   lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
+  lo.level_z = cfg.get_double("loader.serializer.level_z");
   lo.component_views = cfg.get_double("loader.component_views");
   lo.seed = seed;
   lo.rank = mpi.rank();
@@ -347,6 +348,12 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
   o.zero1 = cfg.get_bool("train.zero1");
   o.sparse_embedding = cfg.get_bool("train.sparse_embedding");
+  if (cfg.get_bool("train.cached_loss.enabled")) {
+    o.cached_chunk_windows = cfg.get_int("train.cached_loss.chunk_windows");
+    if (o.cached_chunk_windows < 1)
+      throw ConfigError("chunk_windows " + std::to_string(o.cached_chunk_windows), "train.cached_loss.chunk_windows",
+                        "a positive number of windows per chunk");
+  }
   o.precision = model::parse_precision(cfg.get_string("model.precision"));
   o.nonfinite = cfg.get_string("train.nonfinite");
   if (o.nonfinite != "skip" && o.nonfinite != "stop")

@@ -99,19 +99,51 @@ void Trainer::slow_down_if_asked(std::chrono::steady_clock::time_point since) co
   std::this_thread::sleep_for((options_.fault_slow_factor - 1) * (std::chrono::steady_clock::now() - since));
 }
 
-losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
+void Trainer::check_rows_per_rank(const BatchTensors& b) const {
   if (!b.rows_per_rank.empty() &&
       (static_cast<int>(b.rows_per_rank.size()) != comm_.world_size() ||
        b.rows_per_rank[static_cast<std::size_t>(comm_.rank())] != b.labels.size(0)))
     throw Error("a batch of " + std::to_string(b.labels.size(0)) + " windows split as " + std::to_string(b.rows_per_rank.size()) + " parts",
                 "train::Trainer (rank " + std::to_string(comm_.rank()) + ")",
                 "one part per rank (" + std::to_string(comm_.world_size()) + "), this rank's equal to its windows");
+}
+
+losses::LossTerms Trainer::loss_of(const model::Encoded& e, const BatchTensors& b) {
+  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank};
+  return losses::runtime_slicer_loss(in, comm_, options_.loss);
+}
+
+losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
+  check_rows_per_rank(b);
   // This trainer runs on the CPU; the losses take fp32.
   const auto e0 = std::chrono::steady_clock::now();
   const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
   slow_down_if_asked(e0);
-  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank};
-  return losses::runtime_slicer_loss(in, comm_, options_.loss);
+  return loss_of(e, b);
+}
+
+ChunkedInputs Trainer::chunked(const BatchTensors& b) const {
+  return {b.metrics, b.traces, b.logs, options_.cached_chunk_windows, options_.precision, torch::kCPU};
+}
+
+losses::LossTerms Trainer::cached_forward_loss(const BatchTensors& b, CachedEmbeddings& cached) {
+  check_rows_per_rank(b);
+  const auto e0 = std::chrono::steady_clock::now();
+  cached = encode_without_graphs(model_, chunked(b));
+  slow_down_if_asked(e0);
+  return loss_of(cached.leaves, b);
+}
+
+void Trainer::cached_backward(const BatchTensors& b, const CachedEmbeddings& cached, const torch::Tensor& loss,
+                              bool reduce) {
+  // The embeddings' gradients touch no parameter but a learnable temperature, whose hook must not launch a
+  // reduction before the chunks' backward (it joins the last chunk's pass instead).
+  reducer_->prepare(false);
+  torch::Tensor temperature_grad;
+  const model::Encoded grads = embedding_gradients(loss, cached.leaves, logit_scale_, temperature_grad);
+  backward_through_chunks(model_, chunked(b), cached, grads,
+                          [&](bool last_chunk) { reducer_->prepare(reduce && last_chunk); }, logit_scale_,
+                          temperature_grad);
 }
 
 losses::LossTerms Trainer::evaluate(const data::Batch& batch) {
@@ -143,7 +175,10 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     const bool last = k + 1 == micro_batches.size();
     reducer_->prepare(last);
     const auto f0 = std::chrono::steady_clock::now();
-    auto terms = forward_loss(to_tensors(micro_batches[k]));
+    const BatchTensors tensors = to_tensors(micro_batches[k]);
+    CachedEmbeddings cached;
+    const bool cache = options_.cached_chunk_windows > 0;
+    auto terms = cache ? cached_forward_loss(tensors, cached) : forward_loss(tensors);
     if (step_ == options_.fault_nan_at_step) terms.total = terms.total * std::numeric_limits<float>::quiet_NaN();
     if (step_ == options_.fault_step && comm_.rank() == options_.fault_rank) {
       spdlog::warn("fault injection: rank {} {} in step {}", comm_.rank(), options_.fault_hang ? "hangs" : "dies", step_ + 1);
@@ -156,7 +191,11 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     // The global batch's loss is known now: its all-reduce goes out before backward and is done by its end.
     if (last) logged_work = comm_.allreduce(logged, dist::ReduceOp::avg);
     const auto b0 = std::chrono::steady_clock::now();
-    (terms.total / static_cast<double>(options_.grad_accum)).backward();
+    const torch::Tensor loss = terms.total / static_cast<double>(options_.grad_accum);
+    if (cache)
+      cached_backward(tensors, cached, loss, last);
+    else
+      loss.backward();
     slow_down_if_asked(b0);
     s.forward_seconds += std::chrono::duration<double>(f1 - f0).count();
     s.backward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f1).count();

@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
+#include "train/cached_loss.h"
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
 #include "train/sparse_rows.h"
@@ -36,6 +37,9 @@ struct TrainOptions {
   // model.precision: bf16 runs the encoder under autocast (fp32 parameters, gradients, optimizer and losses).
   model::Precision precision = model::Precision::fp32;
   bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
+  // train.cached_loss: > 0 encodes each micro-batch in chunks of this many windows with the cached loss
+  // (train/cached_loss.h): one chunk's activations at a time, the same gradients; 0: the direct loss.
+  std::int64_t cached_chunk_windows = 0;
   // A step whose loss or global gradient norm is NaN/Inf: "skip" leaves the parameters and optimizer state as they
   // were (the schedule moves on, as PyTorch's GradScaler does) and stops the run after `max_consecutive_skips`;
   // "stop" stops at once. Either way nothing non-finite reaches the parameters or a checkpoint.
@@ -130,7 +134,14 @@ class Trainer {
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;
 
+  void check_rows_per_rank(const BatchTensors& b) const;
+  losses::LossTerms loss_of(const model::Encoded& e, const BatchTensors& b);
   losses::LossTerms forward_loss(const BatchTensors& b);
+  // The cached loss (options_.cached_chunk_windows > 0): the losses over embeddings encoded without graphs, then
+  // the backward pass chunk by chunk; `reduce` as the reducer's prepare(), for the micro-batch's last chunk.
+  ChunkedInputs chunked(const BatchTensors& b) const;
+  losses::LossTerms cached_forward_loss(const BatchTensors& b, CachedEmbeddings& cached);
+  void cached_backward(const BatchTensors& b, const CachedEmbeddings& cached, const torch::Tensor& loss, bool reduce);
   // The slow_rank test hook: idles factor - 1 times the time since `since` on the slowed rank.
   void slow_down_if_asked(std::chrono::steady_clock::time_point since) const;
 };

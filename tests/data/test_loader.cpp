@@ -110,6 +110,31 @@ TEST(Serializer, GoldenTextsOfAFixtureWindow) {
   }
 }
 
+// A metric series far from its baseline says so in a word before its value (serializer.level_z); one near it, or
+// any with level_z 0 (the ablation), shows only its value and z.
+TEST(Serializer, ADeviatingSeriesSaysSoInAWord) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  for (auto& m : t.metrics)  // a spike in [T0+420 s, T0+480 s): pod a far up, pod b far down
+    if (m.time_ns >= test::T0 + 420 * test::S && m.time_ns < test::T0 + 480 * test::S) m.value = m.value > 0 ? 900 : -900;
+  // labelled a fault, so that the baseline (normal windows) leaves the spike out
+  t.faults.push_back({test::T0 + 420 * test::S, test::T0 + 480 * test::S, 0, t.metrics.front().component, ComponentKind::pod});
+  write_window_store(dir / "spike.h5", t, make_windows(t, {60 * test::S, 30 * test::S}), {60 * test::S, 30 * test::S});
+  WindowStoreReader store(dir / "spike.h5");
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer words(store, tok, {256}), plain(store, tok, {256, false, true, 0.0});
+  const auto spike = words.serialize(store.windows()[14], store.read_window(14)).metrics;
+  EXPECT_NE(spike.find("svc-a cpu very high 900 z +"), std::string::npos) << spike;
+  EXPECT_NE(spike.find("svc-b cpu very low -900 z -"), std::string::npos) << spike;
+  const auto calm = words.serialize(store.windows()[2], store.read_window(2)).metrics;
+  EXPECT_EQ(calm.find("high"), std::string::npos) << calm;
+  EXPECT_EQ(calm.find("low"), std::string::npos) << calm;
+  const auto ablated = plain.serialize(store.windows()[14], store.read_window(14)).metrics;
+  EXPECT_NE(ablated.find("svc-a cpu 900 z +"), std::string::npos) << ablated;
+  EXPECT_EQ(ablated.find("high"), std::string::npos) << ablated;
+}
+
 // Two windows with the same events at different times serialize to the same texts (no clock to match by), and
 // log parameters that identify an event (ids, numbers) are masked while words and status codes stay.
 TEST(Serializer, SameEventsAtAnotherTimeGiveTheSameTexts) {
