@@ -131,6 +131,9 @@ void run_tune(const JobContext& ctx) {
   o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
   o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
   o.threshold = cfg.get_string("tune.threshold");
+  o.fc_signature = cfg.get_string("tune.fc_signature");
+  if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
+    throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
   auto models = tuning::fit_state_models(e, split.train, centroids, o);
   std::size_t own = 0;
   for (const auto& g : models.state_ad) own += !g.mean.empty();
@@ -261,7 +264,7 @@ void run_evaluate(const JobContext& ctx) {
                         : "held out: " + fmt::format("{}", fmt::join(split_opts.test_systems, ", ")),
                     trained.metrics["test_windows"].get<std::size_t>(), trained.metrics["fl"]["windows"].get<std::size_t>());
   md += results_table(trained.metrics, baseline ? &baseline->metrics : nullptr);
-  md += "\nThe published figures are the seed paper's Table 1 on AIOps 2022 (GUIDE §8), another data set and "
+  md += "\nThe published figures are the seed paper's Table 1 on AIOps 2022 (docs/design.md §8), another data set and "
         "protocol: shown for reference, not comparable number for number.\n";
   if (report["trained"].contains("regimes"))
     md += fmt::format("\nState clusters against ground-truth workload regimes: NMI {:.3f} (trained){}.\n",

@@ -1,4 +1,4 @@
-// The canonical fault taxonomy (GUIDE §7): the 15 AIOps 2022 failure types under English names, plus the
+// The canonical fault taxonomy (docs/design.md §7): the 15 AIOps 2022 failure types under English names, plus the
 // code-level faults of Nezha, ART and the simulator. Every store uses this one list, so type ids agree across
 // systems (needed to evaluate on a held-out system).
 #pragma once

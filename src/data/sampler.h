@@ -1,4 +1,4 @@
-// The distributed sampler (GUIDE §5): windows are grouped into clusters of temporally adjacent windows (within one
+// The distributed sampler (docs/design.md §5): windows are grouped into clusters of temporally adjacent windows (within one
 // store), clusters are permuted per epoch (seeded), the concatenation is cut into global batches, and rank r takes
 // its contiguous slice of each global batch. Overlapping windows thus meet in a batch (the temporal loss needs
 // them), and the only state is the global step: resume and a change of world size are exact.

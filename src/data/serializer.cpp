@@ -161,14 +161,17 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
                                        (window.end_ns - window.begin_ns) / 1'000'000'000);
   ModalityTexts out;
 
-  // Metrics: series per (component, metric), most deviating first. A series at least level_z from its baseline
-  // says so in a word (high, very high, low, very low) before its value: the value alone is a number the encoder
-  // must learn to read against a baseline it never sees, the word is the same token in every store and system.
+  // Metrics: first what deviates, then the values. A series at least level_z from its baseline is named with a
+  // word (high, very high, low, very low) in a short line, most deviating first; then every series' value and z
+  // (the deviating ones again, with the word). The value alone is a number the encoder must learn to read against
+  // a baseline it never sees, the word is the same token in every store and system; and the short lines keep the
+  // set of deviating series within the budget where a few correlated ones (p90/p95/p99 of one latency) would
+  // otherwise fill it with their values.
   {
     std::map<std::uint64_t, std::vector<float>> series;
     for (const auto& m : data.metrics)
       if (only < 0 || m.component == only) series[key(m.component, m.metric)].push_back(m.value);
-    std::vector<std::pair<double, std::string>> scored;
+    std::vector<std::pair<double, std::string>> scored, deviating;
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
       double sum = 0;
@@ -181,12 +184,16 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
                           : z > 0                                              ? " high"
                           : z > -5                                             ? " low"
                                                                                : " very low";
-      scored.emplace_back(-std::fabs(z), fmt::format("{}{}{} {} z {:+.1f}", subject(component),
-                                                     store_.metric_names().at(static_cast<std::size_t>(metric)), level,
+      const std::string& metric_name = store_.metric_names().at(static_cast<std::size_t>(metric));
+      if (*level) deviating.emplace_back(-std::fabs(z), subject(component) + metric_name + level);
+      scored.emplace_back(-std::fabs(z), fmt::format("{}{}{} {} z {:+.1f}", subject(component), metric_name, level,
                                                      number(mean), z));
     }
-    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    const auto by_deviation = [](auto& a, auto& b) { return a.first < b.first; };
+    std::stable_sort(deviating.begin(), deviating.end(), by_deviation);
+    std::stable_sort(scored.begin(), scored.end(), by_deviation);
     std::vector<std::string> lines;
+    for (auto& s : deviating) lines.push_back(std::move(s.second));
     for (auto& s : scored) lines.push_back(std::move(s.second));
     out.metrics = fit("metrics " + when + (scored.empty() ? " none" : ""), lines);
   }

@@ -1,4 +1,4 @@
-// The canonical telemetry model every reader produces and the window store holds (GUIDE §3): components with
+// The canonical telemetry model every reader produces and the window store holds (docs/design.md §3): components with
 // their pod -> service -> node hierarchy, metric samples, spans, log records (templates + parameters) and faults.
 // Time is int64 nanoseconds since the Unix epoch, UTC.
 #pragma once

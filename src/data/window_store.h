@@ -1,4 +1,4 @@
-// The versioned HDF5 window store (GUIDE §3, schema version 1): one file per source, streams stored once sorted
+// The versioned HDF5 window store (docs/design.md §3, schema version 1): one file per source, streams stored once sorted
 // by time, windows as index ranges into them. Written to <out>.tmp and renamed. The reader refuses any other
 // schema version and says what to do.
 #pragma once

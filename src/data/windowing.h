@@ -1,4 +1,4 @@
-// Overlapping windows over the time-sorted streams, as index ranges (no copies), with labels (GUIDE §7):
+// Overlapping windows over the time-sorted streams, as index ranges (no copies), with labels (docs/design.md §7):
 // abnormal if the window overlaps a fault interval [begin, end); its fault is the one with the largest overlap;
 // unknown (-1) when the source has no labels. A window with a modality missing keeps a mask bit cleared.
 #pragma once

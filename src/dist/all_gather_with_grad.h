@@ -1,4 +1,4 @@
-// all_gather_with_grad (OpenCLIP's gather_with_grad, torch.distributed.nn.all_gather; GUIDE §5):
+// all_gather_with_grad (OpenCLIP's gather_with_grad, torch.distributed.nn.all_gather; docs/design.md §5):
 // forward gathers every rank's [B_local, d] into [W * B_local, d] in rank order; backward reduce-scatters the
 // gradient of the gathered tensor with SUM and returns this rank's [B_local, d] slice. With a loss over local rows
 // against global columns on each rank and gradients averaged over ranks, this equals the single-process gradient

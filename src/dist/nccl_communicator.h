@@ -1,4 +1,4 @@
-// NCCL collectives on device buffers (GUIDE §5), after PyTorch's ProcessGroupNCCL: the ncclUniqueId is broadcast
+// NCCL collectives on device buffers (docs/design.md §5), after PyTorch's ProcessGroupNCCL: the ncclUniqueId is broadcast
 // over MPI; every collective runs on the communicator's own stream, ordered after the caller's stream with an
 // event; its Work's wait() makes the caller's stream wait for the collective's completion event (no host sync), and
 // synchronize() blocks the host. The watchdog: a collective not complete within the timeout aborts the

@@ -1,4 +1,4 @@
-// The pre-training losses (GUIDE §1, paper eqs. 4-6) over the global batch. Each rank computes its local rows
+// The pre-training losses (docs/design.md §1, paper eqs. 4-6) over the global batch. Each rank computes its local rows
 // against the gathered (global) columns; global normalisers are all-reduced (no gradient) and rank r's loss is
 // scaled so that the mean over ranks equals the single-process loss on the global batch. The ranks may hold
 // different numbers of rows (LossInputs::rows_per_rank: the batch split by the ranks' pace); the scaling then

@@ -1,4 +1,4 @@
-// Qwen3 in LibTorch, as HF transformers' modeling_qwen3.py (GUIDE §4). Parameter names match HF
+// Qwen3 in LibTorch, as HF transformers' modeling_qwen3.py (docs/design.md §4). Parameter names match HF
 // ("layers.0.self_attn.q_proj.weight", ...). Shapes: B batch, S sequence, H heads, Hkv key/value heads, D head_dim.
 #pragma once
 
@@ -88,7 +88,7 @@ struct Qwen3ModelImpl : torch::nn::Module {
   // config ~45% of the backbone's work, for the 28-layer 0.6B model ~3%); with pack_sequences, no padding.
   torch::Tensor last_hidden(const torch::Tensor& input_ids, const torch::Tensor& padding_mask);
   torch::Tensor last_hidden(const TokenLayout& layout);
-  // Embeddings [B, d] (GUIDE §4): the last token's hidden state, L2-normalised; mrl_dim > 0 keeps the first
+  // Embeddings [B, d] (docs/design.md §4): the last token's hidden state, L2-normalised; mrl_dim > 0 keeps the first
   // mrl_dim dimensions and normalises again.
   torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& padding_mask, std::int64_t mrl_dim = 0);
   // HF-style initialisation: normal(0, 0.02) for linear and embedding weights, ones for norms.

@@ -1,4 +1,4 @@
-// The RuntimeSlicer module (GUIDE §4, eqs. 2-3): one shared Qwen3 backbone encodes the three modality texts in
+// The RuntimeSlicer module (docs/design.md §4, eqs. 2-3): one shared Qwen3 backbone encodes the three modality texts in
 // one batched call; the fusion g_phi (MLP, optional softmax gates over the modalities) gives the state embedding z.
 // Parameter names: "model.*" (the backbone, HF names) and "fusion.*".
 #pragma once

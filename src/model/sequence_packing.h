@@ -2,7 +2,7 @@
 // model computes no padding. First-fit decreasing: sequences sorted by length, longest first (ties by index, so
 // the plan is deterministic), each into the first row with room. Each packed row holds whole sequences one after
 // another; attention is block-diagonal (a token sees only earlier tokens of its own sequence) and RoPE positions
-// restart at 0 for each sequence, so every sequence's hidden states are those it has alone (GUIDE §4 semantics).
+// restart at 0 for each sequence, so every sequence's hidden states are those it has alone (docs/design.md §4 semantics).
 #pragma once
 
 #include <cstdint>

@@ -27,14 +27,6 @@ double now_seconds() {
 
 std::string shard_name(int rank, int world) { return fmt::format("shard-{:05d}-of-{:05d}.safetensors", rank, world); }
 
-// Test hook for the fault-injection tests (tests/train/test_checkpoint_faults.sh): RSLICER_FAULT=kill_in_save:R:S
-// makes rank R kill itself with SIGKILL after writing its shard of the checkpoint at step S, before the checkpoint
-// completes. Read-only environment, never set in normal runs.
-bool injected_kill(int rank, std::int64_t step) {
-  const char* fault = std::getenv("RSLICER_FAULT");
-  return fault != nullptr && std::string(fault) == fmt::format("kill_in_save:{}:{}", rank, step);
-}
-
 // One tensor to write: a host copy (async) or a view (sync) of the state.
 struct ShardTensor {
   std::string name;
@@ -233,8 +225,10 @@ struct CheckpointWriter::Pending {
   }
 };
 
-CheckpointWriter::CheckpointWriter(CheckpointPolicy policy, const dist::MpiContext& mpi, std::string config_yaml)
-    : policy_(std::move(policy)), mpi_(mpi), config_yaml_(std::move(config_yaml)), last_save_time_(now_seconds()) {}
+CheckpointWriter::CheckpointWriter(CheckpointPolicy policy, const dist::MpiContext& mpi, std::string config_yaml,
+                                   FaultInjector faults)
+    : policy_(std::move(policy)), mpi_(mpi), config_yaml_(std::move(config_yaml)), faults_(faults),
+      last_save_time_(now_seconds()) {}
 
 CheckpointWriter::~CheckpointWriter() {
   if (pending_ && pending_->thread.joinable()) pending_->thread.join();
@@ -323,10 +317,7 @@ void CheckpointWriter::finish_pending() {
   std::unique_ptr<Pending> p = std::move(pending_);
   if (p->thread.joinable()) p->thread.join();
   const int rank = mpi_.rank();
-  if (injected_kill(rank, p->step)) {
-    spdlog::warn("fault injection: rank {} kills itself while saving step {}", rank, p->step);
-    std::raise(SIGKILL);
-  }
+  faults_.after_shard_written(rank, p->step);
   // Every rank's outcome, everywhere: all complete the checkpoint or all fail with the same message.
   std::vector<std::string> results = mpi_.allgather(p->result.dump());
   std::string failure;
@@ -432,6 +423,10 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
   }
   trainer.set_steps_done(manifest.at("step").get<std::int64_t>());
   trainer.set_optimizer_steps(manifest.at("scheduler").value("optimizer_step", manifest.at("step").get<std::int64_t>()));
+  return training_cursor(manifest, dir);
+}
+
+TrainingCursor training_cursor(const nlohmann::json& manifest, const fs::path& dir) {
   TrainingCursor cursor;
   cursor.step = manifest.at("step").get<std::int64_t>();
   cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();

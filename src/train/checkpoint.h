@@ -1,4 +1,4 @@
-// Sharded training checkpoints (GUIDE §6), ZeRO-1 style:
+// Sharded training checkpoints (docs/design.md §6), ZeRO-1 style:
 //   <root>/step-000500/
 //     shard-00000-of-00002.safetensors  rank r's slice [partition[r], partition[r+1]) of the flat fp32 parameters
 //                                       ("params") and of the AdamW moments ("exp_avg", "exp_avg_sq"), and its
@@ -53,12 +53,17 @@ std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::pa
 nlohmann::json read_checkpoint_manifest(const std::filesystem::path& dir);
 // The train.balance split schedule a manifest keeps (data_cursor.splits); empty when it keeps none (balance off,
 // or a checkpoint written before the schedule was kept, 2026-12-02).
+// Where a run resumed from the checkpoint in `dir` (whose manifest is `manifest`) goes on: step, the loaders'
+// cursors, the loss tail and the split schedule.
+TrainingCursor training_cursor(const nlohmann::json& manifest, const std::filesystem::path& dir);
 std::map<std::uint64_t, std::vector<std::int64_t>> checkpoint_splits(const nlohmann::json& manifest,
                                                                      const std::filesystem::path& dir);
 
 class CheckpointWriter {
  public:
-  CheckpointWriter(CheckpointPolicy policy, const dist::MpiContext& mpi, std::string config_yaml);
+  // `faults`: the test hooks (train/fault_injector.h: kill_in_save); none by default.
+  CheckpointWriter(CheckpointPolicy policy, const dist::MpiContext& mpi, std::string config_yaml,
+                   FaultInjector faults = {});
   ~CheckpointWriter();  // waits for a background write; never calls MPI
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
@@ -80,6 +85,7 @@ class CheckpointWriter {
   CheckpointPolicy policy_;
   const dist::MpiContext& mpi_;
   std::string config_yaml_;
+  FaultInjector faults_;
   std::unique_ptr<Pending> pending_;
   double last_save_time_;
 

@@ -1,4 +1,4 @@
-// `rslicer export`: a checkpoint -> a release (GUIDE §6): consolidated safetensors with HF key names, config.json,
+// `rslicer export`: a checkpoint -> a release (docs/design.md §6): consolidated safetensors with HF key names, config.json,
 // the tokenizer files and a model card (training config, data, steps, final losses, evaluation results when a
 // report.json is given). `rslicer embed model.release=<out>` loads it.
 #pragma once

@@ -3,7 +3,7 @@
 //   p *= 1 - lr*wd;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
 //   p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // `grad_scale` multiplies every gradient first (gradient clipping folded in). The ZeRO-1 update calls it on the
-// rank's slice; the reference is torch::optim::AdamW (tests/train/test_flat_adamw.cpp).
+// rank's slice; the reference is torch::optim::AdamW (tests/train/test_optimizer.cpp).
 #pragma once
 
 #include <cstdint>

@@ -281,13 +281,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                       "train.global_batch", "a divisible global batch");
   const CheckpointPolicy policy = checkpoint_policy(cfg, run_dir);
   const std::optional<fs::path> resume_from = checkpoint_to_resume(cfg, policy, mpi);
-  TrainingCursor resume_cursor;
-  if (resume_from) {
-    const auto manifest = read_checkpoint_manifest(*resume_from);
-    resume_cursor.data_step = manifest.at("data_cursor").at("data_step").get<std::uint64_t>();
-    resume_cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
-    resume_cursor.splits = checkpoint_splits(manifest, *resume_from);
-  }
+  const TrainingCursor resume_cursor =
+      resume_from ? training_cursor(read_checkpoint_manifest(*resume_from), *resume_from) : TrainingCursor{};
   data::LoaderOptions lo;
   lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);
   lo.cluster_size = static_cast<std::size_t>(cfg.get_int("loader.cluster_size"));
@@ -359,18 +354,6 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   if (o.nonfinite != "skip" && o.nonfinite != "stop")
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
   o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
-  // Test hooks for tests/train/test_faults.sh (TrainOptions): nan_loss:S, kill_in_step:R:S, hang_in_step:R:S, slow_rank:R:F.
-  if (const char* env = std::getenv("RSLICER_FAULT")) {
-    const std::string fault = env;
-    int rank = -1;
-    long long step = -1;
-    if (std::sscanf(fault.c_str(), "nan_loss:%lld", &step) == 1) o.fault_nan_at_step = step - 1;
-    if (std::sscanf(fault.c_str(), "kill_in_step:%d:%lld", &rank, &step) == 2) o.fault_rank = rank, o.fault_step = step - 1;
-    if (std::sscanf(fault.c_str(), "hang_in_step:%d:%lld", &rank, &step) == 2)
-      o.fault_rank = rank, o.fault_step = step - 1, o.fault_hang = true;
-    double factor = 1;
-    if (std::sscanf(fault.c_str(), "slow_rank:%d:%lf", &rank, &factor) == 2) o.fault_slow_rank = rank, o.fault_slow_factor = factor;
-  }
   o.loss = {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
             cfg.get_double("loss.delta"), cfg.get_double("loss.gamma"), cfg.get_double("loss.lambda_modal"),
             cfg.get_bool("loss.mask_overlapping")};
@@ -382,7 +365,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     o.max_steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(cfg.get_double("train.epochs") * per_epoch)));
     spdlog::info("train.epochs={} x {} steps per epoch = {} steps", cfg.get_double("train.epochs"), per_epoch, o.max_steps);
   }
-  Trainer trainer(model, comm, o);
+  const FaultInjector faults = FaultInjector::from_environment();  // test hooks (train/fault_injector.h)
+  Trainer trainer(model, comm, o, faults);
   trainer.broadcast_parameters();
   // train.balance: the split of each global batch follows the ranks' pace; a new split takes effect at the first
   // step the loader has not started building.
@@ -398,7 +382,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     // The split in force once the schedule's pending changes (a resumed run's) have taken effect.
     balancer.emplace(lo.splits.empty() ? loader.split_at(loader.next_step()) : lo.splits.rbegin()->second, bo);
   }
-  CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml());
+  CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml(), faults);
   std::deque<double> loss_tail;
   if (resume_from) {
     TrainingCursor cursor = load_checkpoint(*resume_from, trainer, mpi.rank());

@@ -39,8 +39,8 @@ BatchTensors to_tensors(const data::Batch& batch) {
   return t;
 }
 
-Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options)
-    : model_(std::move(model)), comm_(comm), options_(options) {
+Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults)
+    : model_(std::move(model)), comm_(comm), options_(options), faults_(faults) {
   if (options_.grad_accum < 1) throw ConfigError("grad_accum must be >= 1", "train.grad_accum", "a positive integer");
   std::vector<std::string> names;
   for (const auto& item : model_->named_parameters())
@@ -94,11 +94,6 @@ double Trainer::lr_at(std::int64_t step) const {
   return options_.lr * (options_.min_lr_ratio + (1.0 - options_.min_lr_ratio) * cosine);
 }
 
-void Trainer::slow_down_if_asked(std::chrono::steady_clock::time_point since) const {
-  if (comm_.rank() != options_.fault_slow_rank || options_.fault_slow_factor <= 1) return;
-  std::this_thread::sleep_for((options_.fault_slow_factor - 1) * (std::chrono::steady_clock::now() - since));
-}
-
 void Trainer::check_rows_per_rank(const BatchTensors& b) const {
   if (!b.rows_per_rank.empty() &&
       (static_cast<int>(b.rows_per_rank.size()) != comm_.world_size() ||
@@ -118,7 +113,7 @@ losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
   // This trainer runs on the CPU; the losses take fp32.
   const auto e0 = std::chrono::steady_clock::now();
   const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
-  slow_down_if_asked(e0);
+  faults_.slow_down(comm_.rank(), e0);
   return loss_of(e, b);
 }
 
@@ -130,7 +125,7 @@ losses::LossTerms Trainer::cached_forward_loss(const BatchTensors& b, CachedEmbe
   check_rows_per_rank(b);
   const auto e0 = std::chrono::steady_clock::now();
   cached = encode_without_graphs(model_, chunked(b));
-  slow_down_if_asked(e0);
+  faults_.slow_down(comm_.rank(), e0);
   return loss_of(cached.leaves, b);
 }
 
@@ -179,12 +174,8 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     CachedEmbeddings cached;
     const bool cache = options_.cached_chunk_windows > 0;
     auto terms = cache ? cached_forward_loss(tensors, cached) : forward_loss(tensors);
-    if (step_ == options_.fault_nan_at_step) terms.total = terms.total * std::numeric_limits<float>::quiet_NaN();
-    if (step_ == options_.fault_step && comm_.rank() == options_.fault_rank) {
-      spdlog::warn("fault injection: rank {} {} in step {}", comm_.rank(), options_.fault_hang ? "hangs" : "dies", step_ + 1);
-      if (!options_.fault_hang) std::raise(SIGKILL);
-      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-    }
+    terms.total = faults_.on_loss(step_, terms.total);
+    faults_.after_forward(comm_.rank(), step_);
     const auto f1 = std::chrono::steady_clock::now();
     logged += torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach() /
               static_cast<double>(options_.grad_accum);
@@ -196,7 +187,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
       cached_backward(tensors, cached, loss, last);
     else
       loss.backward();
-    slow_down_if_asked(b0);
+    faults_.slow_down(comm_.rank(), b0);
     s.forward_seconds += std::chrono::duration<double>(f1 - f0).count();
     s.backward_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - f1).count();
     s.windows += micro_batches[k].samples.size();

@@ -18,6 +18,7 @@
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 #include "train/cached_loss.h"
+#include "train/fault_injector.h"
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
 #include "train/sparse_rows.h"
@@ -45,17 +46,6 @@ struct TrainOptions {
   // "stop" stops at once. Either way nothing non-finite reaches the parameters or a checkpoint.
   std::string nonfinite = "skip";
   std::int64_t max_consecutive_skips = 5;
-  // Test hooks (tests/train/test_faults.sh), from RSLICER_FAULT: nan_loss:S makes the loss of step S NaN;
-  // kill_in_step:R:S kills rank R (SIGKILL) and hang_in_step:R:S stops it forever, after the forward pass of step S;
-  // slow_rank:R:F makes rank R a node F times slower: after its encoder and after its backward it idles F - 1 times
-  // the time each took, before the next collective, as a slower core would compute longer (tests/train/
-  // test_checkpoint.sh, train.balance).
-  int fault_slow_rank = -1;
-  double fault_slow_factor = 1;
-  std::int64_t fault_nan_at_step = -1;
-  int fault_rank = -1;
-  std::int64_t fault_step = -1;
-  bool fault_hang = false;
   losses::LossOptions loss;
   dist::ReducerOptions reducer;
 };
@@ -85,7 +75,8 @@ model::TokenTensors to_tensors(const data::TokenBatch& tokens);
 
 class Trainer {
  public:
-  Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options);
+  // `faults`: the test hooks (train/fault_injector.h); none by default.
+  Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults = {});
 
   // One optimizer step over `micro_batches` (grad_accum of them). Returns this step's figures.
   StepStats step(const std::vector<data::Batch>& micro_batches);
@@ -116,6 +107,7 @@ class Trainer {
   model::RuntimeSlicer model_;
   dist::Communicator& comm_;
   TrainOptions options_;
+  FaultInjector faults_;
   torch::Tensor logit_scale_;
   std::vector<torch::Tensor> params_;
   std::unique_ptr<FlatParameters> flat_;
@@ -142,8 +134,6 @@ class Trainer {
   ChunkedInputs chunked(const BatchTensors& b) const;
   losses::LossTerms cached_forward_loss(const BatchTensors& b, CachedEmbeddings& cached);
   void cached_backward(const BatchTensors& b, const CachedEmbeddings& cached, const torch::Tensor& loss, bool reduce);
-  // The slow_rank test hook: idles factor - 1 times the time since `since` on the slowed rank.
-  void slow_down_if_asked(std::chrono::steady_clock::time_point since) const;
 };
 
 }  // namespace rslicer::train

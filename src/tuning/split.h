@@ -1,4 +1,4 @@
-// Train/test splits (GUIDE §7): by time (each store's earlier `train_fraction` of windows trains), by fault_time
+// Train/test splits (docs/design.md §7): by time (each store's earlier `train_fraction` of windows trains), by fault_time
 // (each store is cut where its fault number ceil(train_fraction x faults) begins, so both sides have faults: tune on
 // the earlier faults, test on the later ones), by system (the listed systems are held out; the others train) or by
 // store (the listed stores, by path or file name, are held out: another date or deployment of a system).

@@ -173,6 +173,8 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
 // FC's fault signature of window r (see the header), with `culprit` the component taken as the root cause.
 std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
   const EmbeddingSet& e = s.e;
+  if (m.options.fc_signature == "culprit")
+    return culprit ? unit(culprit->direction) : std::vector<float>(e.comp.cols, 0.0f);
   const GaussianModel& g = m.ad_model(s.state[r]);
   std::vector<float> shift(e.z.cols);
   for (std::size_t j = 0; j < e.z.cols; ++j) shift[j] = e.z.row(r)[j] - g.mean[j];
@@ -478,7 +480,8 @@ nlohmann::json StateModels::to_json() const {
   for (const auto& b : state_baselines) j["state_baselines"].push_back(bases(b));
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
-                  {"reference_windows", options.reference_windows}, {"threshold", options.threshold}};
+                  {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
+                  {"fc_signature", options.fc_signature}};
   return j;
 }
 
@@ -518,6 +521,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.history_windows = j["options"]["history_windows"];
   m.options.reference_windows = j["options"]["reference_windows"];
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
+  m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));
   return m;
 }
 

@@ -38,6 +38,7 @@ struct TuneOptions {
   std::size_t history_windows = 60;    // AD: windows before each window that centre its score
   std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)
+  std::string fc_signature = "state_and_culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
 };
 
 struct GaussianModel {

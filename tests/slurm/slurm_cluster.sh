@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A one-machine Slurm cluster for the tests, from Debian's slurm-wlm and munge (GUIDE §9):
+# A one-machine Slurm cluster for the tests, from Debian's slurm-wlm and munge:
 #   source slurm_cluster.sh; slurm_start <dir>   -> exports SLURM_CONF; returns 1 (with a reason) if impossible
 #   slurm_stop                                    -> stops every daemon it started, by pid file
 # Needs root (munged runs as the munge user, slurmd as root).
