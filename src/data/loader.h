@@ -66,6 +66,7 @@ class WindowLoader {
   WindowLoader& operator=(const WindowLoader&) = delete;
 
   Batch next();  // blocks until the batch of the next step is ready; rethrows a worker's error
+  const LoaderOptions& options() const { return options_; }
   std::uint64_t next_step() const { return next_step_; }
   const ClusterSampler& sampler() const { return sampler_; }
 

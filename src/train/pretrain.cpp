@@ -254,37 +254,15 @@ void log_pretraining_windows(const std::vector<std::shared_ptr<const data::Windo
   spdlog::info("pre-training on {} of {} windows (split={}: {})", used, total, split,
                split == "none" ? "every window" : "the test side held out, windows and labels");
 }
-}  // namespace
 
-PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
-  StopSignals signals;
-  torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
-  apply_allocator_policy_from_config(cfg, "train.trainer.allocator");
-  if (cfg.get_string("train.trainer.device") != "cpu")
-    throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
-                      "train.trainer.device", "cpu in this build (LibTorch without CUDA)");
-  const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
-  torch::manual_seed(seed);
+using Stores = std::vector<std::shared_ptr<const data::WindowStoreReader>>;
 
-  auto stores = open_stores(cfg.get_string_list("data.stores"));
-  auto val_paths = cfg.get_string_list("data.val_stores");
-  auto val_stores = val_paths.empty() ? stores : open_stores(val_paths);
-  const fs::path tokenizer_path = tokenizer_path_from_config(cfg.sub("model"));
-  auto tokenizer = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(tokenizer_path));
-
-  const auto grad_accum = cfg.get_int("train.grad_accum");
-  const auto global_batch = static_cast<std::size_t>(cfg.get_int("train.global_batch"));
-  if (grad_accum < 1 || global_batch % static_cast<std::size_t>(grad_accum * mpi.world_size()) != 0)
-    throw ConfigError("train.global_batch " + std::to_string(global_batch) +
-                          " must be a multiple of grad_accum x ranks (" + std::to_string(grad_accum) + " x " +
-                          std::to_string(mpi.world_size()) + ")",
-                      "train.global_batch", "a divisible global batch");
-  const CheckpointPolicy policy = checkpoint_policy(cfg, run_dir);
-  const std::optional<fs::path> resume_from = checkpoint_to_resume(cfg, policy, mpi);
-  const TrainingCursor resume_cursor =
-      resume_from ? training_cursor(read_checkpoint_manifest(*resume_from), *resume_from) : TrainingCursor{};
+// The loader's options from the config (data.*, loader.*, split.*); `resume` gives train.balance's split schedule
+// where it still fits.
+data::LoaderOptions loader_options(const config::Config& cfg, const dist::MpiContext& mpi, std::uint64_t seed,
+                                   std::size_t micro_batch, const Stores& stores, const TrainingCursor& resume) {
   data::LoaderOptions lo;
-  lo.global_batch = global_batch / static_cast<std::size_t>(grad_accum);
+  lo.global_batch = micro_batch;
   lo.cluster_size = static_cast<std::size_t>(cfg.get_int("loader.cluster_size"));
   lo.workers = static_cast<std::size_t>(cfg.get_int("loader.workers"));
   lo.prefetch = static_cast<std::size_t>(cfg.get_int("loader.prefetch"));
@@ -299,38 +277,35 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   lo.worker_cpus = worker_cpus_from_config(cfg, mpi);
   // train.balance goes on with the split the checkpoint's run had reached, where it still fits (the same ranks
   // and global batch); otherwise from equal parts.
-  if (!resume_cursor.splits.empty() && cfg.get_bool("train.balance.enabled")) {
+  if (!resume.splits.empty() && cfg.get_bool("train.balance.enabled")) {
     bool fits = true;
-    for (const auto& [from, split] : resume_cursor.splits) {
+    for (const auto& [from, split] : resume.splits) {
       std::int64_t total = 0;
       for (auto n : split) total += n;
       fits = fits && static_cast<int>(split.size()) == mpi.world_size() && total == static_cast<std::int64_t>(lo.global_batch);
     }
-    if (fits) lo.splits = resume_cursor.splits;
+    if (fits) lo.splits = resume.splits;
     else if (mpi.is_root())
       spdlog::info("train.balance: the checkpoint's split is for another world size or batch; starting from equal parts");
   }
   lo.windows_per_store = tuning::training_prefix(tuning::window_rows(stores), tuning::split_options(cfg));
-  if (mpi.is_root()) log_pretraining_windows(stores, lo.windows_per_store, cfg.get_string("split.by"));
-  data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
+  return lo;
+}
+
+// The validation loader's options: the training loader's, another sampler seed, one worker, even splits, and every
+// window of data.val_stores when they are given.
+data::LoaderOptions validation_options(const data::LoaderOptions& lo, bool own_stores) {
   data::LoaderOptions vo = lo;
-  if (!val_paths.empty()) vo.windows_per_store = {};
-  vo.seed = seed + 1;
+  if (own_stores) vo.windows_per_store = {};
+  vo.seed = lo.seed + 1;
   vo.workers = 1;
   vo.splits = {};  // validation batches are split evenly (train.balance moves only training windows)
-  data::WindowLoader val_loader(val_stores, tokenizer, vo, resume_cursor.val_data_step);
+  return vo;
+}
 
-  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
-                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.node_cpus()));
-  spdlog::debug("collectives wait by {}", dist::to_string(comm.wait_policy()));
-  model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
-  if (!cfg.is_null("train.init_from") && !resume_from)
-    initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));
-  model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
-  model->model->activation_checkpointing = cfg.get_bool("model.activation_checkpointing");
-  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
-  model::apply_fused_attention(*model->model, cfg.get_string("model.fused_attention"));
-
+// The trainer's options from the config (train.*, loss.*, dist.*, model.precision); train.epochs counts the
+// loader's batches.
+TrainOptions train_options(const config::Config& cfg, std::int64_t grad_accum, const data::WindowLoader& loader) {
   TrainOptions o;
   o.max_steps = cfg.get_int("train.max_steps");
   o.grad_accum = grad_accum;
@@ -365,23 +340,259 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     o.max_steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(cfg.get_double("train.epochs") * per_epoch)));
     spdlog::info("train.epochs={} x {} steps per epoch = {} steps", cfg.get_double("train.epochs"), per_epoch, o.max_steps);
   }
+  return o;
+}
+
+// train.balance (more than one rank): the split of each global batch follows the ranks' pace, starting from the
+// split in force once the schedule's pending changes (a resumed run's) have taken effect.
+std::optional<BatchBalancer> batch_balancer(const config::Config& cfg, const dist::MpiContext& mpi,
+                                            const data::LoaderOptions& lo, data::WindowLoader& loader) {
+  if (!cfg.get_bool("train.balance.enabled") || mpi.world_size() < 2) return std::nullopt;
+  BalanceOptions bo;
+  bo.smoothing = cfg.get_double("train.balance.smoothing");
+  bo.min_gain = cfg.get_double("train.balance.min_gain");
+  bo.skip_steps = cfg.get_int("train.balance.skip_steps");
+  bo.settle_steps = cfg.get_int("train.balance.settle_steps");
+  bo.memory_steps = cfg.get_int("train.balance.memory_steps");
+  bo.measured_margin = cfg.get_double("train.balance.measured_margin");
+  return BatchBalancer(lo.splits.empty() ? loader.split_at(loader.next_step()) : lo.splits.rbegin()->second, bo);
+}
+
+// The model as pre-training starts it: built from model.*, initialised from train.init_from (unless resuming,
+// where the checkpoint brings the weights), frozen layers, activation checkpointing, packing, fused attention.
+model::RuntimeSlicer model_to_train(const config::Config& cfg, std::uint64_t seed, bool resuming) {
+  model::RuntimeSlicer model = build_model(cfg.sub("model"), seed);
+  if (!cfg.is_null("train.init_from") && !resuming)
+    initialise_from(model, cfg.get_string("train.init_from"), cfg.get_bool("train.init_strict"));
+  model->model->freeze(cfg.get_int("train.freeze_layers"), cfg.get_bool("train.freeze_embeddings"));
+  model->model->activation_checkpointing = cfg.get_bool("model.activation_checkpointing");
+  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
+  model::apply_fused_attention(*model->model, cfg.get_string("model.fused_attention"));
+  return model;
+}
+
+// The release of a finished run (<run dir>/final): the weights, config.json, the tokenizer and a model card.
+void write_final_release(const config::Config& cfg, const fs::path& run_dir, const fs::path& tokenizer_path,
+                         model::RuntimeSlicer& model, const PretrainResult& result, int world, std::size_t global_batch,
+                         double seconds) {
+  model::ReleaseInfo info = model_info_from_config(cfg.sub("model"));
+  info.backbone = model->model->config;
+  nlohmann::json summary = {{"steps", result.steps}, {"first_loss", result.first_loss},
+                            {"last_loss", result.last_loss}, {"world_size", world},
+                            {"global_batch", global_batch}, {"stores", cfg.get_string_list("data.stores")},
+                            {"seconds", seconds}, {"stopped_by_signal", result.stopped_by_signal}};
+  info.summary_json = summary.dump();
+  info.tokenizer_dir = tokenizer_path.parent_path();
+  info.model_card = fmt::format(
+      "# RuntimeSlicer state encoder ({})\n\nPre-trained with `rslicer pretrain` for {} steps on {} rank(s), global "
+      "batch {}.\nLoss {:.4f} -> {:.4f}. Data: {}.\n\nLoad with `rslicer embed model.release=<this dir>`.\n",
+      cfg.get_string("model.name"), result.steps, world, global_batch, result.first_loss, result.last_loss,
+      fmt::join(cfg.get_string_list("data.stores"), ", "));
+  model::write_release(run_dir / "final", model, info);
+}
+
+// The step loop and what it calls between steps: stop signals, time- and step-based checkpoints, the batch
+// balancer, metrics and progress lines, validation.
+class StepLoop {
+ public:
+  struct Parts {
+    const config::Config& cfg;
+    const dist::MpiContext& mpi;
+    dist::Communicator& comm;
+    Trainer& trainer;
+    data::WindowLoader& loader;
+    data::WindowLoader& val_loader;
+    CheckpointWriter& checkpoints;
+    std::optional<BatchBalancer>& balancer;
+    const fs::path& run_dir;
+  };
+  StepLoop(Parts parts, std::int64_t max_steps, std::deque<double> loss_tail)
+      : p_(parts), max_steps_(max_steps), loss_tail_(std::move(loss_tail)),
+        grad_accum_(parts.cfg.get_int("train.grad_accum")), log_every_(parts.cfg.get_int("train.log_every")),
+        val_every_(parts.cfg.get_int("train.val_every")), val_batches_(parts.cfg.get_int("train.val_batches")),
+        stop_after_(parts.cfg.is_null("train.stop_after_steps") ? 0 : parts.cfg.get_int("train.stop_after_steps")) {
+    if (p_.mpi.is_root()) metrics_ = std::make_unique<MetricsWriter>(p_.run_dir / "metrics.jsonl");
+  }
+
+  // Runs the steps left, then the final checkpoint (at the end, on a signal or a stop_after); returns the figures.
+  PretrainResult run() {
+    start_ = std::chrono::steady_clock::now();
+    first_step_ = p_.trainer.steps_done();
+    for (std::int64_t step = first_step_; step < max_steps_; ++step) {
+      if (stop_or_save_on_time(step)) break;
+      const StepStats s = one_step(step);
+      if (stop_after_ > 0 && step + 1 - first_step_ >= stop_after_ && step + 1 < max_steps_) {
+        spdlog::info("train.stop_after_steps={} reached: checkpointing and stopping after step {}", stop_after_, step + 1);
+        result_.stopped_early = true;
+        break;
+      }
+      if (p_.checkpoints.due_by_steps(step + 1) && step + 1 < max_steps_) save_checkpoint();
+    }
+    if (result_.stopped_by_signal || result_.stopped_early || p_.cfg.get_bool("checkpoint.at_end")) save_checkpoint();
+    p_.checkpoints.finish_pending();
+    return result_;
+  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  double tokens() const { return tokens_total_; }
+
+ private:
+  Parts p_;
+  std::int64_t max_steps_;
+  std::deque<double> loss_tail_;
+  std::int64_t grad_accum_, log_every_, val_every_, val_batches_, stop_after_;
+  std::unique_ptr<MetricsWriter> metrics_;
+  PretrainResult result_;
+  std::chrono::steady_clock::time_point start_;
+  std::int64_t first_step_ = 0;
+  double tokens_total_ = 0;
+
+  // Every rank stops (and saves on time) at the same step: the flags are all-reduced (a signal may reach ranks at
+  // different times; rank 0's clock decides the time-based save). True: stop before `step`.
+  bool stop_or_save_on_time(std::int64_t step) {
+    p_.checkpoints.finish_pending();  // an async save started last step completes here
+    torch::Tensor flags = torch::tensor({static_cast<std::int64_t>(g_stop_signal.load()),
+                                         static_cast<std::int64_t>(p_.mpi.is_root() && p_.checkpoints.due_by_time())});
+    p_.comm.allreduce(flags, dist::ReduceOp::max)->wait();
+    if (flags[0].item<std::int64_t>() != 0) {
+      spdlog::warn("signal {} received: checkpointing and stopping after step {}", flags[0].item<std::int64_t>(), step);
+      result_.stopped_by_signal = true;
+      return true;
+    }
+    if (flags[1].item<std::int64_t>() != 0 && step > first_step_) save_checkpoint();
+    return false;
+  }
+
+  StepStats one_step(std::int64_t step) {
+    std::vector<data::Batch> micro;
+    for (std::int64_t k = 0; k < grad_accum_; ++k) micro.push_back(p_.loader.next());
+    const StepStats s = p_.trainer.step(micro);
+    rebalance(s, micro.front().rank_windows);
+    torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
+    p_.comm.allreduce(counts, dist::ReduceOp::sum)->wait();
+    const double windows = static_cast<double>(counts[0].item<std::int64_t>());
+    const double tokens = static_cast<double>(counts[1].item<std::int64_t>());
+    tokens_total_ += tokens;
+    if (step == first_step_) result_.first_loss = s.loss;
+    result_.last_loss = s.loss;
+    result_.steps = step + 1;
+    loss_tail_.push_back(s.loss);
+    if (loss_tail_.size() > 20) loss_tail_.pop_front();
+    report(step, s, windows, tokens, micro.front().rank_windows);
+    return s;
+  }
+
+  // train.balance: a new split takes effect at the first step the loader has not started building.
+  void rebalance(const StepStats& s, const std::vector<std::int64_t>& rank_windows) {
+    if (!p_.balancer || !p_.balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)),
+                                              rank_windows, p_.comm))
+      return;
+    const std::uint64_t from = p_.loader.next_step() + p_.loader.options().prefetch;
+    p_.loader.set_split_from(from, p_.balancer->split());
+    if (p_.mpi.is_root())
+      spdlog::info("train.balance: windows per rank {} from step {} ({}seconds per window {:.4f})",
+                   fmt::join(p_.balancer->split(), "/"), from / static_cast<std::uint64_t>(grad_accum_) + 1,
+                   p_.balancer->moved_back() ? "back: the split left measured slower; " : "",
+                   fmt::join(p_.balancer->pace(), "/"));
+  }
+
+  // The step's metrics line (with validation when due) and its progress line.
+  void report(std::int64_t step, const StepStats& s, double windows, double tokens,
+              const std::vector<std::int64_t>& rank_windows) {
+    const double elapsed = seconds();
+    const double eta = elapsed / static_cast<double>(step + 1 - first_step_) * static_cast<double>(max_steps_ - step - 1);
+    nlohmann::json line = {{"step", step + 1},          {"loss", s.loss},         {"modal", s.modal},
+                           {"temporal", s.temporal},    {"anomaly", s.anomaly},   {"lr", s.lr},
+                           {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
+                           {"tokens_per_s", tokens / s.seconds}, {"step_s", s.seconds},
+                           {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}, {"skipped", s.skipped}};
+    if (p_.balancer) line["rank_windows"] = rank_windows;
+    if (val_every_ > 0 && ((step + 1) % val_every_ == 0 || step + 1 == max_steps_)) {
+      double v = 0;
+      for (std::int64_t k = 0; k < val_batches_; ++k) v += p_.trainer.evaluate(p_.val_loader.next()).total.item<double>();
+      line["val_loss"] = v / static_cast<double>(std::max<std::int64_t>(val_batches_, 1));
+    }
+    if (metrics_) metrics_->write(line);
+    if (p_.mpi.is_root() && (step % log_every_ == 0 || step + 1 == max_steps_))
+      spdlog::info("step {}/{} | loss {:.4f} (modal {:.4f} temp {:.4f} anom {:.4f}){} | lr {:.2e} | {:.1f} windows/s "
+                   "{:.0f} tokens/s | ETA {}",
+                   step + 1, max_steps_, s.loss, s.modal, s.temporal, s.anomaly,
+                   line.contains("val_loss") ? fmt::format(" val {:.4f}", line["val_loss"].get<double>()) : "", s.lr,
+                   windows / s.seconds, tokens / s.seconds, duration_text(eta));
+  }
+
+  void save_checkpoint() {
+    TrainingCursor cursor;
+    cursor.step = p_.trainer.steps_done();
+    cursor.data_step = p_.loader.next_step();
+    cursor.val_data_step = p_.val_loader.next_step();
+    cursor.loss_tail.assign(loss_tail_.begin(), loss_tail_.end());
+    if (p_.balancer) cursor.splits = p_.loader.splits_from(cursor.data_step);
+    p_.checkpoints.save(p_.trainer, cursor);
+  }
+};
+
+void log_run(const config::Config& cfg, const model::RuntimeSlicer& model, const data::WindowLoader& loader,
+             std::size_t stores, int world, std::size_t global_batch, std::int64_t grad_accum, std::int64_t max_steps) {
+  std::int64_t params = 0, trainable = 0;
+  for (const auto& p : model->parameters()) {
+    params += p.numel();
+    trainable += p.requires_grad() ? p.numel() : 0;
+  }
+  const std::size_t micro_batch = loader.options().global_batch;
+  spdlog::info("pre-training {} ({:.1f}M parameters, {:.1f}M trainable) on {} store(s), {} windows; {} rank(s), global "
+               "batch {} ({} per rank x {} micro-steps), {} steps",
+               cfg.get_string("model.name"), params / 1e6, trainable / 1e6, stores,
+               loader.sampler().batches_per_epoch() * micro_batch, world, global_batch,
+               micro_batch / static_cast<std::size_t>(world), grad_accum, max_steps);
+  spdlog::info("{}", blas_kernel().describe());
+}
+
+}  // namespace
+
+PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_dir, const dist::MpiContext& mpi) {
+  StopSignals signals;
+  torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
+  apply_allocator_policy_from_config(cfg, "train.trainer.allocator");
+  if (cfg.get_string("train.trainer.device") != "cpu")
+    throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
+                      "train.trainer.device", "cpu in this build (LibTorch without CUDA)");
+  const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  torch::manual_seed(seed);
+
+  // Data: stores, tokenizer, the loaders (resumed at the checkpoint's cursor).
+  const auto stores = open_stores(cfg.get_string_list("data.stores"));
+  const auto val_paths = cfg.get_string_list("data.val_stores");
+  const auto val_stores = val_paths.empty() ? stores : open_stores(val_paths);
+  const fs::path tokenizer_path = tokenizer_path_from_config(cfg.sub("model"));
+  auto tokenizer = std::make_shared<const data::Tokenizer>(data::Tokenizer::from_file(tokenizer_path));
+  const auto grad_accum = cfg.get_int("train.grad_accum");
+  const auto global_batch = static_cast<std::size_t>(cfg.get_int("train.global_batch"));
+  if (grad_accum < 1 || global_batch % static_cast<std::size_t>(grad_accum * mpi.world_size()) != 0)
+    throw ConfigError("train.global_batch " + std::to_string(global_batch) +
+                          " must be a multiple of grad_accum x ranks (" + std::to_string(grad_accum) + " x " +
+                          std::to_string(mpi.world_size()) + ")",
+                      "train.global_batch", "a divisible global batch");
+  const CheckpointPolicy policy = checkpoint_policy(cfg, run_dir);
+  const std::optional<fs::path> resume_from = checkpoint_to_resume(cfg, policy, mpi);
+  const TrainingCursor resume_cursor =
+      resume_from ? training_cursor(read_checkpoint_manifest(*resume_from), *resume_from) : TrainingCursor{};
+  const data::LoaderOptions lo =
+      loader_options(cfg, mpi, seed, global_batch / static_cast<std::size_t>(grad_accum), stores, resume_cursor);
+  if (mpi.is_root()) log_pretraining_windows(stores, lo.windows_per_store, cfg.get_string("split.by"));
+  data::WindowLoader loader(stores, tokenizer, lo, resume_cursor.data_step);
+  data::WindowLoader val_loader(val_stores, tokenizer, validation_options(lo, !val_paths.empty()),
+                                resume_cursor.val_data_step);
+
+  // Model, communicator, trainer, balancer, checkpoints (resumed from the checkpoint when there is one).
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
+                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.node_cpus()));
+  spdlog::debug("collectives wait by {}", dist::to_string(comm.wait_policy()));
+  model::RuntimeSlicer model = model_to_train(cfg, seed, resume_from.has_value());
+  const TrainOptions o = train_options(cfg, grad_accum, loader);
   const FaultInjector faults = FaultInjector::from_environment();  // test hooks (train/fault_injector.h)
   Trainer trainer(model, comm, o, faults);
   trainer.broadcast_parameters();
-  // train.balance: the split of each global batch follows the ranks' pace; a new split takes effect at the first
-  // step the loader has not started building.
-  std::optional<BatchBalancer> balancer;
-  if (cfg.get_bool("train.balance.enabled") && mpi.world_size() > 1) {
-    BalanceOptions bo;
-    bo.smoothing = cfg.get_double("train.balance.smoothing");
-    bo.min_gain = cfg.get_double("train.balance.min_gain");
-    bo.skip_steps = cfg.get_int("train.balance.skip_steps");
-    bo.settle_steps = cfg.get_int("train.balance.settle_steps");
-    bo.memory_steps = cfg.get_int("train.balance.memory_steps");
-    bo.measured_margin = cfg.get_double("train.balance.measured_margin");
-    // The split in force once the schedule's pending changes (a resumed run's) have taken effect.
-    balancer.emplace(lo.splits.empty() ? loader.split_at(loader.next_step()) : lo.splits.rbegin()->second, bo);
-  }
+  std::optional<BatchBalancer> balancer = batch_balancer(cfg, mpi, lo, loader);
   CheckpointWriter checkpoints(policy, mpi, cfg.to_yaml(), faults);
   std::deque<double> loss_tail;
   if (resume_from) {
@@ -390,125 +601,20 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
     spdlog::info("resumed from {} at step {} (saved by {} rank(s))", resume_from->string(), cursor.step,
                  read_checkpoint_manifest(*resume_from).at("world_size").get<int>());
   }
-  auto save_checkpoint = [&] {
-    TrainingCursor cursor;
-    cursor.step = trainer.steps_done();
-    cursor.data_step = loader.next_step();
-    cursor.val_data_step = val_loader.next_step();
-    cursor.loss_tail.assign(loss_tail.begin(), loss_tail.end());
-    if (balancer) cursor.splits = loader.splits_from(cursor.data_step);
-    checkpoints.save(trainer, cursor);
-  };
+  log_run(cfg, model, loader, stores.size(), mpi.world_size(), global_batch, grad_accum, o.max_steps);
 
-  std::int64_t params = 0, trainable = 0;
-  for (const auto& p : model->parameters()) {
-    params += p.numel();
-    trainable += p.requires_grad() ? p.numel() : 0;
-  }
-  spdlog::info("pre-training {} ({:.1f}M parameters, {:.1f}M trainable) on {} store(s), {} windows; {} rank(s), global "
-               "batch {} ({} per rank x {} micro-steps), {} steps",
-               cfg.get_string("model.name"), params / 1e6, trainable / 1e6, stores.size(),
-               loader.sampler().batches_per_epoch() * lo.global_batch, mpi.world_size(), global_batch,
-               lo.global_batch / static_cast<std::size_t>(mpi.world_size()), grad_accum, o.max_steps);
-  spdlog::info("{}", blas_kernel().describe());
-
-  std::unique_ptr<MetricsWriter> metrics;
-  if (mpi.is_root()) metrics = std::make_unique<MetricsWriter>(run_dir / "metrics.jsonl");
-  const auto log_every = cfg.get_int("train.log_every"), val_every = cfg.get_int("train.val_every");
-  const auto val_batches = cfg.get_int("train.val_batches");
-  PretrainResult result;
-  const auto start = std::chrono::steady_clock::now();
-  double tokens_total = 0;
-  const std::int64_t first_step = trainer.steps_done();
-  const std::int64_t stop_after = cfg.is_null("train.stop_after_steps") ? 0 : cfg.get_int("train.stop_after_steps");
-  for (std::int64_t step = first_step; step < o.max_steps; ++step) {
-    checkpoints.finish_pending();  // an async save started last step completes here
-    // Every rank stops (and saves on time) at the same step: the flags are all-reduced (a signal may reach ranks
-    // at different times; rank 0's clock decides the time-based save).
-    torch::Tensor flags = torch::tensor({static_cast<std::int64_t>(g_stop_signal.load()),
-                                         static_cast<std::int64_t>(mpi.is_root() && checkpoints.due_by_time())});
-    comm.allreduce(flags, dist::ReduceOp::max)->wait();
-    if (flags[0].item<std::int64_t>() != 0) {
-      spdlog::warn("signal {} received: checkpointing and stopping after step {}", flags[0].item<std::int64_t>(), step);
-      result.stopped_by_signal = true;
-      break;
-    }
-    if (flags[1].item<std::int64_t>() != 0 && step > first_step) save_checkpoint();
-    std::vector<data::Batch> micro;
-    for (std::int64_t k = 0; k < grad_accum; ++k) micro.push_back(loader.next());
-    StepStats s = trainer.step(micro);
-    if (balancer && balancer->observe(s.compute_seconds / static_cast<double>(std::max<std::size_t>(s.windows, 1)),
-                                      micro.front().rank_windows, comm)) {
-      const std::uint64_t from = loader.next_step() + lo.prefetch;  // the first loader step not built yet
-      loader.set_split_from(from, balancer->split());
-      if (mpi.is_root())
-        spdlog::info("train.balance: windows per rank {} from step {} ({}seconds per window {:.4f})", fmt::join(balancer->split(), "/"),
-                     from / static_cast<std::uint64_t>(grad_accum) + 1,
-                     balancer->moved_back() ? "back: the split left measured slower; " : "", fmt::join(balancer->pace(), "/"));
-    }
-    torch::Tensor counts = torch::tensor({static_cast<std::int64_t>(s.windows), static_cast<std::int64_t>(s.tokens)});
-    comm.allreduce(counts, dist::ReduceOp::sum)->wait();
-    const double windows = static_cast<double>(counts[0].item<std::int64_t>());
-    const double tokens = static_cast<double>(counts[1].item<std::int64_t>());
-    tokens_total += tokens;
-    if (step == first_step) result.first_loss = s.loss;
-    result.last_loss = s.loss;
-    result.steps = step + 1;
-    loss_tail.push_back(s.loss);
-    if (loss_tail.size() > 20) loss_tail.pop_front();
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double eta =
-        elapsed / static_cast<double>(step + 1 - first_step) * static_cast<double>(o.max_steps - step - 1);
-    nlohmann::json line = {{"step", step + 1},          {"loss", s.loss},         {"modal", s.modal},
-                           {"temporal", s.temporal},    {"anomaly", s.anomaly},   {"lr", s.lr},
-                           {"grad_norm", s.grad_norm},  {"windows_per_s", windows / s.seconds},
-                           {"tokens_per_s", tokens / s.seconds}, {"step_s", s.seconds},
-                           {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", elapsed}, {"skipped", s.skipped}};
-    if (balancer) line["rank_windows"] = micro.front().rank_windows;
-    if (val_every > 0 && ((step + 1) % val_every == 0 || step + 1 == o.max_steps)) {
-      double v = 0;
-      for (std::int64_t k = 0; k < val_batches; ++k) v += trainer.evaluate(val_loader.next()).total.item<double>();
-      line["val_loss"] = v / static_cast<double>(std::max<std::int64_t>(val_batches, 1));
-    }
-    if (metrics) metrics->write(line);
-    if (mpi.is_root() && (step % log_every == 0 || step + 1 == o.max_steps))
-      spdlog::info("step {}/{} | loss {:.4f} (modal {:.4f} temp {:.4f} anom {:.4f}){} | lr {:.2e} | {:.1f} windows/s "
-                   "{:.0f} tokens/s | ETA {}",
-                   step + 1, o.max_steps, s.loss, s.modal, s.temporal, s.anomaly,
-                   line.contains("val_loss") ? fmt::format(" val {:.4f}", line["val_loss"].get<double>()) : "", s.lr,
-                   windows / s.seconds, tokens / s.seconds, duration_text(eta));
-    if (stop_after > 0 && step + 1 - first_step >= stop_after && step + 1 < o.max_steps) {
-      spdlog::info("train.stop_after_steps={} reached: checkpointing and stopping after step {}", stop_after, step + 1);
-      result.stopped_early = true;
-      break;
-    }
-    if (checkpoints.due_by_steps(step + 1) && step + 1 < o.max_steps) save_checkpoint();
-  }
-  // The end of the run (or a stop signal): a checkpoint to resume or fine-tune from.
-  if (result.stopped_by_signal || result.stopped_early || cfg.get_bool("checkpoint.at_end")) save_checkpoint();
-  checkpoints.finish_pending();
-  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
+  // The steps, then the release (or, when stopped early, how to resume).
+  StepLoop loop({cfg, mpi, comm, trainer, loader, val_loader, checkpoints, balancer, run_dir}, o.max_steps,
+                std::move(loss_tail));
+  const PretrainResult result = loop.run();
+  const double total_s = loop.seconds();
   if (mpi.is_root() && (result.stopped_by_signal || result.stopped_early)) {
     spdlog::info("stopped at step {} of {}: resume with train.resume=auto (same checkpoint.dir or hydra.run.dir)",
                  trainer.steps_done(), o.max_steps);
   } else if (mpi.is_root()) {
-    model::ReleaseInfo info = model_info_from_config(cfg.sub("model"));
-    info.backbone = model->model->config;
-    nlohmann::json summary = {{"steps", result.steps}, {"first_loss", result.first_loss},
-                              {"last_loss", result.last_loss}, {"world_size", mpi.world_size()},
-                              {"global_batch", global_batch}, {"stores", cfg.get_string_list("data.stores")},
-                              {"seconds", total_s}, {"stopped_by_signal", result.stopped_by_signal}};
-    info.summary_json = summary.dump();
-    info.tokenizer_dir = tokenizer_path.parent_path();
-    info.model_card = fmt::format(
-        "# RuntimeSlicer state encoder ({})\n\nPre-trained with `rslicer pretrain` for {} steps on {} rank(s), global "
-        "batch {}.\nLoss {:.4f} -> {:.4f}. Data: {}.\n\nLoad with `rslicer embed model.release=<this dir>`.\n",
-        cfg.get_string("model.name"), result.steps, mpi.world_size(), global_batch, result.first_loss,
-        result.last_loss, fmt::join(cfg.get_string_list("data.stores"), ", "));
-    model::write_release(run_dir / "final", model, info);
+    write_final_release(cfg, run_dir, tokenizer_path, model, result, mpi.world_size(), global_batch, total_s);
     spdlog::info("done: {} steps in {}, loss {:.4f} -> {:.4f}, {:.0f} tokens/s overall; release in {}", result.steps,
-                 duration_text(total_s), result.first_loss, result.last_loss, tokens_total / total_s,
+                 duration_text(total_s), result.first_loss, result.last_loss, loop.tokens() / total_s,
                  (run_dir / "final").string());
   }
   mpi.barrier();

@@ -158,21 +158,50 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
                 std::to_string(options_.grad_accum) + " (train.grad_accum)");
   const auto t0 = std::chrono::steady_clock::now();
   const double wait_before = reducer_->seconds_waiting();
-  const double waited_before = comm_.seconds_waiting();
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
+  torch::Tensor logged = torch::zeros({4});  // total, modal, temporal, anomaly: the global batch's mean
+  const std::shared_ptr<dist::Work> logged_work = forward_backward(micro_batches, s, logged);
+  const auto o0 = std::chrono::steady_clock::now();
+  ReducedGradient g = reduce_gradient();
+  s.grad_norm = std::sqrt(g.squared_norm);
+  logged_work->wait();
+  s.loss = logged[0].item<double>();
+  if (!skip_if_nonfinite(s)) {
+    float clip_scale = 1.0f;
+    if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
+      clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
+    AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
+    torch::NoGradGuard no_grad;
+    if (sparse_entry_ >= 0)
+      update_with_sparse_embedding(g.rows, g.owned, hyper, clip_scale);
+    else
+      update_dense(hyper, clip_scale);
+    ++optimizer_steps_;
+  }
+  ++step_;
+  s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
+  s.modal = logged[1].item<double>();
+  s.temporal = logged[2].item<double>();
+  s.anomaly = logged[3].item<double>();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.comm_wait_seconds = reducer_->seconds_waiting() - wait_before;
+  return s;
+}
+
+std::shared_ptr<dist::Work> Trainer::forward_backward(const std::vector<data::Batch>& micro_batches, StepStats& s,
+                                                      torch::Tensor& logged) {
+  const double waited_before = comm_.seconds_waiting();
   for (auto& p : params_) p.mutable_grad() = torch::Tensor();
-  torch::Tensor logged = torch::zeros({4});
   std::shared_ptr<dist::Work> logged_work;
-  const bool exchange_rows = sparse_entry_ >= 0 && comm_.world_size() > 1;
+  const bool cache = options_.cached_chunk_windows > 0;
   for (std::size_t k = 0; k < micro_batches.size(); ++k) {
     const bool last = k + 1 == micro_batches.size();
     reducer_->prepare(last);
     const auto f0 = std::chrono::steady_clock::now();
     const BatchTensors tensors = to_tensors(micro_batches[k]);
     CachedEmbeddings cached;
-    const bool cache = options_.cached_chunk_windows > 0;
     auto terms = cache ? cached_forward_loss(tensors, cached) : forward_loss(tensors);
     terms.total = faults_.on_loss(step_, terms.total);
     faults_.after_forward(comm_.rank(), step_);
@@ -195,22 +224,26 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   }
   s.compute_seconds = s.forward_seconds + s.backward_seconds - (comm_.seconds_waiting() - waited_before);
   reducer_->finish();
-  const auto o0 = std::chrono::steady_clock::now();
-  SparseRows rows;
+  return logged_work;
+}
+
+Trainer::ReducedGradient Trainer::reduce_gradient() {
+  ReducedGradient g;
   // The rows' exchange: with ZeRO-1 each rank gets only the rows of its slice (RowsToOwners), else every rank
   // gets all rows (RowsExchange). Either starts with a round of counts that goes on while the dense part is read.
   std::optional<RowsExchange> exchange;
   std::optional<RowsToOwners> to_owners;
+  const bool exchange_rows = sparse_entry_ >= 0 && comm_.world_size() > 1;
   if (sparse_entry_ >= 0) {
     torch::Tensor& grad = params_[static_cast<std::size_t>(sparse_entry_)].mutable_grad();
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-    rows = grad.defined() ? coalesce_rows(grad)
-                          : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, e.shape[1]}, torch::kFloat32)};
+    g.rows = grad.defined() ? coalesce_rows(grad)
+                            : SparseRows{torch::empty({0}, torch::kInt64), torch::empty({0, e.shape[1]}, torch::kFloat32)};
     grad = torch::Tensor();
     if (exchange_rows && zero1_)
-      to_owners.emplace(rows, e.offset, flat_->partition(), comm_);
+      to_owners.emplace(g.rows, e.offset, flat_->partition(), comm_);
     else if (exchange_rows)
-      exchange.emplace(rows, comm_);
+      exchange.emplace(g.rows, comm_);
   }
   // With ZeRO-1 the reducer wrote this rank's slice of the averaged gradient into the flat buffer; the rest of it
   // is never read. Without, every rank has the whole averaged gradient in .grad.
@@ -226,69 +259,52 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   const auto squares_within = [&](std::int64_t begin, std::int64_t end) {
     return begin < end ? sum_of_squares(flat_->grads().narrow(0, begin, end - begin)) : 0.0;
   };
-  double squared = 0;
-  OwnedRows owned;  // with ZeRO-1: how many rows (and their elements) each rank updates, for its all-gather
   if (sparse_entry_ >= 0) {
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-    squared = squares_within(moments_begin_, std::min(moments_end_, e.offset)) +
-              squares_within(std::max(moments_begin_, e.offset + e.numel), moments_end_);
-    if (to_owners) rows = sum_gathered_rows(to_owners->finish());
-    if (exchange) rows = sum_gathered_rows(exchange->finish());
-    const RowsWithin within = rows_within(rows, e.offset, moments_begin_, moments_end_);
-    squared += within.squares;
-    owned.rows = within.rows;
-    owned.elements = within.elements;
+    g.squared_norm = squares_within(moments_begin_, std::min(moments_end_, e.offset)) +
+                     squares_within(std::max(moments_begin_, e.offset + e.numel), moments_end_);
+    if (to_owners) g.rows = sum_gathered_rows(to_owners->finish());
+    if (exchange) g.rows = sum_gathered_rows(exchange->finish());
+    const RowsWithin within = rows_within(g.rows, e.offset, moments_begin_, moments_end_);
+    g.squared_norm += within.squares;
+    g.owned.rows = within.rows;
+    g.owned.elements = within.elements;
   } else {
-    squared = squares_within(moments_begin_, moments_end_);
+    g.squared_norm = squares_within(moments_begin_, moments_end_);
   }
   if (zero1_) {
     // One all-gather gives every rank the slices' squares and what each rank will send after its update.
-    torch::Tensor mine = torch::tensor({squared, static_cast<double>(owned.rows), static_cast<double>(owned.elements)}, torch::kFloat64);
+    torch::Tensor mine = torch::tensor({g.squared_norm, static_cast<double>(g.owned.rows),
+                                        static_cast<double>(g.owned.elements)}, torch::kFloat64);
     torch::Tensor all = torch::empty({3 * comm_.world_size()}, torch::kFloat64);
     comm_.allgather(mine, all)->wait();
-    squared = 0;
+    g.squared_norm = 0;
     for (int r = 0; r < comm_.world_size(); ++r) {
-      squared += all[3 * r].item<double>();
-      owned.rows_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 1].item<double>()));
-      owned.elements_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 2].item<double>()));
+      g.squared_norm += all[3 * r].item<double>();
+      g.owned.rows_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 1].item<double>()));
+      g.owned.elements_per_rank.push_back(static_cast<std::int64_t>(all[3 * r + 2].item<double>()));
     }
   }
-  s.grad_norm = std::sqrt(squared);
-  float clip_scale = 1.0f;
-  if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
-    clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
-  logged_work->wait();
-  s.loss = logged[0].item<double>();
+  return g;
+}
+
+bool Trainer::skip_if_nonfinite(StepStats& s) {
   // The gradient norm is global and the loss all-reduced: every rank takes the same decision.
-  if (!std::isfinite(s.grad_norm) || !std::isfinite(s.loss)) {
-    s.skipped = true;
-    ++consecutive_skips_;
-    const std::string what = fmt::format("loss {} / gradient norm {} at step {}", s.loss, s.grad_norm, step_ + 1);
-    if (options_.nonfinite == "stop")
-      throw Error("non-finite " + what + " (train.nonfinite=stop)", "train step " + std::to_string(step_ + 1),
-                  "finite losses; lower train.lr, check the data, or train.nonfinite=skip");
-    if (consecutive_skips_ > options_.max_consecutive_skips)
-      throw Error(fmt::format("non-finite loss or gradient for {} consecutive steps, last {}", consecutive_skips_, what),
-                  "train step " + std::to_string(step_ + 1), "finite losses; lower train.lr or check the data");
-    spdlog::warn("skipping the update of step {}: non-finite {}", step_ + 1, what);
-  } else {
+  if (std::isfinite(s.grad_norm) && std::isfinite(s.loss)) {
     consecutive_skips_ = 0;
-    AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
-    torch::NoGradGuard no_grad;
-    if (sparse_entry_ >= 0)
-      update_with_sparse_embedding(rows, owned, hyper, clip_scale);
-    else
-      update_dense(hyper, clip_scale);
-    ++optimizer_steps_;
+    return false;
   }
-  ++step_;
-  s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
-  s.modal = logged[1].item<double>();
-  s.temporal = logged[2].item<double>();
-  s.anomaly = logged[3].item<double>();
-  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  s.comm_wait_seconds = reducer_->seconds_waiting() - wait_before;
-  return s;
+  s.skipped = true;
+  ++consecutive_skips_;
+  const std::string what = fmt::format("loss {} / gradient norm {} at step {}", s.loss, s.grad_norm, step_ + 1);
+  if (options_.nonfinite == "stop")
+    throw Error("non-finite " + what + " (train.nonfinite=stop)", "train step " + std::to_string(step_ + 1),
+                "finite losses; lower train.lr, check the data, or train.nonfinite=skip");
+  if (consecutive_skips_ > options_.max_consecutive_skips)
+    throw Error(fmt::format("non-finite loss or gradient for {} consecutive steps, last {}", consecutive_skips_, what),
+                "train step " + std::to_string(step_ + 1), "finite losses; lower train.lr or check the data");
+  spdlog::warn("skipping the update of step {}: non-finite {}", step_ + 1, what);
+  return true;
 }
 
 void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {

@@ -122,6 +122,18 @@ class Trainer {
     std::vector<std::int64_t> rows_per_rank, elements_per_rank;  // ZeRO-1 only
   };
   void update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned, const AdamWHyper& hyper, float clip_scale);
+  // The named steps of step(): every micro-batch's forward and backward (the reducer's buckets launched from its
+  // hooks; returns the all-reduce of the logged losses); the averaged gradient's global squared norm with the
+  // embedding's rows exchanged; the non-finite policy (true: the update is skipped).
+  std::shared_ptr<dist::Work> forward_backward(const std::vector<data::Batch>& micro_batches, StepStats& s,
+                                               torch::Tensor& logged);
+  struct ReducedGradient {
+    SparseRows rows;          // the embedding's rows this rank updates (sparse path)
+    OwnedRows owned;
+    double squared_norm = 0;  // of the whole averaged gradient, on every rank
+  };
+  ReducedGradient reduce_gradient();
+  bool skip_if_nonfinite(StepStats& s);
   torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;
