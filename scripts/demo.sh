@@ -5,7 +5,8 @@
 #   losses, sharded checkpoints) and export it as a release -> embed (trained and untrained baseline) -> cluster ->
 #   tune -> evaluate on Train-Ticket (held-out system, tuned on Online Boutique) and on each store's later period
 #   (held-out period) -> results tables, report and plots.
-# DEMO_SCALE=small shortens everything (used by the end-to-end test).
+# DEMO_SCALE=small shortens everything (used by the end-to-end test); DEMO_PRETRAIN_ARGS adds pre-training overrides
+# (a recipe variant, e.g. "loss.lambda_modal=0.5").
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,7 +48,8 @@ for split in time system; do
   step "4/9 [$split] pre-train the tiny Qwen3 state encoder on 2 MPI ranks ($steps steps, global batch $batch) on the training side of: $(split_label $split)"
   "${mpirun[@]}" "$bin" pretrain data.stores="$stores" $(split_args $split) train.max_steps=$steps train.global_batch=$batch \
     train.warmup_steps=$(( steps / 10 + 1 )) train.val_every=$(( steps > 50 ? 50 : steps )) loader.max_tokens=$tokens \
-    checkpoint.every_steps=$(( steps > 50 ? 50 : steps )) checkpoint.keep_last=2 hydra.run.dir="$out/runs/pretrain_$split"
+    checkpoint.every_steps=$(( steps > 50 ? 50 : steps )) checkpoint.keep_last=2 ${DEMO_PRETRAIN_ARGS:-} \
+    hydra.run.dir="$out/runs/pretrain_$split"
   step "4b/9 [$split] export the last checkpoint as a release (HF-style safetensors, config.json, tokenizer, model card)"
   run "$bin" export ckpt="$(ls -d "$out/runs/pretrain_$split"/checkpoints/step-* | tail -1)" out="$out/release_$split"
 done
