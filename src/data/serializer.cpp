@@ -69,7 +69,70 @@ double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(std::min<double>(v.size() - 1, std::floor(q * static_cast<double>(v.size()))))];
 }
+
+std::int32_t service_of(const std::vector<Component>& comps, std::int32_t c) {
+  if (c < 0 || static_cast<std::size_t>(c) >= comps.size()) return c;
+  const std::int32_t s = comps[static_cast<std::size_t>(c)].service;
+  return s >= 0 ? s : c;
+}
+
+struct Edge {
+  std::vector<double> ms;
+  int errors = 0;
+  double p95() const { return percentile(ms, 0.95); }
+  double error_rate() const { return static_cast<double>(errors) / static_cast<double>(ms.size()); }
+};
+using EdgeKey = std::pair<std::int32_t, std::int32_t>;  // (caller service or -1 for the entry, callee service)
+
+// The window's spans as service edges; with `only` >= 0, the edges where that component is the caller or callee.
+std::map<EdgeKey, Edge> edges_of(const WindowData& data, const std::vector<Component>& comps, std::int32_t only) {
+  std::unordered_map<std::uint64_t, std::int32_t> span_component;
+  for (const auto& s : data.spans) span_component[s.span_id] = s.component;
+  std::map<EdgeKey, Edge> edges;
+  for (const auto& s : data.spans) {
+    std::int32_t caller = -1;
+    if (s.parent_id) {
+      auto it = span_component.find(s.parent_id);
+      if (it != span_component.end()) caller = it->second;
+    }
+    if (only >= 0 && s.component != only && caller != only) continue;
+    auto& e = edges[{caller >= 0 ? service_of(comps, caller) : -1, service_of(comps, s.component)}];
+    e.ms.push_back(static_cast<double>(s.duration_ns) / 1e6);
+    e.errors += s.status != 0;
+  }
+  return edges;
+}
+
+EdgeBaseline::Typical typical(std::vector<double> v) {
+  EdgeBaseline::Typical t;
+  t.median = percentile(v, 0.5);
+  for (double& x : v) x = std::fabs(x - t.median);
+  t.spread = 1.4826 * percentile(v, 0.5);
+  return t;
+}
 }  // namespace
+
+EdgeBaseline EdgeBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
+  std::vector<std::size_t> with_spans;
+  for (std::size_t i = 0; i < store.windows().size(); ++i)
+    if (store.windows()[i].span_range[1] > store.windows()[i].span_range[0]) with_spans.push_back(i);
+  const std::size_t step = std::max<std::size_t>(1, with_spans.size() / std::max<std::size_t>(max_windows, 1));
+  std::map<EdgeKey, std::pair<std::vector<double>, std::vector<double>>> seen;  // p95s, error rates
+  for (std::size_t k = 0; k < with_spans.size(); k += step)
+    for (const auto& [key, e] : edges_of(store.read_window(with_spans[k]), store.components(), -1)) {
+      seen[key].first.push_back(e.p95());
+      seen[key].second.push_back(e.error_rate());
+    }
+  EdgeBaseline b;
+  for (auto& [key, v] : seen) b.edges[key] = {typical(std::move(v.first)), typical(std::move(v.second))};
+  return b;
+}
+
+const std::pair<EdgeBaseline::Typical, EdgeBaseline::Typical>* EdgeBaseline::of(std::int32_t caller,
+                                                                               std::int32_t callee) const {
+  auto it = edges.find({caller, callee});
+  return it == edges.end() ? nullptr : &it->second;
+}
 
 MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
   MetricBaseline b;
@@ -101,7 +164,8 @@ std::pair<double, double> MetricBaseline::of(std::int32_t component, std::int32_
 }
 
 WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options)
-    : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)) {
+    : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)),
+      edge_baseline_(options.level_z > 0 ? EdgeBaseline::from_store(store) : EdgeBaseline{}) {
   const auto& comps = store.components();
   std::unordered_map<std::int32_t, int> replicas;
   for (const auto& c : comps)
@@ -150,11 +214,6 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
   // A line's subject: the component's name, except in a one-component text, where every line is that component's
   // (the name would only spend tokens, and FL/FC compare a component with itself and with other faults).
   auto subject = [&](std::int32_t c) { return only >= 0 ? std::string() : name(c) + " "; };
-  auto service_of = [&](std::int32_t c) {
-    if (c < 0 || static_cast<std::size_t>(c) >= comps.size()) return c;
-    std::int32_t s = comps[static_cast<std::size_t>(c)].service;
-    return s >= 0 ? s : c;
-  };
   // The window's length only, never its time: a timestamp shared by the three texts of a window would let the
   // contrastive loss match them by the clock instead of by the state.
   const std::string when = fmt::format("{}window {}s", options_.show_time ? format_utc(window.begin_ns) + " " : "",
@@ -198,36 +257,31 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     out.metrics = fit("metrics " + when + (scored.empty() ? " none" : ""), lines);
   }
 
-  // Traces: caller -> callee edges between services.
+  // Traces: caller -> callee edges between services, slowest and erroring first. An edge whose p95 or error rate
+  // is level_z above its typical value (EdgeBaseline) says so in a word, and is named first in a short line.
   {
-    std::unordered_map<std::uint64_t, std::int32_t> span_component;
-    for (const auto& s : data.spans) span_component[s.span_id] = s.component;
-    struct Edge {
-      std::vector<double> ms;
-      int errors = 0;
-    };
-    std::map<std::pair<std::int32_t, std::int32_t>, Edge> edges;  // (caller service or -1 for entry, callee service)
-    for (const auto& s : data.spans) {
-      std::int32_t caller = -1;
-      if (s.parent_id) {
-        auto it = span_component.find(s.parent_id);
-        if (it != span_component.end()) caller = it->second;
+    std::vector<std::pair<double, std::string>> scored, deviating;
+    for (const auto& [k, e] : edges_of(data, comps, only)) {
+      const double p50 = percentile(e.ms, 0.5), p95 = e.p95(), err = e.error_rate();
+      const std::string edge = (k.first < 0 ? std::string("entry") : name(k.first)) + " -> " + name(k.second);
+      std::string word;
+      const auto* typical = options_.level_z > 0 ? edge_baseline_.of(k.first, k.second) : nullptr;
+      if (typical) {
+        // Floors keep a near-constant edge (a spread of ~0) from calling every small change slow.
+        const double slow = (p95 - typical->first.median) / std::max({typical->first.spread, 0.1 * typical->first.median, 1e-3});
+        const double erring = (err - typical->second.median) / std::max(typical->second.spread, 0.02);
+        if (slow >= options_.level_z) word += slow >= 5 ? " very slow" : " slow";
+        if (erring >= options_.level_z) word += " erroring";
+        if (!word.empty()) deviating.emplace_back(-(std::max(slow, erring)), edge + word);
       }
-      if (only >= 0 && s.component != only && caller != only) continue;
-      auto& e = edges[{caller >= 0 ? service_of(caller) : -1, service_of(s.component)}];
-      e.ms.push_back(static_cast<double>(s.duration_ns) / 1e6);
-      e.errors += s.status != 0;
+      scored.emplace_back(-(err * 1e6 + p95), fmt::format("{}{} calls {} p50 {}ms p95 {}ms err {:.1f}%", edge, word,
+                                                         e.ms.size(), number(p50), number(p95), err * 100));
     }
-    std::vector<std::pair<double, std::string>> scored;
-    for (const auto& [k, e] : edges) {
-      const double p50 = percentile(e.ms, 0.5), p95 = percentile(e.ms, 0.95);
-      const double err = static_cast<double>(e.errors) / static_cast<double>(e.ms.size());
-      std::string from = k.first < 0 ? std::string("entry") : name(k.first);
-      scored.emplace_back(-(err * 1e6 + p95), fmt::format("{} -> {} calls {} p50 {}ms p95 {}ms err {:.1f}%", from,
-                                                         name(k.second), e.ms.size(), number(p50), number(p95), err * 100));
-    }
-    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    const auto by_score = [](auto& a, auto& b) { return a.first < b.first; };
+    std::stable_sort(deviating.begin(), deviating.end(), by_score);
+    std::stable_sort(scored.begin(), scored.end(), by_score);
     std::vector<std::string> lines;
+    for (auto& s : deviating) lines.push_back(std::move(s.second));
     for (auto& s : scored) lines.push_back(std::move(s.second));
     out.traces = fit("traces " + when + (scored.empty() ? " none" : ""), lines);
   }

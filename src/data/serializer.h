@@ -1,7 +1,9 @@
 // Window -> text per modality, the way the model reads it (deterministic):
 //   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
 //            (high, very high, low, very low) where |z| >= level_z, the most deviating series first;
-//   traces:  per caller -> callee service edge, calls, latency p50/p95, error rate; slowest and erroring first;
+//   traces:  per caller -> callee service edge, calls, latency p50/p95, error rate; slowest and erroring first,
+//            with a word (slow, very slow, erroring) where p95 or the error rate is level_z above the edge's
+//            typical value (EdgeBaseline), those edges first in short lines as the metrics' deviating series;
 //   logs:    template counts, warnings and errors first, with their parameters.
 // Lines are added in order while the token budget allows (counted with the tokenizer, exactly). A per-component
 // variant restricts every modality to one component, for failure localization.
@@ -21,6 +23,7 @@
 
 #include <cstdint>
 #include <string>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -37,14 +40,28 @@ struct MetricBaseline {
   std::pair<double, double> of(std::int32_t component, std::int32_t metric) const;
 };
 
+// Each service edge's typical p95 latency and error rate (caller service, or -1 for the entry, -> callee service):
+// the median and the scaled median absolute deviation over up to `max_windows` windows with spans, so that an edge
+// can say "slow" or "erroring" in words. Windows with spans, normal or not: stores such as Nezha's record traces
+// only around faults, and the median over many faults' windows is each edge's typical value (a fault touches few
+// edges); no labels are read.
+struct EdgeBaseline {
+  struct Typical {
+    double median = 0, spread = 0;  // spread: 1.4826 x MAD (the sd of a normal sample)
+  };
+  std::map<std::pair<std::int32_t, std::int32_t>, std::pair<Typical, Typical>> edges;  // -> (p95 ms, error rate)
+  static EdgeBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
+  const std::pair<Typical, Typical>* of(std::int32_t caller, std::int32_t callee) const;
+};
+
 struct SerializerOptions {
   std::size_t max_tokens = 512;  // per modality text, <|endoftext|> included
   // Ablations only (bench/quality/ablation): the window's UTC time in every header, log parameters unmasked.
   // Both put a key shared by a window's texts back (see above); the defaults are what the model should read.
   bool show_time = false;
   bool mask_event_params = true;
-  // A metric series with |z| >= level_z carries a word for its deviation (high / low; very, from |z| 5 on).
-  // 0: no words, value and z only (the ablation).
+  // A metric series with |z| >= level_z carries a word for its deviation (high / low; very, from |z| 5 on), and
+  // so does a trace edge (slow, very slow, erroring). 0: no words, values only (the ablation).
   double level_z = 2.0;
 };
 
@@ -65,6 +82,7 @@ class WindowSerializer {
   const Tokenizer& tokenizer_;
   SerializerOptions options_;
   MetricBaseline baseline_;
+  EdgeBaseline edge_baseline_;
   std::vector<std::string> display_names_;  // a pod shows as its service (+ "-<suffix>" when it has replicas)
 
   ModalityTexts render(const Window& window, const WindowData& data, std::int32_t only_component) const;

@@ -135,6 +135,30 @@ TEST(Serializer, ADeviatingSeriesSaysSoInAWord) {
   EXPECT_EQ(ablated.find("high"), std::string::npos) << ablated;
 }
 
+// A trace edge far above its typical p95 (or error rate) over the store's windows with spans says so in a word,
+// named first in a short line; with level_z 0 only its values show.
+TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  for (auto& x : t.spans)  // entry -> svc-a: 2 s each; ten times slower and failing in [T0+150 s, T0+210 s)
+    if (x.start_ns >= test::T0 + 150 * test::S && x.start_ns < test::T0 + 210 * test::S) {
+      x.duration_ns *= 10;
+      x.status = 500;
+    }
+  write_window_store(dir / "slow.h5", t, make_windows(t, {60 * test::S, 30 * test::S}), {60 * test::S, 30 * test::S});
+  WindowStoreReader store(dir / "slow.h5");
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer words(store, tok, {256}), plain(store, tok, {256, false, true, 0.0});
+  const auto slow = words.serialize(store.windows()[5], store.read_window(5)).traces;  // [T0+150 s, T0+210 s)
+  EXPECT_EQ(slow.rfind("traces window 60s\nentry -> svc-a very slow erroring\nentry -> svc-a very slow erroring calls", 0), 0u) << slow;
+  const auto usual = words.serialize(store.windows()[0], store.read_window(0)).traces;
+  EXPECT_EQ(usual, "traces window 60s\nentry -> svc-a calls 6 p50 2000ms p95 2000ms err 0.0%\n");
+  const auto ablated = plain.serialize(store.windows()[5], store.read_window(5)).traces;
+  EXPECT_EQ(ablated.find("slow"), std::string::npos) << ablated;
+  EXPECT_EQ(ablated.find("erroring"), std::string::npos) << ablated;
+}
+
 // Two windows with the same events at different times serialize to the same texts (no clock to match by), and
 // log parameters that identify an event (ids, numbers) are masked while words and status codes stay.
 TEST(Serializer, SameEventsAtAnotherTimeGiveTheSameTexts) {
