@@ -103,6 +103,18 @@ std::map<EdgeKey, Edge> edges_of(const WindowData& data, const std::vector<Compo
   return edges;
 }
 
+// Lines ranked by their score (lower first; ties keep their order): the short lines of what deviates, then all.
+using Scored = std::vector<std::pair<double, std::string>>;
+std::vector<std::string> ranked_lines(Scored deviating, Scored all) {
+  const auto by_score = [](const auto& a, const auto& b) { return a.first < b.first; };
+  std::stable_sort(deviating.begin(), deviating.end(), by_score);
+  std::stable_sort(all.begin(), all.end(), by_score);
+  std::vector<std::string> lines;
+  for (auto& s : deviating) lines.push_back(std::move(s.second));
+  for (auto& s : all) lines.push_back(std::move(s.second));
+  return lines;
+}
+
 EdgeBaseline::Typical typical(std::vector<double> v) {
   EdgeBaseline::Typical t;
   t.median = percentile(v, 0.5);
@@ -230,7 +242,7 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     std::map<std::uint64_t, std::vector<float>> series;
     for (const auto& m : data.metrics)
       if (only < 0 || m.component == only) series[key(m.component, m.metric)].push_back(m.value);
-    std::vector<std::pair<double, std::string>> scored, deviating;
+    Scored scored, deviating;
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
       double sum = 0;
@@ -248,19 +260,14 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       scored.emplace_back(-std::fabs(z), fmt::format("{}{}{} {} z {:+.1f}", subject(component), metric_name, level,
                                                      number(mean), z));
     }
-    const auto by_deviation = [](auto& a, auto& b) { return a.first < b.first; };
-    std::stable_sort(deviating.begin(), deviating.end(), by_deviation);
-    std::stable_sort(scored.begin(), scored.end(), by_deviation);
-    std::vector<std::string> lines;
-    for (auto& s : deviating) lines.push_back(std::move(s.second));
-    for (auto& s : scored) lines.push_back(std::move(s.second));
-    out.metrics = fit("metrics " + when + (scored.empty() ? " none" : ""), lines);
+    const bool none = scored.empty();
+    out.metrics = fit("metrics " + when + (none ? " none" : ""), ranked_lines(std::move(deviating), std::move(scored)));
   }
 
   // Traces: caller -> callee edges between services, slowest and erroring first. An edge whose p95 or error rate
   // is level_z above its typical value (EdgeBaseline) says so in a word, and is named first in a short line.
   {
-    std::vector<std::pair<double, std::string>> scored, deviating;
+    Scored scored, deviating;
     for (const auto& [k, e] : edges_of(data, comps, only)) {
       const double p50 = percentile(e.ms, 0.5), p95 = e.p95(), err = e.error_rate();
       const std::string edge = (k.first < 0 ? std::string("entry") : name(k.first)) + " -> " + name(k.second);
@@ -277,13 +284,8 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       scored.emplace_back(-(err * 1e6 + p95), fmt::format("{}{} calls {} p50 {}ms p95 {}ms err {:.1f}%", edge, word,
                                                          e.ms.size(), number(p50), number(p95), err * 100));
     }
-    const auto by_score = [](auto& a, auto& b) { return a.first < b.first; };
-    std::stable_sort(deviating.begin(), deviating.end(), by_score);
-    std::stable_sort(scored.begin(), scored.end(), by_score);
-    std::vector<std::string> lines;
-    for (auto& s : deviating) lines.push_back(std::move(s.second));
-    for (auto& s : scored) lines.push_back(std::move(s.second));
-    out.traces = fit("traces " + when + (scored.empty() ? " none" : ""), lines);
+    const bool none = scored.empty();
+    out.traces = fit("traces " + when + (none ? " none" : ""), ranked_lines(std::move(deviating), std::move(scored)));
   }
 
   // Logs: templates by level then count; errors and warnings show their latest parameters.
@@ -301,7 +303,7 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       g.level = std::max(g.level, l.level);
       g.last_params = l.params;
     }
-    std::vector<std::pair<double, std::string>> scored;
+    Scored scored;
     const char* level_names[] = {"LOG", "DEBUG", "INFO", "WARN", "ERROR"};
     for (const auto& [k, g] : groups) {
       std::string line = fmt::format("{} x{} {}{}", level_names[static_cast<int>(g.level)], g.count,
@@ -311,10 +313,8 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
         line += " [" + shown_params(g.last_params, options_.mask_event_params) + "]";
       scored.emplace_back(-(static_cast<double>(g.level) * 1e6 + g.count), line);
     }
-    std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    std::vector<std::string> lines;
-    for (auto& s : scored) lines.push_back(std::move(s.second));
-    out.logs = fit("logs " + when + (scored.empty() ? " none" : ""), lines);
+    const bool none = scored.empty();
+    out.logs = fit("logs " + when + (none ? " none" : ""), ranked_lines({}, std::move(scored)));
   }
   return out;
 }

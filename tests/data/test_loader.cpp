@@ -66,11 +66,11 @@ namespace {
 
 const fs::path kTokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
 
-std::shared_ptr<const WindowStoreReader> fixture_store(const test::TempDir& dir) {
-  Telemetry t = test::fixture();
-  auto windows = make_windows(t, {60 * test::S, 30 * test::S});
-  write_window_store(dir / "f.h5", t, windows, {60 * test::S, 30 * test::S});
-  return std::make_shared<const WindowStoreReader>(dir / "f.h5");
+// `t` (the fixture telemetry unless given) as a store of 60 s windows every 30 s, in dir/<name>.
+std::shared_ptr<const WindowStoreReader> fixture_store(const test::TempDir& dir, const Telemetry& t = test::fixture(),
+                                                       const std::string& name = "f.h5") {
+  write_window_store(dir / name, t, make_windows(t, {60 * test::S, 30 * test::S}), {60 * test::S, 30 * test::S});
+  return std::make_shared<const WindowStoreReader>(dir / name);
 }
 
 }  // namespace
@@ -120,8 +120,8 @@ TEST(Serializer, ADeviatingSeriesSaysSoInAWord) {
     if (m.time_ns >= test::T0 + 420 * test::S && m.time_ns < test::T0 + 480 * test::S) m.value = m.value > 0 ? 900 : -900;
   // labelled a fault, so that the baseline (normal windows) leaves the spike out
   t.faults.push_back({test::T0 + 420 * test::S, test::T0 + 480 * test::S, 0, t.metrics.front().component, ComponentKind::pod});
-  write_window_store(dir / "spike.h5", t, make_windows(t, {60 * test::S, 30 * test::S}), {60 * test::S, 30 * test::S});
-  WindowStoreReader store(dir / "spike.h5");
+  const auto kept = fixture_store(dir, t, "spike.h5");
+  const WindowStoreReader& store = *kept;
   auto tok = Tokenizer::from_file(kTokenizer);
   WindowSerializer words(store, tok, {256}), plain(store, tok, {256, false, true, 0.0});
   const auto spike = words.serialize(store.windows()[14], store.read_window(14)).metrics;
@@ -146,8 +146,8 @@ TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
       x.duration_ns *= 10;
       x.status = 500;
     }
-  write_window_store(dir / "slow.h5", t, make_windows(t, {60 * test::S, 30 * test::S}), {60 * test::S, 30 * test::S});
-  WindowStoreReader store(dir / "slow.h5");
+  const auto kept = fixture_store(dir, t, "slow.h5");
+  const WindowStoreReader& store = *kept;
   auto tok = Tokenizer::from_file(kTokenizer);
   WindowSerializer words(store, tok, {256}), plain(store, tok, {256, false, true, 0.0});
   const auto slow = words.serialize(store.windows()[5], store.read_window(5)).traces;  // [T0+150 s, T0+210 s)
