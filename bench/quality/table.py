@@ -1,12 +1,13 @@
 """The quality table of `make quality` (bench/quality/run): per experiment, trained beside the untrained baseline
-and the BARO-style non-learned reference, from the report.json files the run wrote.
+and a non-learned reference (FL: BARO-style, bench/reference/baro_reference.py; FC per event:
+bench/reference/fc_reference.py), from the report.json files the run wrote.
 usage: /usr/bin/python3 table.py <quality out dir>   -> <dir>/quality.md, <dir>/quality.json"""
 import datetime
 import json
 import os
 import sys
 
-# (label, path in report.json, path in baro.json or None)
+# (label, path in report.json, path in the reference's json or None; "fc:" marks the FC reference's file)
 ROWS = [
     ("AD F1 (tuned threshold)", "ad/f1", None),
     ("AD AUROC", "ad/auroc", None),
@@ -19,9 +20,20 @@ ROWS = [
     ("FL service AS@3 (per event)", "fl/events/service/as3", "service/as3"),
     ("FL pod AS@1 (per event)", "fl/events/pod/as1", "pod/as1"),
     ("FL pod MRR (per event)", "fl/events/pod/mrr", "pod/mrr"),
-    ("FC macro F1 (types seen in tuning)", "fc/f1", None),
+    ("FC macro F1 (types seen in tuning, per window)", "fc/f1", None),
+    ("FC macro F1 (per event)", "fc/events/f1", "fc:f1"),
     ("regime NMI (clusters vs ground truth)", "regimes/nmi", None),
 ]
+
+# The FC reference's file per experiment, beside its report directory (bench/quality/run writes them).
+FC_REFERENCE = {
+    "demo, held-out period (split=time)": "fc_reference_time.json",
+    "demo, held-out system (tune OB, test TT)": "fc_reference_system.json",
+    "Nezha TT 2023-01-30 (split=fault_time)": "fc_reference.json",
+    "Nezha OB 2022-08-22 (split=fault_time)": "fc_reference.json",
+    "Nezha held-out system OB -> TT": "fc_reference.json",
+    "Nezha held-out system TT -> OB": "fc_reference.json",
+}
 
 EXPERIMENTS = [
     ("demo, held-out period (split=time)", "demo/report_time/report.json",
@@ -63,7 +75,9 @@ def main():
     out = {"date": datetime.date.today().isoformat(), "experiments": []}
     md = [f"# Representation quality ({out['date']}, `make quality`)", "",
           "Percentages. trained: the pre-trained encoder; baseline: the untrained backbone (same seed, same task "
-          "models); BARO-style: the non-learned metric reference (bench/reference/baro_reference.py), per event. "
+          "models); non-learned reference: for FL the BARO-style metric ranking (bench/reference/baro_reference.py), "
+          "for FC per event the 1-NN over tuning events of the true root-cause pod's KPI z-scores "
+          "(bench/reference/fc_reference.py; it is given the root cause, the learned FC is not), per event. "
           "Each pre-training read its split's training side only.", "",
           "![t-SNE of z on the demo's held-out period: trained (left) and untrained (right), by state cluster and "
           "by label](tsne_demo_time.png)", ""]
@@ -73,19 +87,24 @@ def main():
             continue
         r = json.load(open(path))
         baros = [json.load(open(os.path.join(root, p))) for p in baro_paths if os.path.exists(os.path.join(root, p))]
+        fc_path = os.path.join(root, os.path.dirname(report_path).rsplit("/report", 1)[0], FC_REFERENCE[name])
+        fc_ref = [json.load(open(fc_path))] if os.path.exists(fc_path) else []
         rows = []
         for label, rp, bp in ROWS:
             t, b = get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)
-            ref = baro_value(baros, bp) if bp and baros else None
+            if bp and bp.startswith("fc:"):
+                ref = baro_value(fc_ref, bp[3:]) if fc_ref else None
+            else:
+                ref = baro_value(baros, bp) if bp and baros else None
             if t is None and b is None:
                 continue
-            rows.append({"metric": label, "key": rp, "trained": t, "baseline": b, "baro": ref})
+            rows.append({"metric": label, "key": rp, "trained": t, "baseline": b, "reference": ref})
         events = get(r, "trained/fl/events/events")
         out["experiments"].append({"name": name, "report": report_path, "events": events,
                                    "test_windows": get(r, "trained/test_windows"), "rows": rows})
         md += [f"## {name}", "", f"test windows {get(r, 'trained/test_windows')}, fault events {events}", "",
-               "| metric | trained | baseline | BARO-style |", "|---|---|---|---|"]
-        md += [f"| {x['metric']} | {fmt(x['trained'])} | {fmt(x['baseline'])} | {fmt(x['baro'])} |" for x in rows]
+               "| metric | trained | baseline | non-learned reference |", "|---|---|---|---|"]
+        md += [f"| {x['metric']} | {fmt(x['trained'])} | {fmt(x['baseline'])} | {fmt(x['reference'])} |" for x in rows]
         md.append("")
     md += ["Published anchors, Nezha service-level AS@1 over all four dates of each system (Nezha paper, Table 3): "
            "Nezha 86.67 (TT) / 92.86 (OB), MicroRank 15.56 / 41.07, PDiagnose 8.89 / 41.07. Protocol difference: "

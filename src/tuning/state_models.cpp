@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <tuple>
@@ -361,10 +362,7 @@ namespace {
 
 // FC: fault types ranked by the cosine of window r's signature to its state's prototypes (the global ones fill the
 // types the state lacks); `culprit` is FL's top-ranked pod.
-std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
-  const auto sig = signature(m, s, r, culprit);
-  std::map<int, std::vector<float>> protos = m.global_prototypes;
-  for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
+std::vector<int> rank_by_prototypes(const std::vector<float>& sig, const std::map<int, std::vector<float>>& protos) {
   std::vector<std::pair<double, int>> types;
   for (auto& [t, p] : protos) types.emplace_back(-cosine(sig.data(), p.data(), sig.size()), t);
   std::sort(types.begin(), types.end());
@@ -373,12 +371,19 @@ std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::siz
   return ranking;
 }
 
+std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
+  std::map<int, std::vector<float>> protos = m.global_prototypes;
+  for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
+  return rank_by_prototypes(signature(m, s, r, culprit), protos);
+}
+
 // FL per fault event: each event's pods scored by the mean of their scores over its test windows, ranked once.
 class EventRanking {
  public:
   void add(const EmbeddingSet& e, std::size_t r, const std::vector<Deviation>& devs) {
     Event& ev = events_[{e.store[r], e.fault[r]}];
     ev.row = r;
+    ev.rows.push_back(r);
     for (const auto& d : devs) {
       auto& [sum, n, comp] = ev.pods[e.comp_id[d.comp]];
       sum += d.score;
@@ -398,12 +403,49 @@ class EventRanking {
   }
   std::size_t size() const { return events_.size(); }
 
+  // FC per fault event: the event's signature is the mean of its windows' signatures, each taken with the
+  // event's top-ranked pod (FL per event) as the culprit; ranked once against the global prototypes.
+  void classify(const StateModels& m, const Scene& s, std::vector<int>& type_ranks, std::vector<int>& truth,
+                std::vector<int>& predicted) const {
+    const EmbeddingSet& e = s.e;
+    for (const auto& [key, ev] : events_) {
+      const int type = e.fault_type[ev.row];
+      if (type < 0 || !m.global_prototypes.count(type)) continue;
+      const int culprit = top_pod(ev);
+      std::vector<float> mean;
+      for (std::size_t r : ev.rows) {
+        const auto devs = deviations(m, s, r);
+        const Deviation* d = nullptr;
+        for (const auto& x : devs)
+          if (e.comp_id[x.comp] == culprit) d = &x;
+        const auto sig = signature(m, s, r, d);
+        if (mean.empty()) mean.assign(sig.size(), 0.0f);
+        for (std::size_t j = 0; j < sig.size(); ++j) mean[j] += sig[j] / static_cast<float>(ev.rows.size());
+      }
+      const std::vector<int> ranking = rank_by_prototypes(mean, m.global_prototypes);
+      type_ranks.push_back(rank_of(ranking, type));
+      truth.push_back(type);
+      predicted.push_back(ranking.front());
+    }
+  }
+
  private:
   struct Event {
     std::size_t row = 0;                                         // one of its windows (root cause, service)
+    std::vector<std::size_t> rows;                               // its test windows with ranked pods
     std::map<int, std::tuple<double, int, std::size_t>> pods;    // pod id -> (score sum, windows, a comp row)
   };
   std::map<std::pair<int, int>, Event> events_;
+
+  static int top_pod(const Event& ev) {
+    int best = -1;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (const auto& [pod, acc] : ev.pods) {
+      const double score = std::get<0>(acc) / std::get<1>(acc);
+      if (score > best_score) best_score = score, best = pod;
+    }
+    return best;
+  }
 };
 
 }  // namespace
@@ -437,6 +479,9 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
     if (e.fault[r] >= 0) per_event.add(e, r, devs);
   }
   PRF fc = macro_prf(out.true_fault_type, out.predicted_fault_type);
+  std::vector<int> event_type_ranks, event_truth, event_predicted;
+  per_event.classify(m, s, event_type_ranks, event_truth, event_predicted);
+  const PRF fc_events = macro_prf(event_truth, event_predicted);
   nlohmann::json events = per_event.figures(e).to_json("as");
   events["events"] = per_event.size();
   nlohmann::json fl = per_window.to_json("top");
@@ -447,7 +492,10 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
                  {"fc", {{"precision", fc.precision}, {"recall", fc.recall}, {"f1", fc.f1},
                          {"mrr", mean_reciprocal_rank(type_ranks)}, {"windows", type_ranks.size()},
                          {"types", m.global_prototypes.size()}, {"unseen_windows", unseen_windows},
-                         {"unseen_types", unseen_types.size()}}}};
+                         {"unseen_types", unseen_types.size()},
+                         {"events", {{"precision", fc_events.precision}, {"recall", fc_events.recall},
+                                     {"f1", fc_events.f1}, {"mrr", mean_reciprocal_rank(event_type_ranks)},
+                                     {"events", event_type_ranks.size()}}}}}};
   return out;
 }
 

@@ -17,7 +17,8 @@
 //       embedding - its reference)]: which state moved and how its culprit moved. Prototypes per fault type over the
 //       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
 //       windows of a type; types ranked by cosine. Only types present in tuning can be predicted: test windows of
-//       other types are counted as unseen, not scored.
+//       other types are counted as unseen, not scored. Per fault event (fc.events): each event classified once,
+//       from the mean of its windows' signatures with the event's top-ranked pod (FL per event) as the culprit.
 #pragma once
 
 #include <nlohmann/json.hpp>

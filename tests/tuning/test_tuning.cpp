@@ -180,6 +180,9 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_GT(result.metrics["fl"]["events"]["pod"]["as1"].get<double>(), 0.9) << result.metrics.dump();
   EXPECT_GT(result.metrics["fl"]["events"]["service"]["as1"].get<double>(), 0.9) << result.metrics.dump();
   EXPECT_EQ(result.metrics["fc"]["unseen_windows"].get<std::size_t>(), 0u);
+  // FC per event: each of the 16 test faults classified once.
+  EXPECT_EQ(result.metrics["fc"]["events"]["events"].get<std::size_t>(), 16u);
+  EXPECT_GT(result.metrics["fc"]["events"]["f1"].get<double>(), 0.9) << result.metrics.dump();
   // A fault type absent from tuning is counted as unseen, not scored as a miss.
   EmbeddingSet renamed = e;
   for (auto r : split.test)
@@ -188,6 +191,7 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_EQ(with_unseen.metrics["fc"]["unseen_types"].get<std::size_t>(), 1u);
   EXPECT_EQ(with_unseen.metrics["fc"]["unseen_windows"].get<std::size_t>() + with_unseen.metrics["fc"]["windows"].get<std::size_t>(),
             result.metrics["fc"]["windows"].get<std::size_t>());
+  EXPECT_EQ(with_unseen.metrics["fc"]["events"]["events"].get<std::size_t>(), 8u);  // the type-0 faults only
   // Both threshold rules detect here; the quantile rule flags about 1 - q of the normal test windows.
   TuneOptions by_f1{0.1, 0.99, 20};
   by_f1.threshold = "f1";
