@@ -263,11 +263,17 @@ void CheckpointWriter::save(Trainer& trainer, const TrainingCursor& cursor) {
   FlatParameters& flat = trainer.flat();
   const std::int64_t begin = flat.partition()[static_cast<std::size_t>(rank)];
   const std::int64_t end = flat.partition()[static_cast<std::size_t>(rank) + 1];
-  const std::int64_t moments_offset = begin - trainer.moments_begin();
-  auto keep = [&](torch::Tensor t) { return policy_.async ? t.clone() : t.contiguous(); };
+  Optimizer& optimizer = trainer.optimizer();
+  const std::int64_t moments_offset = begin - optimizer.begin();
+  const StateDict optimizer_state = optimizer.state_dict();
+  // A host copy that outlives the step: the writer thread reads it while training goes on.
+  auto keep = [&](const torch::Tensor& t) {
+    const torch::Tensor host = t.to(torch::kCPU);
+    return policy_.async ? host.clone() : host.contiguous();
+  };
   p->shard = {{"params", keep(flat.params().narrow(0, begin, end - begin))},
-              {"exp_avg", keep(trainer.exp_avg().narrow(0, moments_offset, end - begin))},
-              {"exp_avg_sq", keep(trainer.exp_avg_sq().narrow(0, moments_offset, end - begin))},
+              {"exp_avg", keep(optimizer_state.at("exp_avg").narrow(0, moments_offset, end - begin))},
+              {"exp_avg_sq", keep(optimizer_state.at("exp_avg_sq").narrow(0, moments_offset, end - begin))},
               {"rng_state", at::detail::getDefaultCPUGenerator().get_state().clone()}};
   p->metadata = {{"rank", std::to_string(rank)},   {"world_size", std::to_string(world)},
                  {"begin", std::to_string(begin)}, {"end", std::to_string(end)},
@@ -292,7 +298,7 @@ void CheckpointWriter::save(Trainer& trainer, const TrainingCursor& cursor) {
                    {"zero1", trainer.zero1()},
                    {"rng", rng},
                    {"data_cursor", {{"data_step", cursor.data_step}, {"val_data_step", cursor.val_data_step}}},
-                   {"scheduler", {{"step", step}, {"optimizer_step", trainer.optimizer_steps()},
+                   {"scheduler", {{"step", step}, {"optimizer_step", optimizer.steps()},
                                   {"lr", trainer.lr_at(std::max<std::int64_t>(step - 1, 0))}}},
                    {"loss_tail", cursor.loss_tail}};
     if (!cursor.splits.empty()) {
@@ -384,7 +390,9 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
   FlatParameters& flat = trainer.flat();
   check_layout(manifest, flat, dir);
   const std::int64_t numel = flat.numel();
-  const std::int64_t mb = trainer.moments_begin(), me = trainer.moments_end();
+  Optimizer& optimizer = trainer.optimizer();
+  StateDict optimizer_state = optimizer.state_dict();  // filled in place below, then loaded with its step count
+  const std::int64_t mb = optimizer.begin(), me = optimizer.end();
   const int saved_world = manifest.at("world_size").get<int>();
   torch::NoGradGuard no_grad;
   std::int64_t params_filled = 0, moments_filled = 0;
@@ -398,8 +406,9 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
       params_filled += to - from;
     }
     if (overlap(begin, end, mb, me, &from, &to)) {
-      trainer.exp_avg().narrow(0, from - mb, to - from).copy_(tensor_from(shard.tensor("exp_avg")).narrow(0, from - begin, to - from));
-      trainer.exp_avg_sq().narrow(0, from - mb, to - from).copy_(tensor_from(shard.tensor("exp_avg_sq")).narrow(0, from - begin, to - from));
+      for (const char* moment : {"exp_avg", "exp_avg_sq"})
+        optimizer_state.at(moment).narrow(0, from - mb, to - from).copy_(
+            tensor_from(shard.tensor(moment)).narrow(0, from - begin, to - from));
       moments_filled += to - from;
     }
     if (saved_world == static_cast<int>(trainer.flat().partition().size()) - 1 && entry.at("rank").get<int>() == rank) {
@@ -422,7 +431,9 @@ TrainingCursor load_checkpoint(const fs::path& dir, Trainer& trainer, int rank) 
         item.value().detach().copy_(tensor_from(shard.tensor(item.key())).view(item.value().sizes()));
   }
   trainer.set_steps_done(manifest.at("step").get<std::int64_t>());
-  trainer.set_optimizer_steps(manifest.at("scheduler").value("optimizer_step", manifest.at("step").get<std::int64_t>()));
+  optimizer_state["steps"] = torch::tensor(
+      manifest.at("scheduler").value("optimizer_step", manifest.at("step").get<std::int64_t>()), torch::kInt64);
+  optimizer.load_state_dict(optimizer_state);
   return training_cursor(manifest, dir);
 }
 

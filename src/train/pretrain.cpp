@@ -318,6 +318,7 @@ TrainOptions train_options(const config::Config& cfg, std::int64_t grad_accum, c
   o.learnable_temperature = cfg.get_bool("loss.learnable_temperature");
   o.zero1 = cfg.get_bool("train.zero1");
   o.sparse_embedding = cfg.get_bool("train.sparse_embedding");
+  o.optimizer_kernel = parse_optimizer_kernel(cfg.get_string("train.trainer.optimizer_kernel"));
   if (cfg.get_bool("train.cached_loss.enabled")) {
     o.cached_chunk_windows = cfg.get_int("train.cached_loss.chunk_windows");
     if (o.cached_chunk_windows < 1)

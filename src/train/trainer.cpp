@@ -56,10 +56,10 @@ Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOpti
   const int world = comm_.world_size();
   flat_ = std::make_unique<FlatParameters>(names, params_, world);
   zero1_ = options_.zero1 && world > 1;
-  moments_begin_ = zero1_ ? flat_->partition()[static_cast<std::size_t>(comm_.rank())] : 0;
-  moments_end_ = zero1_ ? flat_->partition()[static_cast<std::size_t>(comm_.rank()) + 1] : flat_->numel();
-  exp_avg_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
-  exp_avg_sq_ = torch::zeros({moments_end_ - moments_begin_}, torch::kFloat32);
+  const auto rank = static_cast<std::size_t>(comm_.rank());
+  optimizer_ = std::make_unique<FlatAdamW>(zero1_ ? flat_->partition()[rank] : 0,
+                                           zero1_ ? flat_->partition()[rank + 1] : flat_->numel(),
+                                           flat_->params().device(), options_.optimizer_kernel);
   std::vector<torch::Tensor> reduced = params_;
   const std::string embedding = "model.embed_tokens.weight";
   if (options_.sparse_embedding && flat_->find(embedding) >= 0) {
@@ -172,13 +172,12 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
     float clip_scale = 1.0f;
     if (options_.grad_clip > 0 && s.grad_norm > options_.grad_clip)
       clip_scale = static_cast<float>(options_.grad_clip / (s.grad_norm + 1e-6));
-    AdamWHyper hyper{s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay};
+    optimizer_->begin_update({s.lr, 0.9, 0.999, options_.adam_eps, options_.weight_decay}, clip_scale);
     torch::NoGradGuard no_grad;
     if (sparse_entry_ >= 0)
-      update_with_sparse_embedding(g.rows, g.owned, hyper, clip_scale);
+      update_with_sparse_embedding(g.rows, g.owned);
     else
-      update_dense(hyper, clip_scale);
-    ++optimizer_steps_;
+      update_dense();
   }
   ++step_;
   s.optimizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - o0).count();
@@ -249,28 +248,29 @@ Trainer::ReducedGradient Trainer::reduce_gradient() {
   // is never read. Without, every rank has the whole averaged gradient in .grad.
   if (!zero1_) flat_->collect_grads(sparse_entry_);
   // The norm (and the clipping factor) is the global one on every rank: the squares of the averaged gradient
-  // over [moments_begin_, moments_end_) (all of it, or this rank's slice with ZeRO-1, whose sums are then summed
+  // over the optimizer's range (all of it, or this rank's slice with ZeRO-1, whose sums are then summed
   // over ranks), the embedding's rows counted by their elements in that range (rows come separately when the
   // embedding's gradient is sparse). Squares summed by BLAS dot products: one pass, no temporary.
   const auto sum_of_squares = [](const torch::Tensor& x) {
     const torch::Tensor flat = x.reshape({-1});
     return flat.numel() == 0 ? 0.0 : torch::dot(flat, flat).item<double>();
   };
+  const std::int64_t moments_begin = optimizer_->begin(), moments_end = optimizer_->end();
   const auto squares_within = [&](std::int64_t begin, std::int64_t end) {
     return begin < end ? sum_of_squares(flat_->grads().narrow(0, begin, end - begin)) : 0.0;
   };
   if (sparse_entry_ >= 0) {
     const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
-    g.squared_norm = squares_within(moments_begin_, std::min(moments_end_, e.offset)) +
-                     squares_within(std::max(moments_begin_, e.offset + e.numel), moments_end_);
+    g.squared_norm = squares_within(moments_begin, std::min(moments_end, e.offset)) +
+                     squares_within(std::max(moments_begin, e.offset + e.numel), moments_end);
     if (to_owners) g.rows = sum_gathered_rows(to_owners->finish());
     if (exchange) g.rows = sum_gathered_rows(exchange->finish());
-    const RowsWithin within = rows_within(g.rows, e.offset, moments_begin_, moments_end_);
+    const RowsWithin within = rows_within(g.rows, e.offset, moments_begin, moments_end);
     g.squared_norm += within.squares;
     g.owned.rows = within.rows;
     g.owned.elements = within.elements;
   } else {
-    g.squared_norm = squares_within(moments_begin_, moments_end_);
+    g.squared_norm = squares_within(moments_begin, moments_end);
   }
   if (zero1_) {
     // One all-gather gives every rank the slices' squares and what each rank will send after its update.
@@ -307,10 +307,8 @@ bool Trainer::skip_if_nonfinite(StepStats& s) {
   return true;
 }
 
-void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
-  fused_adamw(flat_->params().data_ptr<float>() + moments_begin_, flat_->grads().data_ptr<float>() + moments_begin_,
-              exp_avg_.data_ptr<float>(), exp_avg_sq_.data_ptr<float>(), moments_end_ - moments_begin_, hyper,
-              optimizer_steps_ + 1, clip_scale);
+void Trainer::update_dense() {
+  optimizer_->update_range(flat_->params(), flat_->grads(), optimizer_->begin(), optimizer_->end());
   if (zero1_) {
     // Each rank's updated chunk is at its place in the flat buffer already (chunks are equal thanks to padding):
     // an in-place all-gather fills in the others', with no copy of the chunk out or back.
@@ -319,22 +317,16 @@ void Trainer::update_dense(const AdamWHyper& hyper, float clip_scale) {
   }
 }
 
-void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned, const AdamWHyper& hyper,
-                                           float clip_scale) {
+void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned) {
   const FlatEntry& e = flat_->entries()[static_cast<std::size_t>(sparse_entry_)];
   const std::int64_t e0 = e.offset, e1 = e.offset + e.numel, width = e.shape[1];
-  float* params = flat_->params().data_ptr<float>();
-  const float* grads = flat_->grads().data_ptr<float>();
-  float* m = exp_avg_.data_ptr<float>();
-  float* v = exp_avg_sq_.data_ptr<float>();
+  const std::int64_t moments_begin = optimizer_->begin(), moments_end = optimizer_->end();
   // Dense AdamW on this rank's range outside the embedding, lazy AdamW on the embedding rows touched.
-  const std::pair<std::int64_t, std::int64_t> dense_ranges[] = {{moments_begin_, std::min(moments_end_, e0)},
-                                                               {std::max(moments_begin_, e1), moments_end_}};
+  const std::pair<std::int64_t, std::int64_t> dense_ranges[] = {{moments_begin, std::min(moments_end, e0)},
+                                                               {std::max(moments_begin, e1), moments_end}};
   std::vector<std::shared_ptr<dist::Work>> outside_embedding;  // ZeRO-1: its all-gathers
   for (const auto& [a, b] : dense_ranges)
-    if (a < b)
-      fused_adamw(params + a, grads + a, m + (a - moments_begin_), v + (a - moments_begin_), b - a, hyper,
-                  optimizer_steps_ + 1, clip_scale);
+    if (a < b) optimizer_->update_range(flat_->params(), flat_->grads(), a, b);
   if (zero1_) {
     // Outside the embedding each rank's updated part is at its place in the flat buffer, and the parts lie in rank
     // order (the partition is contiguous): an in-place all-gather of each side of the embedding fills in the
@@ -345,8 +337,9 @@ void Trainer::update_with_sparse_embedding(const SparseRows& rows, const OwnedRo
       outside_embedding.push_back(comm_.allgather_in_place(side, dist::parts_within(flat_->partition(), a, b)));
     }
   }
-  lazy_adamw_rows(params, e0, rows, m, v, moments_begin_, moments_begin_, moments_end_, hyper, optimizer_steps_ + 1, clip_scale);
+  optimizer_->update_rows(flat_->params(), e0, rows);
   if (!zero1_) return;
+  float* params = flat_->params().data_ptr<float>();
   // The touched rows: a rank has only the rows of its slice (RowsToOwners), so it sends their ids with their
   // elements in its slice, in row order; every rank's counts came with the gradient norm's all-gather. Two
   // all-gathers with exact counts (ids, values) give everyone the new values: a few MB instead of the whole

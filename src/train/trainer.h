@@ -21,6 +21,7 @@
 #include "train/fault_injector.h"
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
+#include "train/optimizer.h"
 #include "train/sparse_rows.h"
 #include "losses/losses.h"
 #include "model/autocast.h"
@@ -38,6 +39,7 @@ struct TrainOptions {
   // model.precision: bf16 runs the encoder under autocast (fp32 parameters, gradients, optimizer and losses).
   model::Precision precision = model::Precision::fp32;
   bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
+  OptimizerKernel optimizer_kernel = OptimizerKernel::automatic;  // train/optimizer.h
   // train.cached_loss: > 0 encodes each micro-batch in chunks of this many windows with the cached loss
   // (train/cached_loss.h): one chunk's activations at a time, the same gradients; 0: the direct loss.
   std::int64_t cached_chunk_windows = 0;
@@ -86,19 +88,14 @@ class Trainer {
 
   std::int64_t steps_done() const { return step_; }
   void set_steps_done(std::int64_t steps) { step_ = steps; }
-  // Updates applied (steps minus skipped ones): AdamW's bias correction counts these.
-  std::int64_t optimizer_steps() const { return optimizer_steps_; }
-  void set_optimizer_steps(std::int64_t steps) { optimizer_steps_ = steps; }
   model::RuntimeSlicer& model() { return model_; }
   std::vector<torch::Tensor> trainable_parameters() const { return params_; }
 
-  // The optimizer state, for checkpoints: the flat parameters, and the range [begin, end) of it whose AdamW
-  // moments this rank holds (its ZeRO-1 slice, or everything without ZeRO-1).
+  // What a checkpoint saves: the flat parameters, and the optimizer, whose state covers the range [begin, end) of
+  // them that this rank updates (its ZeRO-1 slice, or everything without ZeRO-1) and counts the updates applied
+  // (steps minus skipped ones: AdamW's bias correction counts these).
   FlatParameters& flat() { return *flat_; }
-  std::int64_t moments_begin() const { return moments_begin_; }
-  std::int64_t moments_end() const { return moments_end_; }
-  torch::Tensor& exp_avg() { return exp_avg_; }
-  torch::Tensor& exp_avg_sq() { return exp_avg_sq_; }
+  Optimizer& optimizer() { return *optimizer_; }
   bool zero1() const { return zero1_; }
   // Makes every rank's parameters equal to rank 0's.
   void broadcast_parameters();
@@ -112,16 +109,16 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   std::unique_ptr<FlatParameters> flat_;
   bool zero1_ = false;
-  std::int64_t moments_begin_ = 0, moments_end_ = 0;
+  std::unique_ptr<Optimizer> optimizer_;
   std::int64_t sparse_entry_ = -1;  // the token embedding's FlatParameters entry when its gradient is sparse
 
-  void update_dense(const AdamWHyper& hyper, float clip_scale);
+  void update_dense();
   // The embedding rows a rank updates (with ZeRO-1: those with elements in its slice), and every rank's counts.
   struct OwnedRows {
     std::int64_t rows = 0, elements = 0;
     std::vector<std::int64_t> rows_per_rank, elements_per_rank;  // ZeRO-1 only
   };
-  void update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned, const AdamWHyper& hyper, float clip_scale);
+  void update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned);
   // The named steps of step(): every micro-batch's forward and backward (the reducer's buckets launched from its
   // hooks; returns the all-reduce of the logged losses); the averaged gradient's global squared norm with the
   // embedding's rows exchanged; the non-finite policy (true: the update is skipped).
@@ -134,9 +131,8 @@ class Trainer {
   };
   ReducedGradient reduce_gradient();
   bool skip_if_nonfinite(StepStats& s);
-  torch::Tensor exp_avg_, exp_avg_sq_;
   std::unique_ptr<dist::GradientReducer> reducer_;
-  std::int64_t step_ = 0, optimizer_steps_ = 0, consecutive_skips_ = 0;
+  std::int64_t step_ = 0, consecutive_skips_ = 0;
 
   void check_rows_per_rank(const BatchTensors& b) const;
   losses::LossTerms loss_of(const model::Encoded& e, const BatchTensors& b);

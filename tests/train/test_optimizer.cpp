@@ -3,8 +3,10 @@
 #include <cmath>
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "train/flat_adamw.h"
 #include "train/flat_parameters.h"
+#include "train/optimizer.h"
 #include "train/sparse_rows.h"
 
 using namespace rslicer;
@@ -241,4 +243,58 @@ TEST(SparseRows, LazyAdamWEqualsDenseOnRowsTouchedEveryStepAndLeavesOthers) {
   torch::Tensor initial = torch::randn({n});
   EXPECT_TRUE(torch::equal(lazy.narrow(0, offset, 4), initial.narrow(0, offset, 4)));
   EXPECT_FALSE(torch::equal(dense.narrow(0, offset, 4), initial.narrow(0, offset, 4)));
+}
+
+namespace {
+// An optimizer over [begin, end) of a flat buffer with a [6, 4] embedding block at offset 5: dense updates of the
+// range outside the block and lazy updates of touched rows (rows 0, 2 and 5; the range cuts row 2), 5 steps.
+torch::Tensor run_optimizer(train::Optimizer& optimizer, torch::Tensor params, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  const std::int64_t block = 5, width = 4, rows_end = block + 24;
+  for (int step = 1; step <= 5; ++step) {
+    torch::Tensor grads = torch::randn({params.size(0)}) * (step % 2 ? 3.0 : 0.01);
+    train::SparseRows rows{torch::tensor({0, 2, 5}, torch::kInt64), torch::randn({3, width})};
+    optimizer.begin_update({1e-2, 0.9, 0.999, 1e-8, 0.05}, step == 3 ? 0.5f : 1.0f);
+    optimizer.update_range(params, grads, optimizer.begin(), block);
+    optimizer.update_range(params, grads, rows_end, optimizer.end());
+    optimizer.update_rows(params, block, rows);
+  }
+  return params;
+}
+}  // namespace
+
+TEST(Optimizer, TensorOpsEqualTheHostKernel) {
+  // The device path (LibTorch ops) against the fused host loop, on CPU: dense ranges, rows cut by the range, a
+  // clipping factor; parameters and moments.
+  const torch::Tensor initial = torch::randn({40});
+  train::FlatAdamW host(2, 36, torch::kCPU, train::OptimizerKernel::host);
+  train::FlatAdamW ops(2, 36, torch::kCPU, train::OptimizerKernel::tensor_ops);
+  const torch::Tensor a = run_optimizer(host, initial.clone(), 7), b = run_optimizer(ops, initial.clone(), 7);
+  const float max_diff = (a - b).abs().max().item<float>();
+  EXPECT_LT(max_diff, 1e-6) << "parameters";
+  EXPECT_TRUE(torch::allclose(host.state_dict().at("exp_avg"), ops.state_dict().at("exp_avg"), 1e-6, 1e-7));
+  EXPECT_TRUE(torch::allclose(host.state_dict().at("exp_avg_sq"), ops.state_dict().at("exp_avg_sq"), 1e-6, 1e-9));
+  // Both moved the parameters, outside the range nothing moved, and an untouched row (1) kept its moments at 0.
+  EXPECT_GT((a - initial).abs().max().item<float>(), 1e-3);
+  EXPECT_TRUE(torch::equal(b.narrow(0, 0, 2), initial.narrow(0, 0, 2)));
+  EXPECT_TRUE(torch::equal(b.narrow(0, 36, 4), initial.narrow(0, 36, 4)));
+  EXPECT_EQ(ops.state_dict().at("exp_avg").narrow(0, 5 + 4 - 2, 4).abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(ops.steps(), 5);
+}
+
+TEST(Optimizer, StateDictRoundTripContinuesTheSameRun) {
+  const torch::Tensor initial = torch::randn({40});
+  train::FlatAdamW first(0, 40, torch::kCPU);
+  torch::Tensor p = run_optimizer(first, initial.clone(), 3);
+  train::FlatAdamW resumed(0, 40, torch::kCPU);
+  resumed.load_state_dict(first.state_dict());
+  EXPECT_EQ(resumed.steps(), 5);
+  torch::Tensor q = p.clone();
+  run_optimizer(first, p, 11);
+  run_optimizer(resumed, q, 11);
+  EXPECT_TRUE(torch::equal(p, q));
+  // A state of another range is refused with what it expected.
+  train::FlatAdamW other(0, 10, torch::kCPU);
+  EXPECT_THROW(other.load_state_dict(first.state_dict()), rslicer::Error);
+  EXPECT_THROW(train::parse_optimizer_kernel("cuda"), rslicer::ConfigError);
 }
