@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
+#include "train/data_parallel.h"
 #include "train/cached_loss.h"
 #include "train/fault_injector.h"
 #include "train/flat_adamw.h"
@@ -109,29 +110,15 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   std::unique_ptr<FlatParameters> flat_;
   bool zero1_ = false;
-  std::unique_ptr<Optimizer> optimizer_;
-  std::int64_t sparse_entry_ = -1;  // the token embedding's FlatParameters entry when its gradient is sparse
+  std::unique_ptr<DataParallel> data_parallel_;  // Ddp or Zero1 (train/data_parallel.h)
+  std::unique_ptr<Optimizer> optimizer_;         // over data_parallel_'s owned range
 
-  void update_dense();
-  // The embedding rows a rank updates (with ZeRO-1: those with elements in its slice), and every rank's counts.
-  struct OwnedRows {
-    std::int64_t rows = 0, elements = 0;
-    std::vector<std::int64_t> rows_per_rank, elements_per_rank;  // ZeRO-1 only
-  };
-  void update_with_sparse_embedding(const SparseRows& rows, const OwnedRows& owned);
-  // The named steps of step(): every micro-batch's forward and backward (the reducer's buckets launched from its
-  // hooks; returns the all-reduce of the logged losses); the averaged gradient's global squared norm with the
-  // embedding's rows exchanged; the non-finite policy (true: the update is skipped).
+  // The named steps of step(): every micro-batch's forward and backward (the strategy's reducer launches the
+  // buckets from its hooks; returns the all-reduce of the logged losses); the non-finite policy (true: the update
+  // is skipped).
   std::shared_ptr<dist::Work> forward_backward(const std::vector<data::Batch>& micro_batches, StepStats& s,
                                                torch::Tensor& logged);
-  struct ReducedGradient {
-    SparseRows rows;          // the embedding's rows this rank updates (sparse path)
-    OwnedRows owned;
-    double squared_norm = 0;  // of the whole averaged gradient, on every rank
-  };
-  ReducedGradient reduce_gradient();
   bool skip_if_nonfinite(StepStats& s);
-  std::unique_ptr<dist::GradientReducer> reducer_;
   std::int64_t step_ = 0, consecutive_skips_ = 0;
 
   void check_rows_per_rank(const BatchTensors& b) const;
