@@ -555,8 +555,10 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
   apply_allocator_policy_from_config(cfg, "train.trainer.allocator");
   if (cfg.get_string("train.trainer.device") != "cpu")
-    throw ConfigError("device '" + cfg.get_string("train.trainer.device") + "' needs a CUDA build",
-                      "train.trainer.device", "cpu in this build (LibTorch without CUDA)");
+    throw ConfigError("device '" + cfg.get_string("train.trainer.device") +
+                          "': the trainer places its model, batches and collectives on the CPU only (its optimizer "
+                          "has a device path; docs/training.md, Devices, lists what is missing)",
+                      "train.trainer.device", "cpu");
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   torch::manual_seed(seed);
 
