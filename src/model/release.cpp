@@ -1,5 +1,7 @@
 #include "model/release.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -143,6 +145,22 @@ RuntimeSlicer load_release(const fs::path& dir, ReleaseInfo* info_out) {
     if (j.contains("rslicer") && j["rslicer"].contains("summary")) info_out->summary_json = j["rslicer"]["summary"].dump();
   }
   return model;
+}
+
+std::string model_card(const TrainingRecord& r, const ReleaseInfo& info) {
+  std::string card = fmt::format(
+      "# RuntimeSlicer state encoder ({})\n\n"
+      "{}: step {}, trained on {} rank(s), global batch {}.\n\n"
+      "- Data: {}\n- Training loss: {}\n- Backbone: Qwen3, {} layers, hidden {}, vocabulary {}\n"
+      "- Fusion: hidden {}, output {}, gating {}\n\n",
+      r.model_name, r.origin, r.steps, r.world_size, r.global_batch, fmt::join(r.stores, ", "), r.losses,
+      info.backbone.num_hidden_layers, info.backbone.hidden_size, info.backbone.vocab_size, info.fusion.hidden_dim,
+      info.fusion.out_dim, info.fusion.gating ? "on" : "off");
+  if (!r.evaluation.empty()) card += r.evaluation + "\n\n";
+  card += "Load with `rslicer embed embed.release=<this dir>`; fine-tune with `rslicer pretrain "
+          "train.init_from=<this dir>`.\n";
+  if (!r.training_config_yaml.empty()) card += "\n## Training config\n\n```yaml\n" + r.training_config_yaml + "```\n";
+  return card;
 }
 
 }  // namespace rslicer::model

@@ -24,6 +24,21 @@ struct ReleaseInfo {
 };
 
 void write_release(const std::filesystem::path& dir, RuntimeSlicer& model, const ReleaseInfo& info);
+
+// What the model card (README.md) says about the run behind the weights; `rslicer pretrain`'s final release and
+// `rslicer export` fill it.
+struct TrainingRecord {
+  std::string model_name;
+  std::string origin;        // e.g. "Pre-trained with `rslicer pretrain`", "Exported by `rslicer export` from `<dir>`"
+  std::int64_t steps = 0;
+  int world_size = 1;
+  std::int64_t global_batch = 0;
+  std::vector<std::string> stores;
+  std::string losses;        // e.g. "2.9583 -> 2.4107"
+  std::string evaluation;    // a markdown paragraph, or empty
+  std::string training_config_yaml;  // empty: no section
+};
+std::string model_card(const TrainingRecord& record, const ReleaseInfo& info);
 // Reads config.json and model.safetensors; strict: every key must match.
 RuntimeSlicer load_release(const std::filesystem::path& dir, ReleaseInfo* info = nullptr);
 

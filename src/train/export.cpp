@@ -59,18 +59,11 @@ void export_release(const fs::path& checkpoint_dir, const fs::path& out_dir, con
   const std::string last_loss = tail.empty() ? "n/a" : fmt::format("{:.4f}", tail.back().get<double>());
   info.summary_json = summary.dump();
   info.tokenizer_dir = tokenizer_path_from_config(model_cfg).parent_path();
-  info.model_card = fmt::format(
-      "# RuntimeSlicer state encoder ({})\n\n"
-      "Exported by `rslicer export` from `{}`: step {}, trained on {} rank(s), global batch {}.\n\n"
-      "- Data: {}\n- Final training loss: {}\n- Backbone: Qwen3, {} layers, hidden {}, vocabulary {}\n"
-      "- Fusion: hidden {}, output {}, gating {}\n\n{}\n\n"
-      "Load with `rslicer embed embed.release=<this dir>`; fine-tune with `rslicer pretrain train.init_from=<this dir>`.\n\n"
-      "## Training config\n\n```yaml\n{}```\n",
-      model_cfg.get_string("name"), checkpoint_dir.string(), manifest.at("step").get<std::int64_t>(),
-      manifest.at("world_size").get<int>(), cfg.get_int("train.global_batch"),
-      fmt::join(cfg.get_string_list("data.stores"), ", "), last_loss, info.backbone.num_hidden_layers,
-      info.backbone.hidden_size, info.backbone.vocab_size, info.fusion.hidden_dim, info.fusion.out_dim,
-      info.fusion.gating ? "on" : "off", evaluation, manifest.at("config").get<std::string>());
+  info.model_card = model::model_card(
+      {model_cfg.get_string("name"), "Exported by `rslicer export` from `" + checkpoint_dir.string() + "`",
+       manifest.at("step").get<std::int64_t>(), manifest.at("world_size").get<int>(), cfg.get_int("train.global_batch"),
+       cfg.get_string_list("data.stores"), "last " + last_loss, evaluation, manifest.at("config").get<std::string>()},
+      info);
   model::write_release(out_dir, rs, info);
   spdlog::info("exported {} (step {}) to {}", checkpoint_dir.string(), manifest.at("step").get<std::int64_t>(),
                out_dir.string());

@@ -384,11 +384,11 @@ void write_final_release(const config::Config& cfg, const fs::path& run_dir, con
                             {"seconds", seconds}, {"stopped_by_signal", result.stopped_by_signal}};
   info.summary_json = summary.dump();
   info.tokenizer_dir = tokenizer_path.parent_path();
-  info.model_card = fmt::format(
-      "# RuntimeSlicer state encoder ({})\n\nPre-trained with `rslicer pretrain` for {} steps on {} rank(s), global "
-      "batch {}.\nLoss {:.4f} -> {:.4f}. Data: {}.\n\nLoad with `rslicer embed model.release=<this dir>`.\n",
-      cfg.get_string("model.name"), result.steps, world, global_batch, result.first_loss, result.last_loss,
-      fmt::join(cfg.get_string_list("data.stores"), ", "));
+  info.model_card = model::model_card(
+      {cfg.get_string("model.name"), "Pre-trained with `rslicer pretrain`", result.steps, world,
+       static_cast<std::int64_t>(global_batch), cfg.get_string_list("data.stores"),
+       fmt::format("{:.4f} -> {:.4f}", result.first_loss, result.last_loss), "", ""},
+      info);
   model::write_release(run_dir / "final", model, info);
 }
 

@@ -540,3 +540,22 @@ TEST(Qwen3, CausalOnlyPathEqualsTheMaskedPath) {
     EXPECT_GT((causal[0] - masked[1]).abs().max().item<float>(), 1e-3);
   }
 }
+
+TEST(ModelCard, SaysWhatTheRecordHoldsAndLeavesOutWhatItLacks) {
+  model::ReleaseInfo info;
+  info.backbone.num_hidden_layers = 2;
+  info.fusion.gating = true;
+  model::TrainingRecord record{"tiny", "Pre-trained with `rslicer pretrain`", 150, 2, 16, {"a.h5", "b.h5"},
+                               "2.9583 -> 2.4107", "", ""};
+  const std::string card = model::model_card(record, info);
+  for (const char* part : {"# RuntimeSlicer state encoder (tiny)", "Pre-trained with `rslicer pretrain`: step 150",
+                           "2 rank(s), global batch 16", "- Data: a.h5, b.h5", "2.9583 -> 2.4107", "Qwen3, 2 layers",
+                           "gating on", "embed.release=<this dir>"})
+    EXPECT_NE(card.find(part), std::string::npos) << part << "\n" << card;
+  EXPECT_EQ(card.find("## Training config"), std::string::npos);
+  record.evaluation = "Evaluation: AD F1 62.4.";
+  record.training_config_yaml = "train:\n  max_steps: 150\n";
+  const std::string full = model::model_card(record, info);
+  EXPECT_NE(full.find("Evaluation: AD F1 62.4.\n"), std::string::npos);
+  EXPECT_NE(full.find("## Training config\n\n```yaml\ntrain:\n  max_steps: 150\n```"), std::string::npos) << full;
+}
