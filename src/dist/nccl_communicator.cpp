@@ -30,11 +30,14 @@ ncclDataType_t nccl_type(DeviceDType t) {
     case DeviceDType::bf16: return ncclBfloat16;
     case DeviceDType::f16: return ncclFloat16;
     case DeviceDType::i64: return ncclInt64;
+    case DeviceDType::f64: return ncclFloat64;
   }
   return ncclFloat32;
 }
 
-std::size_t type_size(DeviceDType t) { return t == DeviceDType::i64 ? 8 : t == DeviceDType::f32 ? 4 : 2; }
+std::size_t type_size(DeviceDType t) {
+  return t == DeviceDType::i64 || t == DeviceDType::f64 ? 8 : t == DeviceDType::f32 ? 4 : 2;
+}
 
 ncclRedOp_t nccl_op(ReduceOp op) {
   switch (op) {
@@ -150,6 +153,34 @@ std::shared_ptr<NcclWork> NcclCommunicator::broadcast(void* buffer, std::size_t 
   (void)type_size;
   return launch(fmt::format("broadcast({}, root {})", count, root), caller, [&] {
     check_nccl(ncclBroadcast(buffer, buffer, count, nccl_type(dtype), root, comm_, stream_), "ncclBroadcast");
+  });
+}
+
+std::shared_ptr<NcclWork> NcclCommunicator::broadcast(const void* input, void* output, std::size_t count,
+                                                      DeviceDType dtype, int root, cudaStream_t caller) {
+  return launch(fmt::format("broadcast({}, root {})", count, root), caller, [&] {
+    check_nccl(ncclBroadcast(input, output, count, nccl_type(dtype), root, comm_, stream_), "ncclBroadcast");
+  });
+}
+
+std::shared_ptr<NcclWork> NcclCommunicator::reduce(const void* input, void* output, std::size_t count,
+                                                   DeviceDType dtype, ReduceOp op, int root, cudaStream_t caller) {
+  return launch(fmt::format("reduce({}, root {})", count, root), caller, [&] {
+    check_nccl(ncclReduce(input, output, count, nccl_type(dtype), nccl_op(op), root, comm_, stream_), "ncclReduce");
+  });
+}
+
+std::shared_ptr<NcclWork> NcclCommunicator::send(const void* input, std::size_t count, DeviceDType dtype, int peer,
+                                                 cudaStream_t caller) {
+  return launch(fmt::format("send({}, to {})", count, peer), caller, [&] {
+    check_nccl(ncclSend(input, count, nccl_type(dtype), peer, comm_, stream_), "ncclSend");
+  });
+}
+
+std::shared_ptr<NcclWork> NcclCommunicator::recv(void* output, std::size_t count, DeviceDType dtype, int peer,
+                                                 cudaStream_t caller) {
+  return launch(fmt::format("recv({}, from {})", count, peer), caller, [&] {
+    check_nccl(ncclRecv(output, count, nccl_type(dtype), peer, comm_, stream_), "ncclRecv");
   });
 }
 

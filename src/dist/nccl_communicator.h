@@ -23,7 +23,7 @@
 
 namespace rslicer::dist {
 
-enum class DeviceDType { f32, bf16, f16, i64 };
+enum class DeviceDType { f32, bf16, f16, i64, f64 };
 
 // CUDA devices visible to this process; 0 without a driver or GPU (never throws).
 int cuda_device_count();
@@ -65,6 +65,15 @@ class NcclCommunicator {
   std::shared_ptr<NcclWork> reduce_scatter(const void* input, void* output, std::size_t count, DeviceDType dtype,
                                            cudaStream_t caller);
   std::shared_ptr<NcclWork> broadcast(void* buffer, std::size_t count, DeviceDType dtype, int root, cudaStream_t caller);
+  // Root's `input` [count] into every rank's `output` (out of place; `input` read on the root only).
+  std::shared_ptr<NcclWork> broadcast(const void* input, void* output, std::size_t count, DeviceDType dtype, int root,
+                                      cudaStream_t caller);
+  // The element-wise reduction of every rank's `input` [count] into the root's `output` (unused elsewhere).
+  std::shared_ptr<NcclWork> reduce(const void* input, void* output, std::size_t count, DeviceDType dtype, ReduceOp op,
+                                   int root, cudaStream_t caller);
+  // Point to point, for an exchange inside group().
+  std::shared_ptr<NcclWork> send(const void* input, std::size_t count, DeviceDType dtype, int peer, cudaStream_t caller);
+  std::shared_ptr<NcclWork> recv(void* output, std::size_t count, DeviceDType dtype, int peer, cudaStream_t caller);
   // Runs `calls` (collectives of this communicator) as one NCCL group; returns the Work of the whole group.
   std::shared_ptr<NcclWork> group(const std::string& what, cudaStream_t caller, const std::function<void()>& calls);
 

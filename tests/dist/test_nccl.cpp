@@ -1,11 +1,14 @@
 // The NCCL communicator on real GPUs, under mpirun (one GPU per rank, or ranks sharing one). Skips, printing why,
 // where there is no CUDA device (CI machines build it against the toolkit alone).
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <vector>
 
+#include "core/error.h"
 #include "dist/mpi_context.h"
 #include "dist/nccl_communicator.h"
+#include "dist/nccl_tensor_communicator.h"
 #include "mpi_test_main.h"
 
 using namespace rslicer;
@@ -62,4 +65,56 @@ TEST(Nccl, CollectivesMatchTheirDefinitions) {
   cudaStreamSynchronize(stream);
   for (float v : b.download()) ASSERT_EQ(v, 7.0f);
   cudaStreamDestroy(stream);
+}
+
+// The Communicator interface on CUDA tensors: each collective against its definition, the uneven ones included
+// (what the reducer, ZeRO-1 and the rows' exchange call).
+TEST(NcclTensorCommunicator, CollectivesMatchTheirDefinitions) {
+  const int gpus = dist::cuda_device_count();
+  if (gpus == 0) GTEST_SKIP() << "no CUDA device on this machine: the NCCL tensor communicator is built, not run";
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "LibTorch without CUDA: the NCCL tensor communicator is built, not run";
+  const auto& mpi = test::mpi();
+  dist::NcclTensorCommunicator comm(mpi, mpi.local_rank() % gpus, std::chrono::seconds(60));
+  const int r = comm.rank(), w = comm.world_size();
+  const auto cuda = torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA, mpi.local_rank() % gpus);
+
+  torch::Tensor a = torch::full({5}, static_cast<float>(r + 1), cuda);
+  comm.allreduce(a, dist::ReduceOp::avg)->wait();
+  EXPECT_TRUE(torch::allclose(a.cpu(), torch::full({5}, (w + 1) / 2.0f)));
+
+  // Uneven all-gather: rank q sends q + 1 elements of value q.
+  std::vector<std::int64_t> counts;
+  for (int q = 0; q < w; ++q) counts.push_back(q + 1);
+  const std::int64_t total = w * (w + 1) / 2;
+  torch::Tensor mine = torch::full({r + 1}, static_cast<float>(r), cuda), all = torch::empty({total}, cuda);
+  comm.allgather(mine, all, counts)->wait();
+  torch::Tensor expected = torch::empty({total});
+  for (int q = 0, at = 0; q < w; at += q + 1, ++q) expected.narrow(0, at, q + 1).fill_(static_cast<float>(q));
+  EXPECT_TRUE(torch::equal(all.cpu(), expected));
+
+  // In place: each rank's part is already at its place.
+  torch::Tensor buffer = torch::zeros({total}, cuda);
+  const std::int64_t start = r * (r + 1) / 2;
+  buffer.narrow(0, start, r + 1).fill_(static_cast<float>(r));
+  comm.allgather_in_place(buffer, counts)->wait();
+  EXPECT_TRUE(torch::equal(buffer.cpu(), expected));
+
+  // Uneven reduce-scatter (sum): every rank contributes ones; rank r receives counts[r] elements of w.
+  torch::Tensor ones = torch::ones({total}, cuda), part = torch::empty({r + 1}, cuda);
+  comm.reduce_scatter(ones, part, counts, dist::ReduceOp::sum)->wait();
+  EXPECT_TRUE(torch::equal(part.cpu(), torch::full({r + 1}, static_cast<float>(w))));
+
+  // Personalised exchange: rank r sends one element r * 10 + q to each rank q.
+  torch::Tensor send = torch::empty({w}, cuda);
+  for (int q = 0; q < w; ++q) send[q] = static_cast<float>(r * 10 + q);
+  std::vector<std::int64_t> one(static_cast<std::size_t>(w), 1), offsets;
+  for (int q = 0; q < w; ++q) offsets.push_back(q);
+  torch::Tensor received = torch::empty({w}, cuda);
+  comm.alltoall(send, received, one, offsets, one)->wait();
+  for (int q = 0; q < w; ++q) EXPECT_EQ(received[q].item<float>(), static_cast<float>(q * 10 + r));
+
+  // Host tensors are refused with one line.
+  torch::Tensor host = torch::ones({2});
+  EXPECT_THROW(comm.allreduce(host, dist::ReduceOp::sum), rslicer::Error);
+  comm.barrier();
 }
