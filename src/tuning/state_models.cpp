@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <numeric>
 #include <set>
 #include <tuple>
@@ -382,8 +381,8 @@ class EventRanking {
  public:
   void add(const EmbeddingSet& e, std::size_t r, const std::vector<Deviation>& devs) {
     Event& ev = events_[{e.store[r], e.fault[r]}];
-    ev.row = r;
     ev.rows.push_back(r);
+    ev.devs.push_back(devs);
     for (const auto& d : devs) {
       auto& [sum, n, comp] = ev.pods[e.comp_id[d.comp]];
       sum += d.score;
@@ -393,12 +392,7 @@ class EventRanking {
   }
   RankingFigures figures(const EmbeddingSet& e) const {
     RankingFigures out;
-    for (const auto& [key, ev] : events_) {
-      std::vector<std::pair<double, std::size_t>> ranked;
-      for (const auto& [pod, acc] : ev.pods) ranked.emplace_back(-std::get<0>(acc) / std::get<1>(acc), std::get<2>(acc));
-      std::sort(ranked.begin(), ranked.end());
-      out.add(e, ranked, ev.row);
-    }
+    for (const auto& [key, ev] : events_) out.add(e, ranked(ev), ev.rows.back());
     return out;
   }
   std::size_t size() const { return events_.size(); }
@@ -409,16 +403,15 @@ class EventRanking {
                 std::vector<int>& predicted) const {
     const EmbeddingSet& e = s.e;
     for (const auto& [key, ev] : events_) {
-      const int type = e.fault_type[ev.row];
+      const int type = e.fault_type[ev.rows.back()];
       if (type < 0 || !m.global_prototypes.count(type)) continue;
-      const int culprit = top_pod(ev);
+      const int culprit = e.comp_id[ranked(ev).front().second];
       std::vector<float> mean;
-      for (std::size_t r : ev.rows) {
-        const auto devs = deviations(m, s, r);
+      for (std::size_t k = 0; k < ev.rows.size(); ++k) {
         const Deviation* d = nullptr;
-        for (const auto& x : devs)
+        for (const auto& x : ev.devs[k])
           if (e.comp_id[x.comp] == culprit) d = &x;
-        const auto sig = signature(m, s, r, d);
+        const auto sig = signature(m, s, ev.rows[k], d);
         if (mean.empty()) mean.assign(sig.size(), 0.0f);
         for (std::size_t j = 0; j < sig.size(); ++j) mean[j] += sig[j] / static_cast<float>(ev.rows.size());
       }
@@ -431,20 +424,18 @@ class EventRanking {
 
  private:
   struct Event {
-    std::size_t row = 0;                                         // one of its windows (root cause, service)
     std::vector<std::size_t> rows;                               // its test windows with ranked pods
+    std::vector<std::vector<Deviation>> devs;                    // per window: its pods' deviations
     std::map<int, std::tuple<double, int, std::size_t>> pods;    // pod id -> (score sum, windows, a comp row)
   };
   std::map<std::pair<int, int>, Event> events_;
 
-  static int top_pod(const Event& ev) {
-    int best = -1;
-    double best_score = -std::numeric_limits<double>::infinity();
-    for (const auto& [pod, acc] : ev.pods) {
-      const double score = std::get<0>(acc) / std::get<1>(acc);
-      if (score > best_score) best_score = score, best = pod;
-    }
-    return best;
+  // The event's pods by their mean score, highest first, as (-score, a comp row).
+  static std::vector<std::pair<double, std::size_t>> ranked(const Event& ev) {
+    std::vector<std::pair<double, std::size_t>> out;
+    for (const auto& [pod, acc] : ev.pods) out.emplace_back(-std::get<0>(acc) / std::get<1>(acc), std::get<2>(acc));
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 
