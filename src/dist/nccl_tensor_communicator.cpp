@@ -1,7 +1,5 @@
 #include "dist/nccl_tensor_communicator.h"
 
-#include <numeric>
-
 #include "core/error.h"
 
 namespace rslicer::dist {
@@ -85,37 +83,34 @@ std::shared_ptr<Work> NcclTensorCommunicator::allgather(const torch::Tensor& inp
               {input, output});
 }
 
-std::shared_ptr<Work> NcclTensorCommunicator::allgather(const torch::Tensor& input, torch::Tensor& output,
-                                                        const std::vector<std::int64_t>& counts) {
-  const DeviceDType type = nccl_dtype_of(input, "allgather (uneven)");
-  nccl_dtype_of(output, "allgather (uneven)");
+std::shared_ptr<NcclWork> NcclTensorCommunicator::broadcast_parts(const std::string& what, const void* mine,
+                                                                   torch::Tensor& output,
+                                                                   const std::vector<std::int64_t>& counts) {
+  // Rank r's part (counts[r] elements) broadcast from r into its place in `output`: one NCCL group. The send
+  // buffer is read on the root only, so `mine` (null: in place, the part already at its place) serves every r.
+  const DeviceDType type = nccl_dtype_of(output, what);
   const auto offsets = offsets_of(counts);
-  char* out = static_cast<char*>(output.data_ptr());
-  auto work = nccl_.group("allgather (uneven)", kLegacyStream, [&] {
+  char* base = static_cast<char*>(output.data_ptr());
+  const std::int64_t element = static_cast<std::int64_t>(bytes_of(output));
+  return nccl_.group(what, kLegacyStream, [&] {
     for (int r = 0; r < world_size(); ++r) {
       const auto at = static_cast<std::size_t>(r);
       if (counts[at] == 0) continue;
-      nccl_.broadcast(input.data_ptr(), out + offsets[at] * static_cast<std::int64_t>(bytes_of(output)),
-                      static_cast<std::size_t>(counts[at]), type, r, kLegacyStream);
+      char* place = base + offsets[at] * element;
+      nccl_.broadcast(mine ? mine : place, place, static_cast<std::size_t>(counts[at]), type, r, kLegacyStream);
     }
   });
-  return wrap(work, {input, output});
+}
+
+std::shared_ptr<Work> NcclTensorCommunicator::allgather(const torch::Tensor& input, torch::Tensor& output,
+                                                        const std::vector<std::int64_t>& counts) {
+  nccl_dtype_of(input, "allgather (uneven)");
+  return wrap(broadcast_parts("allgather (uneven)", input.data_ptr(), output, counts), {input, output});
 }
 
 std::shared_ptr<Work> NcclTensorCommunicator::allgather_in_place(torch::Tensor& buffer,
                                                                  const std::vector<std::int64_t>& counts) {
-  const DeviceDType type = nccl_dtype_of(buffer, "allgather (in place)");
-  const auto offsets = offsets_of(counts);
-  char* base = static_cast<char*>(buffer.data_ptr());
-  auto work = nccl_.group("allgather (in place)", kLegacyStream, [&] {
-    for (int r = 0; r < world_size(); ++r) {
-      const auto at = static_cast<std::size_t>(r);
-      if (counts[at] == 0) continue;
-      nccl_.broadcast(base + offsets[at] * static_cast<std::int64_t>(bytes_of(buffer)),
-                      static_cast<std::size_t>(counts[at]), type, r, kLegacyStream);
-    }
-  });
-  return wrap(work, {buffer});
+  return wrap(broadcast_parts("allgather (in place)", nullptr, buffer, counts), {buffer});
 }
 
 std::shared_ptr<Work> NcclTensorCommunicator::reduce_scatter(const torch::Tensor& input, torch::Tensor& output) {

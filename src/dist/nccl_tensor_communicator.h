@@ -44,6 +44,10 @@ class NcclTensorCommunicator : public Communicator {
   NcclCommunicator nccl_;
   std::shared_ptr<double> seconds_waiting_ = std::make_shared<double>(0.0);  // shared with the work handles
   std::shared_ptr<Work> wrap(std::shared_ptr<NcclWork> work, std::vector<torch::Tensor> keep_alive);
+  // The uneven all-gathers: every rank's part of `output` broadcast from its rank (`mine`: this rank's part to
+  // send; null when it is already at its place in `output`).
+  std::shared_ptr<NcclWork> broadcast_parts(const std::string& what, const void* mine, torch::Tensor& output,
+                                            const std::vector<std::int64_t>& counts);
 };
 
 // The NCCL type of a tensor's dtype (float32, float64, bfloat16, float16, int64); an Error naming `what` otherwise,
