@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/mpi_context.h"
+#include "train/device.h"
 
 namespace {
 
@@ -27,7 +28,10 @@ int usage_error(const std::string& what, const std::string& command) {
 int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslicer::BlasKernel& blas) {
   CLI::App app{"RuntimeSlicer: system-state embeddings from metrics, traces and logs, trained on HPC clusters"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", [&blas] { return "rslicer 0.1.0\n" + blas.describe(); });
+  app.set_version_flag("--version", [&blas] {
+    const std::string cuda = rslicer::train::cuda_training_built() ? "on" : "off (" + rslicer::train::cuda_training_reason() + ")";
+    return "rslicer 0.1.0\n" + blas.describe() + "\nCUDA training: " + cuda;
+  });
 
   std::map<std::string, rslicer::cli::HydraArgs> hydra_args;
   std::vector<std::pair<CLI::App*, rslicer::cli::ConfiguredCommand>> configured;

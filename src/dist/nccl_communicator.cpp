@@ -59,6 +59,13 @@ int cuda_device_count() {
   return count;
 }
 
+std::string cuda_device_pci_bus_id(int device) {
+  char id[32] = {};
+  check_cuda(cudaDeviceGetPCIBusId(id, static_cast<int>(sizeof(id)), device),
+             "cudaDeviceGetPCIBusId(" + std::to_string(device) + ")");
+  return id;
+}
+
 NcclWork::NcclWork(cudaEvent_t done, std::string what, std::chrono::milliseconds timeout, int rank, ncclComm_t comm)
     : done_(done), what_(std::move(what)), deadline_(std::chrono::steady_clock::now() + timeout), rank_(rank), comm_(comm) {}
 

@@ -27,6 +27,9 @@ enum class DeviceDType { f32, bf16, f16, i64, f64 };
 
 // CUDA devices visible to this process; 0 without a driver or GPU (never throws).
 int cuda_device_count();
+// The PCI bus id of visible device `device` ("0000:65:00.0"): the same GPU gives the same id in every process of
+// a node, whatever CUDA_VISIBLE_DEVICES each one has (NCCL needs one GPU per rank).
+std::string cuda_device_pci_bus_id(int device);
 
 class NcclWork {
  public:

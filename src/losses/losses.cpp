@@ -17,7 +17,7 @@ torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_glob
                        const torch::Tensor& scale, const torch::Tensor& excluded) {
   auto logits = torch::matmul(unit(a_local), unit(b_global).t()) * scale;
   if (excluded.defined()) logits = logits.masked_fill(excluded, -std::numeric_limits<float>::infinity());
-  auto labels = torch::arange(a_local.size(0), torch::TensorOptions().dtype(torch::kInt64)) + offset;
+  auto labels = torch::arange(a_local.size(0), torch::TensorOptions().dtype(torch::kInt64).device(logits.device())) + offset;
   return F::cross_entropy(logits, labels);
 }
 
@@ -26,7 +26,8 @@ torch::Tensor overlapping_negatives(const torch::Tensor& begin_local, const torc
                                     std::int64_t offset) {
   const std::int64_t n = begin_local.size(0);
   auto excluded = overlap_weights(begin_local, end_local, begin_global, end_global) > 0;
-  excluded.index_put_({torch::arange(n), torch::arange(n) + offset}, false);  // the positive stays
+  const auto rows = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(excluded.device()));
+  excluded.index_put_({rows, rows + offset}, false);  // the positive stays
   return excluded;
 }
 
@@ -57,7 +58,7 @@ GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) 
 torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
                          bool mask_overlapping) {
   torch::Tensor scale = in.logit_scale.defined() ? in.logit_scale.clamp_max(std::log(100.0)).exp()
-                                                 : torch::full({}, 1.0 / temperature);
+                                                 : torch::full({}, 1.0 / temperature, in.e_t.options());
   const torch::Tensor excluded =
       mask_overlapping ? overlapping_negatives(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns, g.offset) : torch::Tensor();
   auto pair = [&](const torch::Tensor& a, const torch::Tensor& ga, const torch::Tensor& b, const torch::Tensor& gb) {
@@ -83,7 +84,8 @@ torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int worl
   auto omega = overlap_weights(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns);  // [n, W n]
   // i != j: a row never pairs with itself (its global column is rank * n + i).
   auto self = torch::zeros_like(omega, torch::kBool);
-  self.index_put_({torch::arange(n), torch::arange(n) + g.offset}, true);
+  const auto rows = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(omega.device()));
+  self.index_put_({rows, rows + g.offset}, true);
   omega = omega.masked_fill(self, 0.0);
   // Z over the whole global batch, from the gathered times (identical on every rank, no gradient).
   auto omega_global = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns);

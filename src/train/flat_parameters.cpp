@@ -11,7 +11,8 @@ std::vector<std::int64_t> even_partition(std::int64_t numel, int world) {
   return offsets;
 }
 
-FlatParameters::FlatParameters(std::vector<std::string> names, std::vector<torch::Tensor> parameters, int world)
+FlatParameters::FlatParameters(std::vector<std::string> names, std::vector<torch::Tensor> parameters, int world,
+                               torch::Device device)
     : parameters_(std::move(parameters)) {
   if (names.size() != parameters_.size())
     throw Error("flat parameters: " + std::to_string(names.size()) + " names for " +
@@ -21,13 +22,17 @@ FlatParameters::FlatParameters(std::vector<std::string> names, std::vector<torch
     const auto& p = parameters_[i];
     if (p.scalar_type() != torch::kFloat32)
       throw Error("parameter " + names[i] + " is not float32", "train::FlatParameters", "fp32 master weights");
+    if (p.device() != device)
+      throw Error("parameter " + names[i] + " on " + p.device().str(), "train::FlatParameters",
+                  "every parameter on " + device.str());
     entries_.push_back({names[i], p.sizes().vec(), numel_, p.numel()});
     numel_ += p.numel();
   }
   partition_ = even_partition(numel_, world);
   chunk_ = (numel_ + world - 1) / world;
-  params_ = torch::zeros({chunk_ * world}, torch::kFloat32);
-  grads_ = torch::zeros({chunk_ * world}, torch::kFloat32);
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  params_ = torch::zeros({chunk_ * world}, options);
+  grads_ = torch::zeros({chunk_ * world}, options);
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
     auto view = params_.narrow(0, entries_[i].offset, entries_[i].numel).view(parameters_[i].sizes());

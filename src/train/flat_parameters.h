@@ -20,8 +20,10 @@ struct FlatEntry {
 
 class FlatParameters {
  public:
-  // `names` and `parameters` in the same order; `world` sets the partition.
-  FlatParameters(std::vector<std::string> names, std::vector<torch::Tensor> parameters, int world);
+  // `names` and `parameters` in the same order; `world` sets the partition; the buffers live on `device` (the
+  // parameters' device).
+  FlatParameters(std::vector<std::string> names, std::vector<torch::Tensor> parameters, int world,
+                 torch::Device device = torch::kCPU);
 
   std::int64_t numel() const { return numel_; }                   // without padding
   const std::vector<FlatEntry>& entries() const { return entries_; }

@@ -21,6 +21,7 @@
 #include "model/safetensors.h"
 #include "train/batch_balancer.h"
 #include "train/checkpoint.h"
+#include "train/device.h"
 #include "train/trainer.h"
 #include "tuning/split.h"
 
@@ -554,11 +555,7 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   StopSignals signals;
   torch::set_num_threads(static_cast<int>(cfg.get_int("train.trainer.intra_op_threads")));
   apply_allocator_policy_from_config(cfg, "train.trainer.allocator");
-  if (cfg.get_string("train.trainer.device") != "cpu")
-    throw ConfigError("device '" + cfg.get_string("train.trainer.device") +
-                          "': the trainer places its model, batches and collectives on the CPU only (its optimizer "
-                          "has a device path; docs/training.md, Devices, lists what is missing)",
-                      "train.trainer.device", "cpu");
+  const torch::Device device = training_device(cfg.get_string("train.trainer.device"), mpi);
   const auto seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   torch::manual_seed(seed);
 
@@ -587,11 +584,17 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                                 resume_cursor.val_data_step);
 
   // Model, communicator, trainer, balancer, checkpoints (resumed from the checkpoint when there is one).
-  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::milliseconds(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000)),
-                             dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.node_cpus()));
-  spdlog::debug("collectives wait by {}", dist::to_string(comm.wait_policy()));
+  const std::chrono::milliseconds timeout(static_cast<long>(cfg.get_double("dist.timeout_s") * 1000));
+  dist::MpiCommunicator mpi_comm(MPI_COMM_WORLD, timeout,
+                                 dist::parse_wait_policy(cfg.get_string("dist.wait"), mpi.node_cpus()));
+  TrainingCommunicator training_comm(device, cfg.get_string("dist.backend"), mpi_comm, mpi, timeout);
+  dist::Communicator& comm = training_comm.get();
+  if (mpi.is_root())
+    spdlog::info("training on {}; collectives: {} (MPI waits by {})", device.str(), training_comm.description(),
+                 dist::to_string(mpi_comm.wait_policy()));
   model::RuntimeSlicer model = model_to_train(cfg, seed, resume_from.has_value());
-  const TrainOptions o = train_options(cfg, grad_accum, loader);
+  TrainOptions o = train_options(cfg, grad_accum, loader);
+  o.device = device;
   const FaultInjector faults = FaultInjector::from_environment();  // test hooks (train/fault_injector.h)
   Trainer trainer(model, comm, o, faults);
   trainer.broadcast_parameters();

@@ -39,9 +39,20 @@ BatchTensors to_tensors(const data::Batch& batch) {
   return t;
 }
 
+BatchTensors BatchTensors::to(torch::Device device) const {
+  if (device == labels.device()) return *this;
+  auto move = [&](const model::TokenTensors& t) { return model::TokenTensors{t.ids.to(device), t.mask.to(device)}; };
+  return {move(metrics), move(traces), move(logs), begin_ns.to(device), end_ns.to(device), labels.to(device), rows_per_rank};
+}
+
 Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults)
     : model_(std::move(model)), comm_(comm), options_(options), faults_(faults) {
   if (options_.grad_accum < 1) throw ConfigError("grad_accum must be >= 1", "train.grad_accum", "a positive integer");
+  if (options_.sparse_embedding && !options_.device.is_cpu())
+    throw ConfigError("train.sparse_embedding with device " + options_.device.str() +
+                          ": the embedding rows' coalescing and exchange are host code",
+                      "train.sparse_embedding", "false on a GPU (+experiment=qwen3_0.6b_gpu sets it)");
+  model_->to(options_.device);  // parameters keep their identity: set_data onto the device
   std::vector<std::string> names;
   for (const auto& item : model_->named_parameters())
     if (item.value().requires_grad()) {
@@ -49,12 +60,13 @@ Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOpti
       params_.push_back(item.value());
     }
   if (options_.learnable_temperature) {
-    logit_scale_ = torch::full({}, std::log(1.0 / options_.loss.temperature), torch::requires_grad());
+    logit_scale_ = torch::full({}, std::log(1.0 / options_.loss.temperature),
+                               torch::TensorOptions().device(options_.device).requires_grad(true));
     names.push_back("loss.logit_scale");
     params_.push_back(logit_scale_);
   }
   const int world = comm_.world_size();
-  flat_ = std::make_unique<FlatParameters>(names, params_, world);
+  flat_ = std::make_unique<FlatParameters>(names, params_, world, options_.device);
   zero1_ = options_.zero1 && world > 1;
   std::int64_t sparse_entry = -1;  // the token embedding's entry when its gradient comes as rows
   const std::string embedding = "model.embed_tokens.weight";
@@ -97,15 +109,15 @@ losses::LossTerms Trainer::loss_of(const model::Encoded& e, const BatchTensors& 
 
 losses::LossTerms Trainer::forward_loss(const BatchTensors& b) {
   check_rows_per_rank(b);
-  // This trainer runs on the CPU; the losses take fp32.
+  // The losses take fp32 (the encoder may run under bf16 autocast).
   const auto e0 = std::chrono::steady_clock::now();
-  const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, torch::kCPU);
+  const model::Encoded e = model_->encode(b.metrics, b.traces, b.logs, options_.precision, options_.device.type());
   faults_.slow_down(comm_.rank(), e0);
   return loss_of(e, b);
 }
 
 ChunkedInputs Trainer::chunked(const BatchTensors& b) const {
-  return {b.metrics, b.traces, b.logs, options_.cached_chunk_windows, options_.precision, torch::kCPU};
+  return {b.metrics, b.traces, b.logs, options_.cached_chunk_windows, options_.precision, options_.device.type()};
 }
 
 losses::LossTerms Trainer::cached_forward_loss(const BatchTensors& b, CachedEmbeddings& cached) {
@@ -131,7 +143,7 @@ void Trainer::cached_backward(const BatchTensors& b, const CachedEmbeddings& cac
 losses::LossTerms Trainer::evaluate(const data::Batch& batch) {
   torch::NoGradGuard no_grad;
   model_->eval();
-  auto terms = forward_loss(to_tensors(batch));
+  auto terms = forward_loss(to_tensors(batch).to(options_.device));
   model_->train();
   // Mean over ranks: the global batch's loss.
   torch::Tensor values = torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).contiguous();
@@ -148,7 +160,8 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
-  torch::Tensor logged = torch::zeros({4});  // total, modal, temporal, anomaly: the global batch's mean
+  // total, modal, temporal, anomaly: the global batch's mean
+  torch::Tensor logged = torch::zeros({4}, torch::TensorOptions().device(options_.device));
   const std::shared_ptr<dist::Work> logged_work = forward_backward(micro_batches, s, logged);
   const auto o0 = std::chrono::steady_clock::now();
   s.grad_norm = std::sqrt(data_parallel_->reduce_gradients());
@@ -182,7 +195,7 @@ std::shared_ptr<dist::Work> Trainer::forward_backward(const std::vector<data::Ba
     const bool last = k + 1 == micro_batches.size();
     data_parallel_->prepare(last);
     const auto f0 = std::chrono::steady_clock::now();
-    const BatchTensors tensors = to_tensors(micro_batches[k]);
+    const BatchTensors tensors = to_tensors(micro_batches[k]).to(options_.device);
     CachedEmbeddings cached;
     auto terms = cache ? cached_forward_loss(tensors, cached) : forward_loss(tensors);
     terms.total = faults_.on_loss(step_, terms.total);

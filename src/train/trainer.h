@@ -39,7 +39,10 @@ struct TrainOptions {
   bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
   // model.precision: bf16 runs the encoder under autocast (fp32 parameters, gradients, optimizer and losses).
   model::Precision precision = model::Precision::fp32;
-  bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h)
+  bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h); CPU only
+  // train.trainer.device: where the model, the flat parameters and gradients, the optimizer state, the batches and
+  // the losses live (src/train/device.h chooses it and the communicator for its tensors).
+  torch::Device device = torch::kCPU;
   OptimizerKernel optimizer_kernel = OptimizerKernel::automatic;  // train/optimizer.h
   // train.cached_loss: > 0 encodes each micro-batch in chunks of this many windows with the cached loss
   // (train/cached_loss.h): one chunk's activations at a time, the same gradients; 0: the direct loss.
@@ -67,11 +70,12 @@ struct StepStats {
   double compute_seconds = 0;
 };
 
-// A batch as tensors (CPU).
+// A batch as tensors, on the host or moved to the training device (to()).
 struct BatchTensors {
   model::TokenTensors metrics, traces, logs;
   torch::Tensor begin_ns, end_ns, labels;
   std::vector<std::int64_t> rows_per_rank;  // every rank's windows when they differ (data::Batch::rank_windows); else empty
+  BatchTensors to(torch::Device device) const;
 };
 BatchTensors to_tensors(const data::Batch& batch);
 model::TokenTensors to_tensors(const data::TokenBatch& tokens);

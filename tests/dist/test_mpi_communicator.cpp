@@ -1,6 +1,7 @@
 // Under mpirun -np W: the MPI communicator's collectives give their definitions' results with either wait policy
 // (dist.wait), also when a rank arrives late (the waits then spin or sleep for a while); dist.wait is parsed; the
-// gradient reducer's reduce-scatter into a ZeRO-1 partition equals its all-reduce on the owned elements.
+// gradient reducer's reduce-scatter into a ZeRO-1 partition equals its all-reduce on the owned elements; the staging
+// path for device tensors gives the same results; the per-device communicator routes by the tensors' device.
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <sched.h>
@@ -12,14 +13,16 @@
 #include "dist/all_gather_with_grad.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
+#include "dist/per_device_communicator.h"
+#include "dist/staging_communicator.h"
 
 using namespace rslicer;
 
 namespace {
 
-// Every collective once, rank 1 arriving `late` after the others; checks each result against its definition.
-void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) {
-  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60), policy);
+// Every collective of `comm` once, rank 1 arriving `late` after the others; checks each result against its
+// definition (`label` names the backend in failures).
+void check_collectives(dist::Communicator& comm, const std::string& label, std::chrono::milliseconds late) {
   const int rank = comm.rank(), world = comm.world_size();
   if (rank == 1) std::this_thread::sleep_for(late);
   const std::int64_t n = 100'000;  // large enough for MPI's rendezvous protocol (several rounds)
@@ -28,7 +31,7 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor summed = mine.clone();
   comm.allreduce(summed, dist::ReduceOp::avg)->wait();
   const torch::Tensor expected_avg = torch::arange(n, torch::kFloat32) + static_cast<float>(world - 1) / 2.0f;
-  EXPECT_TRUE(torch::allclose(summed, expected_avg)) << to_string(policy);
+  EXPECT_TRUE(torch::allclose(summed, expected_avg)) << label;
 
   torch::Tensor gathered = torch::empty({world * n}, torch::kFloat32);
   comm.allgather(mine, gathered)->wait();
@@ -51,7 +54,7 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor uneven_out = torch::full({counts[static_cast<std::size_t>(rank)]}, -1.0f);
   comm.reduce_scatter(uneven_in, uneven_out, counts, dist::ReduceOp::avg)->wait();
   EXPECT_TRUE(torch::allclose(uneven_out, torch::arange(begin, begin + counts[static_cast<std::size_t>(rank)], torch::kFloat32) +
-                                              static_cast<float>(world - 1) / 2.0f)) << to_string(policy);
+                                              static_cast<float>(world - 1) / 2.0f)) << label;
   torch::Tensor wrong_out = torch::empty({counts[static_cast<std::size_t>(rank)] + 1});
   EXPECT_THROW(comm.reduce_scatter(uneven_in, wrong_out, counts, dist::ReduceOp::avg), Error);
 
@@ -67,7 +70,7 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   std::vector<torch::Tensor> expected_parts;
   for (int r = 0; r < world; ++r)
     expected_parts.push_back(torch::arange(gather_counts[static_cast<std::size_t>(r)], torch::kInt64) + 1000 * r);
-  EXPECT_TRUE(torch::equal(parts, torch::cat(expected_parts))) << to_string(policy);
+  EXPECT_TRUE(torch::equal(parts, torch::cat(expected_parts))) << label;
   torch::Tensor wrong_parts = torch::empty({gathered_total + 1}, torch::kInt64);
   EXPECT_THROW(comm.allgather(part, wrong_parts, gather_counts), Error);
 
@@ -78,7 +81,7 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   torch::Tensor in_place = torch::full({gathered_total}, -1, torch::kInt64);
   in_place.narrow(0, own_begin, part.numel()).copy_(part);
   comm.allgather_in_place(in_place, gather_counts)->wait();
-  EXPECT_TRUE(torch::equal(in_place, torch::cat(expected_parts))) << to_string(policy);
+  EXPECT_TRUE(torch::equal(in_place, torch::cat(expected_parts))) << label;
   EXPECT_THROW(comm.allgather_in_place(wrong_parts, gather_counts), Error);
 
   // Personalised exchange with overlapping parts: rank q's input is q * 100 + i (i < 2W); it sends rank r the
@@ -95,7 +98,7 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
   comm.alltoall(to_all, from_all, send_counts, send_offsets, recv_counts)->wait();
   std::vector<torch::Tensor> expected_from;
   for (int q = 0; q < world; ++q) expected_from.push_back(torch::arange(rank + 1, torch::kInt64) + 100 * q + rank);
-  EXPECT_TRUE(torch::equal(from_all, torch::cat(expected_from))) << to_string(policy);
+  EXPECT_TRUE(torch::equal(from_all, torch::cat(expected_from))) << label;
   std::vector<std::int64_t> past_the_end = send_offsets;
   past_the_end.back() = 2 * world;
   EXPECT_THROW(comm.alltoall(to_all, from_all, send_counts, past_the_end, recv_counts), Error);
@@ -111,7 +114,87 @@ void check_collectives(dist::WaitPolicy policy, std::chrono::milliseconds late) 
 
 TEST(MpiCommunicator, CollectivesAreCorrectWithEitherWaitPolicy) {
   for (auto policy : {dist::WaitPolicy::spin, dist::WaitPolicy::sleep})
-    for (auto late : {std::chrono::milliseconds(0), std::chrono::milliseconds(30)}) check_collectives(policy, late);
+    for (auto late : {std::chrono::milliseconds(0), std::chrono::milliseconds(30)}) {
+      dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60), policy);
+      check_collectives(comm, to_string(policy), late);
+    }
+}
+
+// The staging path (device tensors through host copies, dist/staging_communicator.h) with every tensor staged: the
+// same results as the host backend, the copies back made when the work is waited on.
+TEST(StagingCommunicator, CollectivesAreCorrectThroughHostCopies) {
+  dist::MpiCommunicator host(MPI_COMM_WORLD, std::chrono::seconds(60));
+  dist::StagingCommunicator staged(host, dist::StagingCommunicator::Stage::every_tensor);
+  for (auto late : {std::chrono::milliseconds(0), std::chrono::milliseconds(30)}) check_collectives(staged, "staged", late);
+  // The result reaches the caller's tensor only through the copy back: before wait() it is untouched.
+  torch::Tensor t = torch::full({4}, static_cast<float>(staged.rank() + 1));
+  auto work = staged.allreduce(t, dist::ReduceOp::sum);
+  EXPECT_EQ(t[0].item<float>(), static_cast<float>(staged.rank() + 1));
+  work->wait();
+  const int w = staged.world_size();
+  EXPECT_TRUE(torch::equal(t, torch::full({4}, static_cast<float>(w * (w + 1) / 2))));
+}
+
+// A backend that records the collectives it is given and runs none (the tensors may be on the meta device).
+class RecordingCommunicator : public dist::Communicator {
+ public:
+  struct NoWork : dist::Work {
+    void wait() override {}
+    bool done() override { return true; }
+  };
+  explicit RecordingCommunicator(const dist::Communicator& like) : rank_(like.rank()), world_(like.world_size()) {}
+  std::vector<std::string> calls;
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::shared_ptr<dist::Work> allreduce(torch::Tensor&, dist::ReduceOp) override { return record("allreduce"); }
+  std::shared_ptr<dist::Work> allgather(const torch::Tensor&, torch::Tensor&) override { return record("allgather"); }
+  std::shared_ptr<dist::Work> allgather(const torch::Tensor&, torch::Tensor&, const std::vector<std::int64_t>&) override {
+    return record("allgather uneven");
+  }
+  std::shared_ptr<dist::Work> allgather_in_place(torch::Tensor&, const std::vector<std::int64_t>&) override {
+    return record("allgather_in_place");
+  }
+  std::shared_ptr<dist::Work> reduce_scatter(const torch::Tensor&, torch::Tensor&) override { return record("reduce_scatter"); }
+  std::shared_ptr<dist::Work> reduce_scatter(const torch::Tensor&, torch::Tensor&, const std::vector<std::int64_t>&,
+                                             dist::ReduceOp) override {
+    return record("reduce_scatter uneven");
+  }
+  std::shared_ptr<dist::Work> alltoall(const torch::Tensor&, torch::Tensor&, const std::vector<std::int64_t>&,
+                                       const std::vector<std::int64_t>&, const std::vector<std::int64_t>&) override {
+    return record("alltoall");
+  }
+  std::shared_ptr<dist::Work> broadcast(torch::Tensor&, int) override { return record("broadcast"); }
+  void barrier() override { calls.push_back("barrier"); }
+  double seconds_waiting() const override { return 1.0; }
+
+ private:
+  int rank_, world_;
+  std::shared_ptr<dist::Work> record(const char* what) {
+    calls.push_back(what);
+    return std::make_shared<NoWork>();
+  }
+};
+
+// PerDeviceCommunicator sends host tensors' collectives to the host backend and device tensors' (here the meta
+// device, which has no data) to the device backend; a collective over tensors of two devices is refused.
+TEST(PerDeviceCommunicator, RoutesEachCollectiveByItsTensorsDevice) {
+  dist::MpiCommunicator mpi(MPI_COMM_WORLD, std::chrono::seconds(60));
+  RecordingCommunicator host(mpi), device(mpi);
+  dist::PerDeviceCommunicator comm(host, device);
+  torch::Tensor cpu = torch::zeros({4}), meta = torch::empty({4}, torch::TensorOptions().device(torch::kMeta));
+  torch::Tensor cpu_out = torch::zeros({4 * mpi.world_size()});
+  torch::Tensor meta_out = torch::empty({4 * mpi.world_size()}, torch::TensorOptions().device(torch::kMeta));
+  comm.allreduce(cpu, dist::ReduceOp::sum);
+  comm.allgather(meta, meta_out);
+  comm.reduce_scatter(meta_out, meta);
+  comm.broadcast(cpu, 0);
+  comm.allgather_in_place(meta_out, std::vector<std::int64_t>(static_cast<std::size_t>(mpi.world_size()), 4));
+  comm.allgather(cpu, cpu_out, std::vector<std::int64_t>(static_cast<std::size_t>(mpi.world_size()), 4));
+  comm.barrier();
+  EXPECT_EQ(host.calls, (std::vector<std::string>{"allreduce", "broadcast", "allgather uneven", "barrier"}));
+  EXPECT_EQ(device.calls, (std::vector<std::string>{"allgather", "reduce_scatter", "allgather_in_place"}));
+  EXPECT_THROW(comm.allgather(cpu, meta_out), Error);
+  EXPECT_DOUBLE_EQ(comm.seconds_waiting(), 2.0);
 }
 
 // all_gather_with_grad with uneven rows (the batch split by the ranks' pace): rank r holds r + 1 rows of width 3.
