@@ -119,4 +119,45 @@ bool BatchBalancer::observe(double seconds_per_window, const std::vector<std::in
   return observe(std::vector<double>(p, p + comm.world_size()), ran_with);
 }
 
+nlohmann::json BatchBalancer::state_dict() const {
+  nlohmann::json measured = nlohmann::json::array(), corrections = nlohmann::json::array();
+  for (const auto& [split, m] : measured_)
+    measured.push_back({{"split", split}, {"seconds", m.seconds}, {"count", m.count}, {"last_step", m.last_step}});
+  for (const auto& [split, c] : corrections_) corrections.push_back({{"split", split}, {"ratio", c.ratio}, {"step", c.step}});
+  nlohmann::json state = {{"split", split_},       {"pace", pace_},     {"measured", measured},
+                          {"corrections", corrections}, {"running", running_}, {"step", step_},
+                          {"steps_at_running", steps_at_running_}, {"changes", changes_}, {"moved_back", moved_back_}};
+  if (unjudged_) state["unjudged"] = {{"from", unjudged_->from}, {"predicted", unjudged_->predicted}};
+  return state;
+}
+
+void BatchBalancer::load_state_dict(const nlohmann::json& state) {
+  try {
+    const auto split = state.at("split").get<std::vector<std::int64_t>>();
+    if (split.size() != split_.size())
+      throw Error("a balancer state of " + std::to_string(split.size()) + " ranks", "train::BatchBalancer::load_state_dict",
+                  std::to_string(split_.size()) + " ranks, this run's");
+    split_ = split;
+    pace_ = state.at("pace").get<std::vector<double>>();
+    measured_.clear();
+    for (const auto& m : state.at("measured"))
+      measured_[m.at("split").get<std::vector<std::int64_t>>()] = {m.at("seconds").get<double>(), m.at("count").get<std::int64_t>(),
+                                                                   m.at("last_step").get<std::int64_t>()};
+    corrections_.clear();
+    for (const auto& c : state.at("corrections"))
+      corrections_[c.at("split").get<std::vector<std::int64_t>>()] = {c.at("ratio").get<double>(), c.at("step").get<std::int64_t>()};
+    unjudged_.reset();
+    if (state.contains("unjudged"))
+      unjudged_ = Move{state["unjudged"].at("from").get<std::vector<std::int64_t>>(), state["unjudged"].at("predicted").get<double>()};
+    running_ = state.at("running").get<std::vector<std::int64_t>>();
+    step_ = state.at("step").get<std::int64_t>();
+    steps_at_running_ = state.at("steps_at_running").get<std::int64_t>();
+    changes_ = state.at("changes").get<std::int64_t>();
+    moved_back_ = state.at("moved_back").get<bool>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("a malformed balancer state: ") + e.what(), "train::BatchBalancer::load_state_dict",
+                "the state_dict() of a balancer");
+  }
+}
+
 }  // namespace rslicer::train

@@ -20,6 +20,8 @@
 // repeatable, and a resume starts again from the even split.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -64,6 +66,12 @@ class BatchBalancer {
   std::int64_t changes() const { return changes_; }
   // Whether the last change went back to the split before (the one it had left measured slower).
   bool moved_back() const { return moved_back_; }
+
+  // Everything observed so far (paces, measured splits, corrections, the change being judged), for a checkpoint:
+  // a resumed run goes on from it instead of learning the ranks' pace again. load_state_dict refuses a state of
+  // another number of ranks.
+  nlohmann::json state_dict() const;
+  void load_state_dict(const nlohmann::json& state);
 
  private:
   struct Measured {

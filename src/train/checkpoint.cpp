@@ -306,6 +306,7 @@ void CheckpointWriter::save(Trainer& trainer, const TrainingCursor& cursor) {
       for (const auto& [from, split] : cursor.splits) splits.push_back({{"from_data_step", from}, {"rank_windows", split}});
       p->manifest["data_cursor"]["splits"] = splits;
     }
+    if (!cursor.balancer.is_null()) p->manifest["balancer"] = cursor.balancer;
   }
   if (policy_.async) {
     Pending* raw = p.get();
@@ -444,6 +445,7 @@ TrainingCursor training_cursor(const nlohmann::json& manifest, const fs::path& d
   cursor.val_data_step = manifest.at("data_cursor").at("val_data_step").get<std::uint64_t>();
   cursor.loss_tail = manifest.at("loss_tail").get<std::vector<double>>();
   cursor.splits = checkpoint_splits(manifest, dir);
+  if (manifest.contains("balancer")) cursor.balancer = manifest.at("balancer");
   return cursor;
 }
 

@@ -43,6 +43,7 @@ struct TrainingCursor {
   std::vector<double> loss_tail;                     // the last losses, for the manifest and summaries
   // train.balance's split schedule from data_step on (WindowLoader::splits_from); empty: equal parts.
   std::map<std::uint64_t, std::vector<std::int64_t>> splits;
+  nlohmann::json balancer;  // train.balance: BatchBalancer::state_dict(); null without a balancer
 };
 
 std::filesystem::path checkpoint_path(const std::filesystem::path& root, std::int64_t step);

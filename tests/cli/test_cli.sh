@@ -51,10 +51,10 @@ fi
 # train.trainer.device: a device this build cannot train on is refused with one line saying why (the run's
 # progress lines before it, "[info] run dir: ...", are not errors and are dropped here).
 without_info() { { "$@" 2>&1 1>&3 | grep -v '\] \[info\] ' >&2; return "${PIPESTATUS[0]}"; } 3>&1; }
-check device_unknown 2 "^error: device 'tpu', train.trainer.device, cpu or cuda" "" -- without_info "$bin" pretrain train.trainer.device=tpu
+check device_unknown 2 "^error: device 'tpu', train.trainer.device, cpu or cuda" "" -- without_info "$bin" pretrain train.trainer.device=tpu data.stores=[/nonexistent.h5]
 if [[ $("$bin" --version) == *"CUDA training: off"* ]]; then
   check device_cuda_unbuilt 2 "^error: device 'cuda' in a build without the CUDA training path \\(.+\\), train.trainer.device" "" \
-    -- without_info "$bin" pretrain train.trainer.device=cuda
+    -- without_info "$bin" pretrain train.trainer.device=cuda data.stores=[/nonexistent.h5]
 else
   echo "skip device_cuda_unbuilt: this build has the CUDA training path"
 fi

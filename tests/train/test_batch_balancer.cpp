@@ -153,3 +153,32 @@ TEST(BatchBalancer, GoesBackWhenTheNewSplitMeasuresSlower) {
   EXPECT_EQ(balancer.changes(), 3);
   EXPECT_FALSE(balancer.moved_back());
 }
+
+// state_dict / load_state_dict (what a checkpoint keeps): a balancer restored from another's state goes on exactly
+// as the original does, where a fresh one would re-learn the paces; a state of another number of ranks is refused.
+TEST(BatchBalancer, ARestoredStateGoesOnAsTheOriginal) {
+  const BalanceOptions o = options(0.3, 0.03, 1, 2);
+  BatchBalancer original({8, 8}, o);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> noise(0.95, 1.05);
+  auto paces = [&] { return std::vector<double>{0.010 * noise(rng), 0.016 * noise(rng)}; };
+  for (int s = 0; s < 9; ++s) step(original, paces());
+  ASSERT_GT(original.changes(), 0);  // it has learned something worth keeping
+  BatchBalancer restored({8, 8}, o), fresh({8, 8}, o);
+  restored.load_state_dict(nlohmann::json::parse(original.state_dict().dump()));  // through text, as in a manifest
+  EXPECT_EQ(restored.split(), original.split());
+  EXPECT_EQ(restored.pace(), original.pace());
+  bool fresh_differs = false;
+  for (int s = 0; s < 12; ++s) {
+    const auto p = paces();
+    EXPECT_EQ(step(restored, p), step(original, p)) << "step " << s;
+    EXPECT_EQ(restored.split(), original.split()) << "step " << s;
+    step(fresh, p);
+    fresh_differs = fresh_differs || fresh.split() != original.split();
+  }
+  EXPECT_EQ(restored.changes(), original.changes());
+  EXPECT_TRUE(fresh_differs);
+  BatchBalancer three({6, 5, 5}, o);
+  EXPECT_THROW(three.load_state_dict(original.state_dict()), Error);
+  EXPECT_THROW(three.load_state_dict(nlohmann::json{{"split", "x"}}), Error);
+}

@@ -15,6 +15,7 @@
 #include "dist/staging_communicator.h"
 #include "dist/mpi_context.h"
 #include "train/sparse_rows.h"
+#include "train/fit.h"
 #include "train/trainer.h"
 #include "test_util.h"
 #include "mpi_test_main.h"
@@ -35,6 +36,18 @@ model::Qwen3Config tiny_real_vocab() {
   c.head_dim = 16;
   c.intermediate_size = 64;
   return c;
+}
+
+// The loader of these tests: global batches of 8 fixture windows in clusters of 4, short texts, one worker.
+data::LoaderOptions fixture_loader_options(const dist::Communicator& comm) {
+  data::LoaderOptions lo;
+  lo.global_batch = 8;
+  lo.cluster_size = 4;
+  lo.workers = 1;
+  lo.max_tokens = 48;
+  lo.rank = comm.rank();
+  lo.world = comm.world_size();
+  return lo;
 }
 
 struct Run {
@@ -78,13 +91,7 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   o.reducer.first_bucket_bytes = 4096;  // several buckets even for this small model
   o.reducer.bucket_bytes = 1u << 16;
   train::Trainer trainer(m, comm, o);
-  data::LoaderOptions lo;
-  lo.global_batch = 8;
-  lo.cluster_size = 4;
-  lo.workers = 1;
-  lo.max_tokens = 48;
-  lo.rank = comm.rank();
-  lo.world = comm.world_size();
+  data::LoaderOptions lo = fixture_loader_options(comm);
   lo.prefetch = 1;  // so that a split can be set from step 1 on (step 0 may be built already)
   data::WindowLoader loader({store}, tok, lo);
   // Uneven splits as the batch balancer sets them: from step 1 rank 0 takes the most windows, from the second
@@ -378,6 +385,56 @@ TEST(DeviceTraining, CudaTrainsLikeTheCpuTrainer) {
     EXPECT_NEAR(cuda.losses[static_cast<std::size_t>(k)], cpu.losses[static_cast<std::size_t>(k)],
                 1e-4 * std::abs(cpu.losses[static_cast<std::size_t>(k)])) << "step " << k;
   EXPECT_LT(vs_cpu, 1e-4);
+}
+
+// fit(trainer, loader, callbacks) (train/fit.h): every callback sees every step in order with the global batch's
+// windows, a callback's Stop ends the run on every rank after that step, and on_end sees the result once.
+class Recorder : public train::Callback {
+ public:
+  explicit Recorder(std::int64_t stop_after) : stop_after_(stop_after) {}
+  std::vector<std::string> calls;
+  std::vector<double> windows;
+  train::FitResult end;
+  train::Stop before_step(std::int64_t step) override {
+    calls.push_back("before " + std::to_string(step));
+    return train::Stop::no;
+  }
+  train::Stop after_step(const train::StepDone& done) override {
+    calls.push_back("after " + std::to_string(done.step));
+    windows.push_back(done.windows);
+    return done.step + 1 == stop_after_ ? train::Stop::early : train::Stop::no;
+  }
+  void on_end(const train::FitResult& result) override {
+    calls.push_back("end");
+    end = result;
+  }
+
+ private:
+  std::int64_t stop_after_;
+};
+
+TEST(Fit, CallbacksSeeEveryStepAndStopTheRun) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  const SharedFixture fixture("rslicer_fit_");
+  dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
+  model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
+  m->reset_parameters(1234);
+  train::TrainOptions o;
+  o.max_steps = 5;
+  o.grad_accum = 2;
+  train::Trainer trainer(m, comm, o);
+  data::WindowLoader loader({fixture.store}, fixture.tok, fixture_loader_options(comm));
+  Recorder first(0), stopper(3);
+  const auto result = train::fit(trainer, loader, o.max_steps, o.grad_accum, comm, {&first, &stopper});
+  EXPECT_EQ(first.calls, (std::vector<std::string>{"before 0", "after 0", "before 1", "after 1", "before 2", "after 2", "end"}));
+  EXPECT_EQ(stopper.calls, first.calls);
+  EXPECT_EQ(first.windows, (std::vector<double>{16, 16, 16}));  // grad_accum x the global micro-batch
+  EXPECT_EQ(result.steps, 3);
+  EXPECT_EQ(trainer.steps_done(), 3);
+  EXPECT_EQ(result.stopped, train::Stop::early);
+  EXPECT_EQ(first.end.steps, 3);
+  EXPECT_GT(result.tokens, 0);
+  EXPECT_EQ(loader.next_step(), 6u);  // 3 steps x 2 micro-batches drawn
 }
 
 INSTANTIATE_TEST_SUITE_P(GradAccumSparsityPacking, Equivalence,
