@@ -38,6 +38,7 @@
 #include "dist/mpi_context.h"
 #include "synthetic_batches.h"
 #include "train/batch_balancer.h"
+#include "train/pretrain_config.h"
 #include "train/trainer.h"
 
 using namespace rslicer;
@@ -66,7 +67,7 @@ struct Phase {
         const bench::TokenIds& token_ids)
       : batch(batch_size), ids(&token_ids) {
     comm = std::make_unique<dist::MpiCommunicator>(handle, std::chrono::seconds(300), wait);
-    train::TrainOptions o;
+    train::TrainOptions o = train::pretrain_train_options(RSLICER_SOURCE_CONFIG_DIR);
     o.max_steps = max_steps;
     o.warmup_steps = 1;
     o.sparse_embedding = sparse;

@@ -1,5 +1,6 @@
 #include "train/pretrain_config.h"
 
+#include "config/composer.h"
 #include "core/error.h"
 
 namespace fs = std::filesystem;
@@ -130,6 +131,11 @@ TrainOptions read_train_options(const config::Config& cfg) {
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   return o;
+}
+
+TrainOptions pretrain_train_options(const fs::path& config_dir, std::vector<std::string> overrides) {
+  const config::Composer composer(config_dir);
+  return read_train_options(config::Config(config::job_config(composer.compose({"pretrain", std::move(overrides)}))));
 }
 
 PretrainConfig read_pretrain_config(const config::Config& cfg, const fs::path& run_dir) {

@@ -67,5 +67,8 @@ struct PretrainConfig {
 PretrainConfig read_pretrain_config(const config::Config& cfg, const std::filesystem::path& run_dir);
 // The trainer's options alone (train.*, loss.*, dist bucket sizes, model.precision; train.max_steps as given).
 TrainOptions read_train_options(const config::Config& cfg);
+// The trainer's options of configs/pretrain.yaml under `config_dir`, with `overrides` (for programs that build a
+// Trainer themselves: tests, benchmarks).
+TrainOptions pretrain_train_options(const std::filesystem::path& config_dir, std::vector<std::string> overrides = {});
 
 }  // namespace rslicer::train

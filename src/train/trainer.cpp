@@ -48,6 +48,8 @@ BatchTensors BatchTensors::to(torch::Device device) const {
 Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults)
     : model_(std::move(model)), comm_(comm), options_(options), faults_(faults) {
   if (options_.grad_accum < 1) throw ConfigError("grad_accum must be >= 1", "train.grad_accum", "a positive integer");
+  if (options_.nonfinite != "skip" && options_.nonfinite != "stop")
+    throw ConfigError("train.nonfinite '" + options_.nonfinite + "'", "train.nonfinite", "skip or stop");
   if (options_.sparse_embedding && !options_.device.is_cpu())
     throw ConfigError("train.sparse_embedding with device " + options_.device.str() +
                           ": the embedding rows' coalescing and exchange are host code",

@@ -30,16 +30,19 @@
 
 namespace rslicer::train {
 
+// The trainer's options. They have no defaults of their own: configs/pretrain.yaml holds them, and
+// read_train_options (train/pretrain_config.h) fills every field from a composed config; a field left at its zero
+// value is refused where a zero cannot work (grad_accum, nonfinite) or means "off" (warmup, clipping).
 struct TrainOptions {
-  std::int64_t max_steps = 100;
-  std::int64_t grad_accum = 1;  // micro-batches per optimizer step
-  double lr = 3e-4, weight_decay = 0.01, min_lr_ratio = 0.1, grad_clip = 1.0, adam_eps = 1e-8;
-  std::int64_t warmup_steps = 10;
+  std::int64_t max_steps = 0;
+  std::int64_t grad_accum = 0;  // micro-batches per optimizer step
+  double lr = 0, weight_decay = 0, min_lr_ratio = 0, grad_clip = 0, adam_eps = 0;
+  std::int64_t warmup_steps = 0;
   bool learnable_temperature = false;
-  bool zero1 = true;  // shard the optimizer state over ranks (no effect on one rank)
+  bool zero1 = false;  // shard the optimizer state over ranks (no effect on one rank)
   // model.precision: bf16 runs the encoder under autocast (fp32 parameters, gradients, optimizer and losses).
   model::Precision precision = model::Precision::fp32;
-  bool sparse_embedding = true;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h); CPU only
+  bool sparse_embedding = false;  // token-embedding gradient as rows + lazy AdamW (train/sparse_rows.h); CPU only
   // train.trainer.device: where the model, the flat parameters and gradients, the optimizer state, the batches and
   // the losses live (src/train/device.h chooses it and the communicator for its tensors).
   torch::Device device = torch::kCPU;
@@ -50,8 +53,8 @@ struct TrainOptions {
   // A step whose loss or global gradient norm is NaN/Inf: "skip" leaves the parameters and optimizer state as they
   // were (the schedule moves on, as PyTorch's GradScaler does) and stops the run after `max_consecutive_skips`;
   // "stop" stops at once. Either way nothing non-finite reaches the parameters or a checkpoint.
-  std::string nonfinite = "skip";
-  std::int64_t max_consecutive_skips = 5;
+  std::string nonfinite;
+  std::int64_t max_consecutive_skips = 0;
   losses::LossOptions loss;
   dist::ReducerOptions reducer;
 };

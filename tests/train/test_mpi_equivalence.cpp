@@ -16,6 +16,7 @@
 #include "dist/mpi_context.h"
 #include "train/sparse_rows.h"
 #include "train/fit.h"
+#include "train/pretrain_config.h"
 #include "train/trainer.h"
 #include "test_util.h"
 #include "mpi_test_main.h"
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kTokenizer = fs::path(RSLICER_SOURCE_DIR) / "assets" / "qwen3" / "tokenizer.json";
+const fs::path kConfigDir = fs::path(RSLICER_SOURCE_DIR) / "configs";
 
 model::Qwen3Config tiny_real_vocab() {
   model::Qwen3Config c;  // the real vocabulary (token ids up to 151668), a very small body
@@ -70,7 +72,7 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
   m->model->pack_sequences = packing;  // rows differ between world sizes; each sequence's result must not
-  train::TrainOptions o;
+  train::TrainOptions o = train::pretrain_train_options(kConfigDir);
   o.max_steps = steps;
   o.warmup_steps = 1;
   // The parameter tolerance is absolute: with lr 1e-4 Adam's updates are ~1e-4 a step. The ranks' partial
@@ -419,7 +421,7 @@ TEST(Fit, CallbacksSeeEveryStepAndStopTheRun) {
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
-  train::TrainOptions o;
+  train::TrainOptions o = train::pretrain_train_options(kConfigDir);
   o.max_steps = 5;
   o.grad_accum = 2;
   train::Trainer trainer(m, comm, o);
