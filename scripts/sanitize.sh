@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SANITIZE_BUILD_DIR:-$root/build-$kind}
 case $kind in
   asan) flags="address,undefined"
-        targets=(test_core test_config test_data test_model test_losses test_tuning test_simulate test_train
+        targets=(test_core test_config test_data test_model test_losses test_tuning test_commands test_train
                  test_mpi_config test_mpi_communicator test_mpi_equivalence rslicer) ;;
   tsan) flags="thread"; targets=(test_data) ;;
   *) echo "error: unknown sanitizer '$kind', scripts/sanitize.sh, asan or tsan" >&2; exit 2 ;;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "cli/post_training.h"
+#include "cli/post_training_config.h"
 #include "core/error.h"
 #include "data/serializer.h"
 #include "data/tokenizer.h"
@@ -82,130 +83,153 @@ void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
   }
 }
 
-}  // namespace
-
-void run_embed(const JobContext& ctx) {
-  const auto& cfg = ctx.cfg;
-  const auto& mpi = ctx.mpi;
-  torch::NoGradGuard no_grad;
-  torch::set_num_threads(static_cast<int>(cfg.get_int("embed.intra_op_threads")));
-  train::apply_allocator_policy_from_config(cfg, "embed.allocator");
-  model::RuntimeSlicer model = cfg.is_null("embed.release")
-                                   ? train::build_model(cfg.sub("model"), static_cast<std::uint64_t>(cfg.get_int("seed")))
-                                   : model::load_release(cfg.get_string("embed.release"));
+// The model an embedding run uses: a release, or the untrained backbone (the baseline) from model.* and the seed;
+// how it computes (packing, fused attention) from the config.
+model::RuntimeSlicer embedding_model(const EmbedConfig& c, const config::Config& model_cfg) {
+  model::RuntimeSlicer model = c.release ? model::load_release(*c.release) : train::build_model(model_cfg, c.seed);
   model->eval();
-  // How to compute, not what (not in releases):
-  model->model->pack_sequences = cfg.get_bool("model.pack_sequences");
-  model::apply_fused_attention(*model->model, cfg.get_string("model.fused_attention"));
-  const model::Precision precision = model::parse_precision(cfg.get_string("model.precision"));
-  spdlog::info("embedding with {}", cfg.is_null("embed.release") ? "the untrained backbone (baseline, seed " +
-                                                                       std::to_string(cfg.get_int("seed")) + ")"
-                                                                 : cfg.get_string("embed.release"));
-  const data::Tokenizer tok = data::Tokenizer::from_file(train::tokenizer_path_from_config(cfg.sub("model")));
-  const auto max_tokens = static_cast<std::size_t>(cfg.get_int("embed.max_tokens"));
-  const auto batch_size = static_cast<std::size_t>(cfg.get_int("embed.batch_size"));
-  const bool components = cfg.get_bool("embed.components.enabled");
-  const auto normal_stride = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.get_int("embed.components.normal_stride")));
-  const auto before_fault = static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.get_int("embed.components.before_fault")));
+  model->model->pack_sequences = c.pack_sequences;
+  model::apply_fused_attention(*model->model, c.fused_attention);
+  spdlog::info("embedding with {}",
+               c.release ? *c.release : "the untrained backbone (baseline, seed " + std::to_string(c.seed) + ")");
+  return model;
+}
 
-  tuning::EmbeddingSet out;
-  std::size_t total = 0;
-  std::vector<std::unique_ptr<data::WindowStoreReader>> stores;
-  for (const auto& p : cfg.get_string_list("data.stores")) {
-    stores.push_back(std::make_unique<data::WindowStoreReader>(p));
+// The stores to embed, and the rows of the embeddings file that name them.
+struct EmbedStores {
+  std::vector<std::unique_ptr<data::WindowStoreReader>> readers;
+  std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
+  std::vector<std::vector<bool>> with_components;  // per store and window
+  std::size_t windows = 0;
+};
+
+EmbedStores open_embed_stores(const EmbedConfig& c, const data::Tokenizer& tok, tuning::EmbeddingSet& out) {
+  EmbedStores s;
+  for (const auto& p : c.stores) {
+    s.readers.push_back(std::make_unique<data::WindowStoreReader>(p));
+    const auto& store = *s.readers.back();
     out.stores.push_back(p);
-    out.systems.push_back(stores.back()->meta().system);
-    total += stores.back()->windows().size();
+    out.systems.push_back(store.meta().system);
+    s.windows += store.windows().size();
+    s.with_components.push_back(windows_with_components(store, c.normal_stride, c.before_fault));
+    s.serializers.push_back(std::make_unique<data::WindowSerializer>(store, tok, c.serializer));
   }
-  // This rank's windows: global index i (over the stores in order) with i % world == rank.
+  return s;
+}
+
+// This rank's windows, (store, window): global index i (over the stores in order) with i % world == rank.
+std::vector<std::pair<std::size_t, std::size_t>> windows_of_rank(const EmbedStores& s, const dist::MpiContext& mpi) {
   std::vector<std::pair<std::size_t, std::size_t>> mine;
   std::size_t global = 0;
-  for (std::size_t s = 0; s < stores.size(); ++s)
-    for (std::size_t w = 0; w < stores[s]->windows().size(); ++w, ++global)
-      if (static_cast<int>(global % static_cast<std::size_t>(mpi.world_size())) == mpi.rank()) mine.emplace_back(s, w);
+  for (std::size_t k = 0; k < s.readers.size(); ++k)
+    for (std::size_t w = 0; w < s.readers[k]->windows().size(); ++w, ++global)
+      if (static_cast<int>(global % static_cast<std::size_t>(mpi.world_size())) == mpi.rank()) mine.emplace_back(k, w);
+  return mine;
+}
 
-  const std::string component_embedding = cfg.get_string("embed.components.embedding");
-  if (component_embedding != "state" && component_embedding != "text")
-    throw ConfigError("unknown component embedding '" + component_embedding + "'", "embed.components.embedding",
-                      "state or text");
-  std::vector<std::vector<bool>> with_components;
-  for (const auto& s : stores) with_components.push_back(windows_with_components(*s, normal_stride, before_fault));
-  std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
-  const data::SerializerOptions serializer_options{max_tokens, cfg.get_bool("embed.serializer.show_time"),
-                                                   cfg.get_bool("embed.serializer.mask_event_params"),
-                                                   cfg.get_double("embed.serializer.level_z")};
-  for (const auto& s : stores)
-    serializers.push_back(std::make_unique<data::WindowSerializer>(*s, tok, serializer_options));
+// A window's row of the embeddings file (without its embeddings).
+void append_window_row(const data::WindowStoreReader& store, std::size_t s, std::size_t w, tuning::EmbeddingSet& out) {
+  const data::Window& win = store.windows()[w];
+  out.store.push_back(static_cast<std::int32_t>(s));
+  out.window.push_back(static_cast<std::int32_t>(w));
+  out.begin_ns.push_back(win.begin_ns);
+  out.label.push_back(win.label);
+  out.regime.push_back(win.regime);
+  out.fault.push_back(win.fault);
+  const data::Fault* f = win.fault >= 0 ? &store.faults().at(static_cast<std::size_t>(win.fault)) : nullptr;
+  out.fault_type.push_back(f ? f->type : std::int16_t{-1});
+  out.root_cause.push_back(f ? f->root_cause : -1);
+  out.root_service.push_back(f && f->root_cause >= 0 ? store.components().at(static_cast<std::size_t>(f->root_cause)).service : -1);
+}
+
+// Embeds this rank's windows (and their pods' texts where chosen) in batches, with a progress line on rank 0.
+void embed_windows(model::RuntimeSlicer& model, const data::Tokenizer& tok, const EmbedConfig& c, const EmbedStores& stores,
+                   const std::vector<std::pair<std::size_t, std::size_t>>& mine, const dist::MpiContext& mpi,
+                   tuning::EmbeddingSet& out) {
   const auto start = std::chrono::steady_clock::now();
-  std::size_t done = 0, comp_rows = 0;
-  for (std::size_t b0 = 0; b0 < mine.size(); b0 += batch_size) {
+  std::size_t comp_rows = 0;
+  const std::size_t max_tokens = c.serializer.max_tokens;
+  for (std::size_t b0 = 0; b0 < mine.size(); b0 += c.batch_size) {
     std::vector<std::string> m, t, l;
     std::vector<data::ModalityTexts> comp_texts;
     std::vector<std::pair<std::int64_t, const data::Component*>> comp_meta;
-    for (std::size_t i = b0; i < std::min(mine.size(), b0 + batch_size); ++i) {
+    for (std::size_t i = b0; i < std::min(mine.size(), b0 + c.batch_size); ++i) {
       const auto [s, w] = mine[i];
-      const auto& store = *stores[s];
+      const auto& store = *stores.readers[s];
       const data::Window& win = store.windows()[w];
       data::WindowData events = store.read_window(w);
-      auto texts = serializers[s]->serialize(win, events);
+      auto texts = stores.serializers[s]->serialize(win, events);
       m.push_back(texts.metrics);
       t.push_back(texts.traces);
       l.push_back(texts.logs);
-      const std::int64_t row = static_cast<std::int64_t>(out.size());
-      out.store.push_back(static_cast<std::int32_t>(s));
-      out.window.push_back(static_cast<std::int32_t>(w));
-      out.begin_ns.push_back(win.begin_ns);
-      out.label.push_back(win.label);
-      out.regime.push_back(win.regime);
-      out.fault.push_back(win.fault);
-      const data::Fault* f = win.fault >= 0 ? &store.faults().at(static_cast<std::size_t>(win.fault)) : nullptr;
-      out.fault_type.push_back(f ? f->type : std::int16_t{-1});
-      out.root_cause.push_back(f ? f->root_cause : -1);
-      out.root_service.push_back(f && f->root_cause >= 0 ? store.components().at(static_cast<std::size_t>(f->root_cause)).service : -1);
-      if (components && with_components[s][w]) {
-        for (const auto& c : store.components()) {
-          if (c.kind != data::ComponentKind::pod) continue;
-          comp_texts.push_back(serializers[s]->serialize_component(win, events, c.id));
-          comp_meta.emplace_back(row, &c);
-        }
+      const auto row = static_cast<std::int64_t>(out.size());
+      append_window_row(store, s, w, out);
+      if (!c.components || !stores.with_components[s][w]) continue;
+      for (const auto& comp : store.components()) {
+        if (comp.kind != data::ComponentKind::pod) continue;
+        comp_texts.push_back(stores.serializers[s]->serialize_component(win, events, comp.id));
+        comp_meta.emplace_back(row, &comp);
       }
     }
-    const model::Encoded e = encode_texts(model, tok, m, t, l, max_tokens, precision);
+    const model::Encoded e = encode_texts(model, tok, m, t, l, max_tokens, c.precision);
     copy_rows(out.z, e.z);
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);
     copy_rows(out.e_l, e.e_l);
-    embed_components(model, tok, comp_texts, component_embedding, max_tokens, batch_size * 2, precision, out.comp);
-    for (const auto& [row, c] : comp_meta) {
+    embed_components(model, tok, comp_texts, c.component_embedding, max_tokens, c.batch_size * 2, c.precision, out.comp);
+    for (const auto& [row, comp] : comp_meta) {
       out.comp_row.push_back(row);
-      out.comp_id.push_back(c->id);
-      out.comp_service.push_back(c->service);
+      out.comp_id.push_back(comp->id);
+      out.comp_service.push_back(comp->service);
     }
     comp_rows += comp_texts.size();
-    done = std::min(mine.size(), b0 + batch_size);
+    const std::size_t done = std::min(mine.size(), b0 + c.batch_size);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (mpi.is_root() && (b0 / batch_size) % 10 == 0)
+    if (mpi.is_root() && (b0 / c.batch_size) % 10 == 0)
       spdlog::info("embed {}/{} windows on rank 0 ({} component texts) | {:.1f} windows/s | ETA {:.0f}s", done,
                    mine.size(), comp_rows, done / elapsed, (mine.size() - done) / std::max(done / elapsed, 1e-9));
   }
-  const fs::path path = cfg.get_string("out");
+}
+
+// Rank 0 merges the ranks' partial files into `path`, checking that every window is there exactly once; returns
+// the component texts embedded.
+std::size_t merge_partials(const fs::path& path, std::size_t windows, const dist::MpiContext& mpi) {
+  tuning::EmbeddingSet merged = tuning::EmbeddingSet::read(path.string() + ".rank0");
+  for (int r = 1; r < mpi.world_size(); ++r) merged.append(tuning::EmbeddingSet::read(path.string() + ".rank" + std::to_string(r)));
+  std::set<std::pair<int, int>> seen;
+  for (std::size_t i = 0; i < merged.size(); ++i) seen.insert({merged.store[i], merged.window[i]});
+  if (merged.size() != windows || seen.size() != windows)
+    throw Error(fmt::format("merged {} rows ({} distinct) for {} windows", merged.size(), seen.size(), windows),
+                path.string(), "every window exactly once");
+  merged.write(path);
+  for (int r = 0; r < mpi.world_size(); ++r) fs::remove(path.string() + ".rank" + std::to_string(r));
+  return merged.comp_row.size();
+}
+
+}  // namespace
+
+void run_embed(const JobContext& ctx) {
+  const EmbedConfig c = read_embed_config(ctx.cfg);
+  const auto& mpi = ctx.mpi;
+  torch::NoGradGuard no_grad;
+  torch::set_num_threads(c.intra_op_threads);
+  train::apply_allocator_policy_from_config(ctx.cfg, "embed.allocator");
+  model::RuntimeSlicer model = embedding_model(c, ctx.cfg.sub("model"));
+  const data::Tokenizer tok = data::Tokenizer::from_file(train::tokenizer_path_from_config(ctx.cfg.sub("model")));
+  tuning::EmbeddingSet out;
+  const EmbedStores stores = open_embed_stores(c, tok, out);
+  const auto start = std::chrono::steady_clock::now();
+  embed_windows(model, tok, c, stores, windows_of_rank(stores, mpi), mpi, out);
+
+  const fs::path path = c.out;
   fs::create_directories(path.parent_path().empty() ? fs::path(".") : path.parent_path());
-  const fs::path partial = path.string() + ".rank" + std::to_string(mpi.rank());
-  out.write(partial);
+  out.write(path.string() + ".rank" + std::to_string(mpi.rank()));
   mpi.barrier();
   if (mpi.is_root()) {
-    tuning::EmbeddingSet merged = tuning::EmbeddingSet::read(path.string() + ".rank0");
-    for (int r = 1; r < mpi.world_size(); ++r) merged.append(tuning::EmbeddingSet::read(path.string() + ".rank" + std::to_string(r)));
-    std::set<std::pair<int, int>> seen;
-    for (std::size_t i = 0; i < merged.size(); ++i) seen.insert({merged.store[i], merged.window[i]});
-    if (merged.size() != total || seen.size() != total)
-      throw Error(fmt::format("merged {} rows ({} distinct) for {} windows", merged.size(), seen.size(), total),
-                  path.string(), "every window exactly once");
-    merged.write(path);
-    for (int r = 0; r < mpi.world_size(); ++r) fs::remove(path.string() + ".rank" + std::to_string(r));
+    const std::size_t components = merge_partials(path, stores.windows, mpi);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    spdlog::info("embedded {} windows ({} component texts) on {} rank(s) in {:.1f}s ({:.1f} windows/s): {}", total,
-                 merged.comp_row.size(), mpi.world_size(), elapsed, total / elapsed, path.string());
+    spdlog::info("embedded {} windows ({} component texts) on {} rank(s) in {:.1f}s ({:.1f} windows/s): {}",
+                 stores.windows, components, mpi.world_size(), elapsed, stores.windows / elapsed, path.string());
   }
   mpi.barrier();
 }

@@ -178,8 +178,13 @@ class Resolver {
         throw ConfigError("environment variable '" + parts[0] + "' is not set", "key '" + path + "' (${oc.env:" +
                               args + "})", "the variable set, or a default: ${oc.env:" + parts[0] + ",default}");
       }
+      if (name == "oc.decode") {  // OmegaConf's: the text (an environment variable's, say) parsed as a value
+        std::string text(trim(args));
+        if (has_interpolation(text)) text = evaluate(text, path).Scalar();
+        return parse_element_value(text).value;
+      }
       throw ConfigError("unknown resolver '" + name + "' in '${" + raw_body + "}'", "key '" + path + "'",
-                        "one of now, oc.env, hydra");
+                        "one of now, oc.env, oc.decode, hydra");
     }
     if (has_interpolation(body)) body = evaluate(body, path).Scalar();  // ${${a}} style nested keys
     std::string target = absolute_path(std::string(trim(body)), path);

@@ -66,6 +66,21 @@ TEST(Interpolation, EnvironmentWithTypedDefault) {
   EXPECT_NE(e.find("environment variable 'RSLICER_TEST_UNSET' is not set"), std::string::npos) << e;
 }
 
+// oc.decode (OmegaConf's): an environment variable's text parsed as a value, so `seed: ${oc.decode:${oc.env:V,0}}`
+// is an integer whether V is set or not.
+TEST(Interpolation, DecodeTypesAnEnvironmentVariable) {
+  ::setenv("RSLICER_TEST_SEED", "7", 1);
+  ::unsetenv("RSLICER_TEST_UNSET");
+  YAML::Node r = resolved("a: ${oc.decode:${oc.env:RSLICER_TEST_SEED,0}}\nb: ${oc.decode:${oc.env:RSLICER_TEST_UNSET,0}}\n"
+                          "c: ${oc.env:RSLICER_TEST_SEED}\nd: ${oc.decode:[1, 2]}\n");
+  EXPECT_EQ(scalar_kind(r["a"]), ScalarKind::integer);
+  EXPECT_EQ(r["a"].Scalar(), "7");
+  EXPECT_EQ(scalar_kind(r["b"]), ScalarKind::integer);
+  EXPECT_EQ(scalar_kind(r["c"]), ScalarKind::string);  // oc.env alone stays a string, as in OmegaConf
+  ASSERT_TRUE(r["d"].IsSequence());
+  EXPECT_EQ(r["d"].size(), 2u);
+}
+
 TEST(Interpolation, NowIsOneInstant) {
   using namespace std::chrono;
   ResolveContext ctx{system_clock::time_point(seconds(86400 * 365))};  // 1971-01-01 (local time may shift)

@@ -1,0 +1,102 @@
+#include "cli/post_training_config.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace rslicer::cli {
+
+namespace {
+
+std::optional<std::string> optional_string(const config::Config& cfg, const std::string& key) {
+  if (cfg.is_null(key)) return std::nullopt;
+  return cfg.get_string(key);
+}
+
+std::size_t at_least(const config::Config& cfg, const std::string& key, std::int64_t least) {
+  return static_cast<std::size_t>(std::max(least, cfg.get_int(key)));
+}
+
+}  // namespace
+
+EmbedConfig read_embed_config(const config::Config& cfg) {
+  EmbedConfig c;
+  c.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  c.intra_op_threads = static_cast<int>(cfg.get_int("embed.intra_op_threads"));
+  c.release = optional_string(cfg, "embed.release");
+  c.pack_sequences = cfg.get_bool("model.pack_sequences");
+  c.fused_attention = cfg.get_string("model.fused_attention");
+  c.precision = model::parse_precision(cfg.get_string("model.precision"));
+  c.stores = cfg.get_string_list("data.stores");
+  c.batch_size = at_least(cfg, "embed.batch_size", 1);
+  c.serializer = {static_cast<std::size_t>(cfg.get_int("embed.max_tokens")), cfg.get_bool("embed.serializer.show_time"),
+                  cfg.get_bool("embed.serializer.mask_event_params"), cfg.get_double("embed.serializer.level_z")};
+  c.components = cfg.get_bool("embed.components.enabled");
+  c.component_embedding = cfg.get_string("embed.components.embedding");
+  if (c.component_embedding != "state" && c.component_embedding != "text")
+    throw ConfigError("unknown component embedding '" + c.component_embedding + "'", "embed.components.embedding",
+                      "state or text");
+  c.normal_stride = at_least(cfg, "embed.components.normal_stride", 1);
+  c.before_fault = at_least(cfg, "embed.components.before_fault", 0);
+  c.out = cfg.get_string("out");
+  return c;
+}
+
+ClusterConfig read_cluster_config(const config::Config& cfg) {
+  ClusterConfig c;
+  c.embeddings = cfg.get_string("embeddings");
+  c.out = cfg.get_string("out");
+  c.split = tuning::split_options(cfg);
+  c.method = cfg.get_string("cluster.method");
+  if (c.method != "kmeans" && c.method != "gmm")
+    throw ConfigError("unknown method '" + c.method + "'", "cluster.method", "kmeans or gmm");
+  c.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  c.k = cfg.is_null("cluster.k") ? 0 : static_cast<int>(cfg.get_int("cluster.k"));
+  const auto range = cfg.get_int_list("cluster.k_range");
+  if (range.size() != 2 || range[0] < 1 || range[1] < range[0])
+    throw ConfigError("cluster.k_range of " + std::to_string(range.size()) + " value(s)", "cluster.k_range",
+                      "[smallest K, largest K], 1 <= smallest <= largest");
+  c.k_min = range[0];
+  c.k_max = range[1];
+  return c;
+}
+
+TuneConfig read_tune_config(const config::Config& cfg) {
+  TuneConfig c;
+  c.embeddings = cfg.get_string("embeddings");
+  c.clusters = cfg.get_string("clusters");
+  c.out = cfg.get_string("out");
+  c.split = tuning::split_options(cfg);
+  auto& o = c.options;
+  o.shrinkage = cfg.get_double("tune.shrinkage");
+  o.quantile = cfg.get_double("tune.quantile");
+  o.min_state_windows = static_cast<std::size_t>(cfg.get_int("tune.min_state_windows"));
+  o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
+  o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
+  o.threshold = cfg.get_string("tune.threshold");
+  o.fc_signature = cfg.get_string("tune.fc_signature");
+  if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
+    throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
+  return c;
+}
+
+EvaluateConfig read_evaluate_config(const config::Config& cfg) {
+  EvaluateConfig c;
+  c.trained = {cfg.get_string("embeddings"), cfg.get_string("models"), optional_string(cfg, "clusters")};
+  if (!cfg.is_null("baseline.embeddings"))
+    c.baseline = EvaluateConfig::Run{cfg.get_string("baseline.embeddings"), cfg.get_string("baseline.models"),
+                                     optional_string(cfg, "baseline.clusters")};
+  c.split = tuning::split_options(cfg);
+  c.threshold = cfg.get_string("tune.threshold");
+  c.quantile = cfg.get_double("tune.quantile");
+  c.min_state_windows = cfg.get_int("tune.min_state_windows");
+  c.history_windows = cfg.get_int("tune.history_windows");
+  c.plots = cfg.get_bool("plots");
+  c.tsne_max_points = static_cast<std::size_t>(cfg.get_int("tsne.max_points"));
+  c.tsne.perplexity = cfg.get_double("tsne.perplexity");
+  c.tsne.iterations = static_cast<int>(cfg.get_int("tsne.iterations"));
+  c.tsne.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
+  return c;
+}
+
+}  // namespace rslicer::cli
