@@ -67,7 +67,7 @@ struct Phase {
         const bench::TokenIds& token_ids)
       : batch(batch_size), ids(&token_ids) {
     comm = std::make_unique<dist::MpiCommunicator>(handle, std::chrono::seconds(300), wait);
-    train::TrainOptions o = train::pretrain_train_options(RSLICER_SOURCE_CONFIG_DIR);
+    train::TrainOptions o = train::read_train_options(train::compose_pretrain(RSLICER_SOURCE_CONFIG_DIR));
     o.max_steps = max_steps;
     o.warmup_steps = 1;
     o.sparse_embedding = sparse;
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
   Phase apart(MPI_COMM_SELF, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
   Phase balanced(MPI_COMM_WORLD, dist::WaitPolicy::spin, batch, max_steps, sparse, zero1, ids);
   balanced.balancer = std::make_unique<train::BatchBalancer>(std::vector<std::int64_t>(static_cast<std::size_t>(world), batch),
-                                                             train::BalanceOptions{});
+                                                             train::read_balance_options(train::compose_pretrain(RSLICER_SOURCE_CONFIG_DIR)));
 
   std::vector<double> scaling_balanced, apart_rank0_s, apart_backward_slowest_ms;
   std::vector<double> scaling, scaling_sleep, ceiling, sync_ceiling, solo_wps, together_wps, apart_fast_ms, apart_slow_ms;

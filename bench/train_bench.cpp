@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   const double zipf = argc > 13 ? std::atof(argv[13]) : 0.0;
   const bench::TokenIds token_ids = zipf > 0 ? bench::TokenIds::zipf(zipf) : bench::TokenIds::uniform();
   dist::MpiCommunicator comm(independent ? MPI_COMM_SELF : MPI_COMM_WORLD, std::chrono::seconds(300));
-  train::TrainOptions o = train::pretrain_train_options(RSLICER_SOURCE_CONFIG_DIR);
+  train::TrainOptions o = train::read_train_options(train::compose_pretrain(RSLICER_SOURCE_CONFIG_DIR));
   o.max_steps = steps;
   o.warmup_steps = 1;
   o.zero1 = std::atoi(argv[4]) != 0;

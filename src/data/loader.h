@@ -57,6 +57,14 @@ struct Batch {
   std::size_t tokens() const;  // real (unpadded) tokens over the three modalities
 };
 
+// Where a loader is in its stream, all a checkpoint keeps of it: the next global micro-step and the split schedule
+// in force from there (empty: equal parts). A loader built with LoaderOptions::splits = splits and start_step =
+// next_step goes on with the same batches.
+struct LoaderState {
+  std::uint64_t next_step = 0;
+  std::map<std::uint64_t, std::vector<std::int64_t>> splits;
+};
+
 class WindowLoader {
  public:
   WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>> stores, std::shared_ptr<const Tokenizer> tokenizer,
@@ -82,6 +90,7 @@ class WindowLoader {
   // The schedule in force from `step` on (its split there, and every later change already set): what a
   // checkpoint keeps so that a resumed run goes on with the same split. Empty while no split was ever set.
   std::map<std::uint64_t, std::vector<std::int64_t>> splits_from(std::uint64_t step) const;
+  LoaderState state() const { return {next_step_, splits_from(next_step_)}; }
 
  private:
   std::vector<std::shared_ptr<const WindowStoreReader>> stores_;

@@ -31,13 +31,14 @@
 
 namespace rslicer::train {
 
+// train.balance.* (configs/pretrain.yaml holds the defaults; train/pretrain_config.h reads them).
 struct BalanceOptions {
-  double smoothing = 0.3;    // weight of the newest step in each rank's average pace (and in a split's measured time)
-  double min_gain = 0.03;    // a split not measured lately must shorten the slowest rank's predicted time by this fraction
-  std::int64_t skip_steps = 1;    // steps not measured after the start and after each change of split (allocations, cold caches)
-  std::int64_t settle_steps = 3;  // measured steps at a split before the next change
-  std::int64_t memory_steps = 100;  // a split's measured time (and its correction) counts for this many steps
-  double measured_margin = 0.01;  // a new split measured this fraction slower than the one it left: go back
+  double smoothing = 0;    // weight of the newest step in each rank's average pace (and in a split's measured time)
+  double min_gain = 0;     // a split not measured lately must shorten the slowest rank's predicted time by this fraction
+  std::int64_t skip_steps = 0;    // steps not measured after the start and after each change of split (allocations, cold caches)
+  std::int64_t settle_steps = 0;  // measured steps at a split before the next change
+  std::int64_t memory_steps = 0;  // a split's measured time (and its correction) counts for this many steps
+  double measured_margin = 0;     // a new split measured this fraction slower than the one it left: go back
 };
 
 // The split of `total` windows over ranks that minimises the slowest rank's time, max_r split[r] * pace[r], with at

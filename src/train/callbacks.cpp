@@ -88,11 +88,12 @@ void StopAndCheckpoint::on_end(const FitResult& result) {
 void StopAndCheckpoint::save() {
   TrainingCursor cursor;
   cursor.step = p_.trainer.steps_done();
-  cursor.data_step = p_.loader.next_step();
-  cursor.val_data_step = p_.val_loader.next_step();
+  const data::LoaderState loader = p_.loader.state();
+  cursor.data_step = loader.next_step;
+  cursor.val_data_step = p_.val_loader.state().next_step;  // validation batches are split evenly
   cursor.loss_tail.assign(loss_tail_.begin(), loss_tail_.end());
   if (balancer_) {
-    cursor.splits = p_.loader.splits_from(cursor.data_step);
+    cursor.splits = loader.splits;
     cursor.balancer = balancer_->state_dict();
   }
   p_.checkpoints.save(p_.trainer, cursor);

@@ -27,11 +27,12 @@
 
 namespace rslicer::train {
 
+// checkpoint.* (configs/pretrain.yaml holds the defaults; train/pretrain_config.h reads them).
 struct CheckpointPolicy {
   std::filesystem::path root;  // <run dir>/checkpoints unless configured
   std::int64_t every_steps = 0;    // 0: not by steps
   double every_minutes = 0;        // 0: not by time
-  std::int64_t keep_last = 3;      // complete checkpoints kept, newest first (0: all)
+  std::int64_t keep_last = 0;      // complete checkpoints kept, newest first (0: all)
   std::vector<std::int64_t> keep_steps;  // kept forever
   bool async = false;              // write shards on a background thread; completed at the next step boundary
 };

@@ -48,6 +48,12 @@ WorkerCpus worker_cpus(const config::Config& cfg) {
 
 std::optional<BalanceOptions> balance_options(const config::Config& cfg) {
   if (!cfg.get_bool("train.balance.enabled")) return std::nullopt;
+  return read_balance_options(cfg);
+}
+
+}  // namespace
+
+BalanceOptions read_balance_options(const config::Config& cfg) {
   BalanceOptions bo;
   bo.smoothing = cfg.get_double("train.balance.smoothing");
   bo.min_gain = cfg.get_double("train.balance.min_gain");
@@ -57,6 +63,8 @@ std::optional<BalanceOptions> balance_options(const config::Config& cfg) {
   bo.measured_margin = cfg.get_double("train.balance.measured_margin");
   return bo;
 }
+
+namespace {
 
 StepLoopOptions step_loop_options(const config::Config& cfg) {
   StepLoopOptions o;
@@ -133,9 +141,9 @@ TrainOptions read_train_options(const config::Config& cfg) {
   return o;
 }
 
-TrainOptions pretrain_train_options(const fs::path& config_dir, std::vector<std::string> overrides) {
+config::Config compose_pretrain(const fs::path& config_dir, std::vector<std::string> overrides) {
   const config::Composer composer(config_dir);
-  return read_train_options(config::Config(config::job_config(composer.compose({"pretrain", std::move(overrides)}))));
+  return config::Config(config::job_config(composer.compose({"pretrain", std::move(overrides)})));
 }
 
 PretrainConfig read_pretrain_config(const config::Config& cfg, const fs::path& run_dir) {

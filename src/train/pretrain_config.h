@@ -67,8 +67,10 @@ struct PretrainConfig {
 PretrainConfig read_pretrain_config(const config::Config& cfg, const std::filesystem::path& run_dir);
 // The trainer's options alone (train.*, loss.*, dist bucket sizes, model.precision; train.max_steps as given).
 TrainOptions read_train_options(const config::Config& cfg);
-// The trainer's options of configs/pretrain.yaml under `config_dir`, with `overrides` (for programs that build a
-// Trainer themselves: tests, benchmarks).
-TrainOptions pretrain_train_options(const std::filesystem::path& config_dir, std::vector<std::string> overrides = {});
+// train.balance.* (whether enabled or not).
+BalanceOptions read_balance_options(const config::Config& cfg);
+// configs/pretrain.yaml under `config_dir` composed with `overrides`, for programs that build a Trainer or a
+// BatchBalancer themselves (tests, benchmarks): read_train_options(compose_pretrain(dir)).
+config::Config compose_pretrain(const std::filesystem::path& config_dir, std::vector<std::string> overrides = {});
 
 }  // namespace rslicer::train

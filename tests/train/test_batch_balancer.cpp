@@ -34,13 +34,17 @@ double best_slowest_time(std::int64_t total, const std::vector<double>& pace) {
   return best;
 }
 
-// Options with every field named (BalanceOptions is an aggregate; C++17 has no designated initializers).
-BalanceOptions options(double smoothing, double min_gain, std::int64_t skip_steps, std::int64_t settle_steps) {
+// Options with every field named (BalanceOptions is an aggregate; C++17 has no designated initializers); the last
+// two as configs/pretrain.yaml has them.
+BalanceOptions options(double smoothing, double min_gain, std::int64_t skip_steps, std::int64_t settle_steps,
+                       std::int64_t memory_steps = 100, double measured_margin = 0.01) {
   BalanceOptions o;
   o.smoothing = smoothing;
   o.min_gain = min_gain;
   o.skip_steps = skip_steps;
   o.settle_steps = settle_steps;
+  o.memory_steps = memory_steps;
+  o.measured_margin = measured_margin;
   return o;
 }
 

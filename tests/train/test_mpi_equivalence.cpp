@@ -72,7 +72,7 @@ Run train_k_steps(MPI_Comm comm_handle, const std::shared_ptr<const data::Window
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
   m->model->pack_sequences = packing;  // rows differ between world sizes; each sequence's result must not
-  train::TrainOptions o = train::pretrain_train_options(kConfigDir);
+  train::TrainOptions o = train::read_train_options(train::compose_pretrain(kConfigDir));
   o.max_steps = steps;
   o.warmup_steps = 1;
   // The parameter tolerance is absolute: with lr 1e-4 Adam's updates are ~1e-4 a step. The ranks' partial
@@ -421,7 +421,7 @@ TEST(Fit, CallbacksSeeEveryStepAndStopTheRun) {
   dist::MpiCommunicator comm(MPI_COMM_WORLD, std::chrono::seconds(60));
   model::RuntimeSlicer m(tiny_real_vocab(), model::FusionConfig{32, 16, true});
   m->reset_parameters(1234);
-  train::TrainOptions o = train::pretrain_train_options(kConfigDir);
+  train::TrainOptions o = train::read_train_options(train::compose_pretrain(kConfigDir));
   o.max_steps = 5;
   o.grad_accum = 2;
   train::Trainer trainer(m, comm, o);
