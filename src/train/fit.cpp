@@ -19,8 +19,9 @@ std::pair<double, double> global_counts(const StepStats& s, dist::Communicator& 
 
 }  // namespace
 
-FitResult fit(Trainer& trainer, data::WindowLoader& loader, std::int64_t max_steps, std::int64_t grad_accum,
-              dist::Communicator& comm, const std::vector<Callback*>& callbacks) {
+FitResult fit(Trainer& trainer, data::WindowLoader& loader, const std::vector<Callback*>& callbacks) {
+  const std::int64_t max_steps = trainer.options().max_steps, grad_accum = trainer.options().grad_accum;
+  dist::Communicator& comm = trainer.communicator();
   const auto start = std::chrono::steady_clock::now();
   const std::int64_t first_step = trainer.steps_done();
   FitResult result;

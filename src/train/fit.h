@@ -44,8 +44,8 @@ class Callback {
   virtual void on_end(const FitResult& result) {}
 };
 
-// Runs `trainer` from its steps done to `max_steps` over `loader` (grad_accum micro-batches a step).
-FitResult fit(Trainer& trainer, data::WindowLoader& loader, std::int64_t max_steps, std::int64_t grad_accum,
-              dist::Communicator& comm, const std::vector<Callback*>& callbacks);
+// Runs `trainer` from its steps done to its options' max_steps over `loader` (grad_accum micro-batches a step),
+// the step's counts all-reduced over the trainer's communicator.
+FitResult fit(Trainer& trainer, data::WindowLoader& loader, const std::vector<Callback*>& callbacks);
 
 }  // namespace rslicer::train

@@ -204,7 +204,7 @@ void log_pretraining_windows(const std::vector<std::shared_ptr<const data::Windo
 data::LoaderOptions loader_options(const PretrainConfig& c, const dist::MpiContext& mpi, const Stores& stores,
                                    const TrainingCursor& resume) {
   data::LoaderOptions lo = c.loader;
-  lo.global_batch = c.global_batch / static_cast<std::size_t>(c.loop.grad_accum);
+  lo.global_batch = c.global_batch / static_cast<std::size_t>(c.train.grad_accum);
   lo.seed = c.seed;
   lo.rank = mpi.rank();
   lo.world = mpi.world_size();
@@ -238,7 +238,7 @@ data::LoaderOptions validation_options(const data::LoaderOptions& lo, bool own_s
 // train.epochs counts the sampler's batches (grad_accum a step) instead of train.max_steps.
 std::int64_t max_steps(const PretrainConfig& c, const data::WindowLoader& loader) {
   if (!c.epochs) return c.train.max_steps;
-  const auto per_epoch = static_cast<std::int64_t>(loader.sampler().batches_per_epoch()) / c.loop.grad_accum;
+  const auto per_epoch = static_cast<std::int64_t>(loader.sampler().batches_per_epoch()) / c.train.grad_accum;
   const auto steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(*c.epochs * static_cast<double>(per_epoch))));
   spdlog::info("train.epochs={} x {} steps per epoch = {} steps", *c.epochs, per_epoch, steps);
   return steps;
@@ -302,9 +302,10 @@ struct RunData {
 
 RunData open_data(const PretrainConfig& c, const fs::path& tokenizer_path, const dist::MpiContext& mpi,
                   const TrainingCursor& resume) {
-  if (c.global_batch % static_cast<std::size_t>(c.loop.grad_accum * mpi.world_size()) != 0 || c.loop.grad_accum < 1)
+  const std::int64_t grad_accum = c.train.grad_accum;
+  if (grad_accum < 1 || c.global_batch % static_cast<std::size_t>(grad_accum * mpi.world_size()) != 0)
     throw ConfigError("train.global_batch " + std::to_string(c.global_batch) +
-                          " must be a multiple of grad_accum x ranks (" + std::to_string(c.loop.grad_accum) + " x " +
+                          " must be a multiple of grad_accum x ranks (" + std::to_string(grad_accum) + " x " +
                           std::to_string(mpi.world_size()) + ")",
                       "train.global_batch", "a divisible global batch");
   RunData d;
@@ -343,8 +344,8 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
 
   // Data, resumed at the checkpoint's cursor when there is one.
   const std::optional<fs::path> resume_from = checkpoint_to_resume(c.resume, c.checkpoint, mpi);
-  const TrainingCursor resume =
-      resume_from ? training_cursor(read_checkpoint_manifest(*resume_from), *resume_from) : TrainingCursor{};
+  const nlohmann::json manifest = resume_from ? read_checkpoint_manifest(*resume_from) : nlohmann::json();
+  const TrainingCursor resume = resume_from ? training_cursor(manifest, *resume_from) : TrainingCursor{};
   const fs::path tokenizer_path = tokenizer_path_from_config(cfg.sub("model"));
   RunData data = open_data(c, tokenizer_path, mpi, resume);
 
@@ -358,7 +359,6 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
                  dist::to_string(mpi_comm.wait_policy()));
   model::RuntimeSlicer model = model_to_train(cfg.sub("model"), c.model, c.seed, resume_from.has_value());
   TrainOptions options = c.train;
-  options.grad_accum = c.loop.grad_accum;
   options.max_steps = max_steps(c, *data.loader);
   options.device = device;
   const FaultInjector faults = FaultInjector::from_environment();  // test hooks (train/fault_injector.h)
@@ -369,9 +369,9 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   if (resume_from) {
     load_checkpoint(*resume_from, trainer, mpi.rank());
     spdlog::info("resumed from {} at step {} (saved by {} rank(s))", resume_from->string(), resume.step,
-                 read_checkpoint_manifest(*resume_from).at("world_size").get<int>());
+                 manifest.at("world_size").get<int>());
   }
-  log_run(cfg, model, *data.loader, data.stores.size(), mpi.world_size(), c.global_batch, c.loop.grad_accum,
+  log_run(cfg, model, *data.loader, data.stores.size(), mpi.world_size(), c.global_batch, options.grad_accum,
           options.max_steps);
 
   // The steps, then the release (or, when stopped early, how to resume).
@@ -381,10 +381,10 @@ PretrainResult run_pretraining(const config::Config& cfg, const fs::path& run_di
   Progress progress(trainer, *data.val_loader, run_dir, mpi, c.loop, balancer.has_value());
   std::vector<Callback*> callbacks;
   std::optional<Rebalance> rebalance;
-  if (balancer) callbacks.push_back(&rebalance.emplace(*balancer, *data.loader, comm, mpi, c.loop.grad_accum));
+  if (balancer) callbacks.push_back(&rebalance.emplace(*balancer, *data.loader, comm, mpi, options.grad_accum));
   callbacks.push_back(&progress);
   callbacks.push_back(&stop_and_checkpoint);
-  const FitResult fitted = fit(trainer, *data.loader, options.max_steps, c.loop.grad_accum, comm, callbacks);
+  const FitResult fitted = fit(trainer, *data.loader, callbacks);
   const PretrainResult result{fitted.steps, fitted.first_loss, fitted.last_loss, fitted.stopped == Stop::signal,
                               fitted.stopped == Stop::early};
   if (mpi.is_root() && fitted.stopped != Stop::no) {

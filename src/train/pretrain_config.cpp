@@ -9,11 +9,6 @@ namespace rslicer::train {
 
 namespace {
 
-std::optional<std::string> optional_string(const config::Config& cfg, const std::string& key) {
-  if (cfg.is_null(key)) return std::nullopt;
-  return cfg.get_string(key);
-}
-
 losses::LossOptions loss_options(const config::Config& cfg) {
   return {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
           cfg.get_double("loss.delta"),       cfg.get_double("loss.gamma"),       cfg.get_double("loss.lambda_modal"),
@@ -68,7 +63,6 @@ namespace {
 
 StepLoopOptions step_loop_options(const config::Config& cfg) {
   StepLoopOptions o;
-  o.grad_accum = cfg.get_int("train.grad_accum");
   o.log_every = cfg.get_int("train.log_every");
   o.val_every = cfg.get_int("train.val_every");
   o.val_batches = cfg.get_int("train.val_batches");
@@ -79,7 +73,7 @@ StepLoopOptions step_loop_options(const config::Config& cfg) {
 
 ModelSetup model_setup(const config::Config& cfg) {
   ModelSetup m;
-  m.init_from = optional_string(cfg, "train.init_from");
+  m.init_from = cfg.get_optional_string("train.init_from");
   m.init_strict = cfg.get_bool("train.init_strict");
   m.freeze_layers = cfg.get_int("train.freeze_layers");
   m.freeze_embeddings = cfg.get_bool("train.freeze_embeddings");
@@ -166,7 +160,7 @@ PretrainConfig read_pretrain_config(const config::Config& cfg, const fs::path& r
   c.loop = step_loop_options(cfg);
   c.model = model_setup(cfg);
   c.checkpoint = checkpoint_policy(cfg, run_dir);
-  c.resume = optional_string(cfg, "train.resume");
+  c.resume = cfg.get_optional_string("train.resume");
   return c;
 }
 

@@ -20,9 +20,9 @@
 
 namespace rslicer::train {
 
-// The step loop's settings (train.*, checkpoint.at_end).
+// The step loop's settings (train.*, checkpoint.at_end); micro-batches a step are TrainOptions::grad_accum.
 struct StepLoopOptions {
-  std::int64_t grad_accum = 0, log_every = 0, val_every = 0, val_batches = 0;
+  std::int64_t log_every = 0, val_every = 0, val_batches = 0;
   std::int64_t stop_after_steps = 0;  // 0: none
   bool checkpoint_at_end = false;
 };
@@ -56,7 +56,7 @@ struct PretrainConfig {
   // How they train.
   std::size_t global_batch = 0;
   std::optional<double> epochs;  // train.epochs: passes over the data instead of train.max_steps
-  TrainOptions train;
+  TrainOptions train;  // train.max_steps as given (train.epochs is resolved against the loader at start)
   std::optional<BalanceOptions> balance;  // train.balance.enabled
   StepLoopOptions loop;
   ModelSetup model;

@@ -94,6 +94,8 @@ class Trainer {
   losses::LossTerms evaluate(const data::Batch& batch);
   double lr_at(std::int64_t step) const;
 
+  const TrainOptions& options() const { return options_; }
+  dist::Communicator& communicator() { return comm_; }
   std::int64_t steps_done() const { return step_; }
   void set_steps_done(std::int64_t steps) { step_ = steps; }
   model::RuntimeSlicer& model() { return model_; }

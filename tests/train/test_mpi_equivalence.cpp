@@ -427,7 +427,7 @@ TEST(Fit, CallbacksSeeEveryStepAndStopTheRun) {
   train::Trainer trainer(m, comm, o);
   data::WindowLoader loader({fixture.store}, fixture.tok, fixture_loader_options(comm));
   Recorder first(0), stopper(3);
-  const auto result = train::fit(trainer, loader, o.max_steps, o.grad_accum, comm, {&first, &stopper});
+  const auto result = train::fit(trainer, loader, {&first, &stopper});
   EXPECT_EQ(first.calls, (std::vector<std::string>{"before 0", "after 0", "before 1", "after 1", "before 2", "after 2", "end"}));
   EXPECT_EQ(stopper.calls, first.calls);
   EXPECT_EQ(first.windows, (std::vector<double>{16, 16, 16}));  // grad_accum x the global micro-batch

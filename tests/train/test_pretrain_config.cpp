@@ -35,7 +35,7 @@ TEST(PretrainConfig, EveryFieldComesFromTheComposedConfig) {
                            "train.cached_loss.chunk_windows=5", "dist.backend=mpi", "loader.worker_cpus=[0,1]",
                            "train.epochs=2.5", "train.resume=auto"});
   EXPECT_DOUBLE_EQ(c.train.lr, 0.123);
-  EXPECT_EQ(c.loop.grad_accum, 3);
+  EXPECT_EQ(c.train.grad_accum, 3);
   EXPECT_EQ(c.global_batch, 48u);
   EXPECT_DOUBLE_EQ(c.train.loss.temperature, 0.3);
   EXPECT_EQ(c.loader.max_tokens, 77u);
