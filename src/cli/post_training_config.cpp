@@ -8,11 +8,6 @@ namespace rslicer::cli {
 
 namespace {
 
-std::optional<std::string> optional_string(const config::Config& cfg, const std::string& key) {
-  if (cfg.is_null(key)) return std::nullopt;
-  return cfg.get_string(key);
-}
-
 std::size_t at_least(const config::Config& cfg, const std::string& key, std::int64_t least) {
   return static_cast<std::size_t>(std::max(least, cfg.get_int(key)));
 }
@@ -23,7 +18,7 @@ EmbedConfig read_embed_config(const config::Config& cfg) {
   EmbedConfig c;
   c.seed = static_cast<std::uint64_t>(cfg.get_int("seed"));
   c.intra_op_threads = static_cast<int>(cfg.get_int("embed.intra_op_threads"));
-  c.release = optional_string(cfg, "embed.release");
+  c.release = cfg.get_optional_string("embed.release");
   c.pack_sequences = cfg.get_bool("model.pack_sequences");
   c.fused_attention = cfg.get_string("model.fused_attention");
   c.precision = model::parse_precision(cfg.get_string("model.precision"));
@@ -82,10 +77,10 @@ TuneConfig read_tune_config(const config::Config& cfg) {
 
 EvaluateConfig read_evaluate_config(const config::Config& cfg) {
   EvaluateConfig c;
-  c.trained = {cfg.get_string("embeddings"), cfg.get_string("models"), optional_string(cfg, "clusters")};
+  c.trained = {cfg.get_string("embeddings"), cfg.get_string("models"), cfg.get_optional_string("clusters")};
   if (!cfg.is_null("baseline.embeddings"))
     c.baseline = EvaluateConfig::Run{cfg.get_string("baseline.embeddings"), cfg.get_string("baseline.models"),
-                                     optional_string(cfg, "baseline.clusters")};
+                                     cfg.get_optional_string("baseline.clusters")};
   c.split = tuning::split_options(cfg);
   c.threshold = cfg.get_string("tune.threshold");
   c.quantile = cfg.get_double("tune.quantile");

@@ -64,6 +64,11 @@ std::string Config::get_string(const std::string& key) const {
   return v.Scalar();
 }
 
+std::optional<std::string> Config::get_optional_string(const std::string& key) const {
+  if (is_null(key)) return std::nullopt;
+  return get_string(key);
+}
+
 bool Config::is_null(const std::string& key) const { return require(key).IsNull(); }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ class Config {
   double get_double(const std::string& key) const;  // integers accepted
   bool get_bool(const std::string& key) const;
   std::string get_string(const std::string& key) const;  // any non-null scalar, as text
+  std::optional<std::string> get_optional_string(const std::string& key) const;  // nullopt where the value is null
   std::vector<std::int64_t> get_int_list(const std::string& key) const;
   std::vector<double> get_double_list(const std::string& key) const;
   std::vector<std::string> get_string_list(const std::string& key) const;

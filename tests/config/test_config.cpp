@@ -34,6 +34,8 @@ TEST(Config, TypedValues) {
   EXPECT_EQ(cfg.get_double_list("train.rates"), (std::vector<double>{1.0, 0.5}));
   EXPECT_EQ(cfg.get_string_list("train.tags"), (std::vector<std::string>{"a", "1"}));
   EXPECT_TRUE(cfg.is_null("train.nothing"));
+  EXPECT_EQ(cfg.get_optional_string("train.nothing"), std::nullopt);
+  EXPECT_EQ(cfg.get_optional_string("train.name"), std::optional<std::string>("x"));
   EXPECT_EQ(cfg.sub("train").get_int("steps"), 10);
   EXPECT_EQ(cfg.sub("train").full_path("steps"), "train.steps");
 }
