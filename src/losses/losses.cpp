@@ -11,6 +11,12 @@ namespace F = torch::nn::functional;
 
 namespace {
 torch::Tensor unit(const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(-1)); }
+
+// Sets, in a [n, global] mask, each local row's own column (row i of this rank is global column offset + i).
+void set_own_columns(torch::Tensor& mask, std::int64_t offset, bool value) {
+  const auto rows = torch::arange(mask.size(0), torch::TensorOptions().dtype(torch::kInt64).device(mask.device()));
+  mask.index_put_({rows, rows + offset}, value);
+}
 }  // namespace
 
 torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_global, std::int64_t offset,
@@ -24,10 +30,8 @@ torch::Tensor info_nce(const torch::Tensor& a_local, const torch::Tensor& b_glob
 torch::Tensor overlapping_negatives(const torch::Tensor& begin_local, const torch::Tensor& end_local,
                                     const torch::Tensor& begin_global, const torch::Tensor& end_global,
                                     std::int64_t offset) {
-  const std::int64_t n = begin_local.size(0);
   auto excluded = overlap_weights(begin_local, end_local, begin_global, end_global) > 0;
-  const auto rows = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(excluded.device()));
-  excluded.index_put_({rows, rows + offset}, false);  // the positive stays
+  set_own_columns(excluded, offset, false);  // the positive stays
   return excluded;
 }
 
@@ -80,12 +84,10 @@ torch::Tensor overlap_weights(const torch::Tensor& ba, const torch::Tensor& ea, 
 }
 
 torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta) {
-  const std::int64_t n = in.z.size(0);
   auto omega = overlap_weights(in.begin_ns, in.end_ns, g.begin_ns, g.end_ns);  // [n, W n]
   // i != j: a row never pairs with itself (its global column is rank * n + i).
   auto self = torch::zeros_like(omega, torch::kBool);
-  const auto rows = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(omega.device()));
-  self.index_put_({rows, rows + g.offset}, true);
+  set_own_columns(self, g.offset, true);
   omega = omega.masked_fill(self, 0.0);
   // Z over the whole global batch, from the gathered times (identical on every rank, no gradient).
   auto omega_global = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns);
