@@ -264,6 +264,12 @@ std::string report_markdown(const EvaluateConfig& c, const nlohmann::json& repor
                              : fmt::format("the {} quantile of the tuning split's normal windows", c.quantile)) +
         ". AUROC/AUPRC need no threshold; the oracle F1 uses the best threshold on the test split itself (a "
         "ceiling, not a rule).\n";
+  const auto own_history = trained.metrics["ad"]["own_history_windows"].get<std::size_t>();
+  if (own_history > 0)
+    md += fmt::format("{} test windows belong to stores without tuning windows (tune.ad_reference): they are scored "
+                      "against their own store's previous {} windows (the cosine distance of z to their median, as a "
+                      "robust z), not by the tuning stores' Gaussians.\n",
+                      own_history, c.history_windows);
   return md;
 }
 

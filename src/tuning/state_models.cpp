@@ -129,9 +129,41 @@ std::vector<double> raw_ad_scores(const StateModels& m, const Scene& s) {
   return raw;
 }
 
-std::vector<double> ad_scores(const StateModels& m, const Scene& s) {
-  return trailing_robust_z(raw_ad_scores(m, s), s.e.store, s.e.begin_ns, m.options.history_windows,
-                           /*min_history=*/5, m.normal_scores);
+constexpr std::size_t kMinHistory = 5;  // a window with fewer predecessors in its store uses the tuning fallback
+
+std::vector<double> state_ad_scores(const StateModels& m, const Scene& s) {
+  return trailing_robust_z(raw_ad_scores(m, s), s.e.store, s.e.begin_ns, m.options.history_windows, kMinHistory,
+                           m.normal_scores);
+}
+
+std::vector<double> raw_history_scores(const StateModels& m, const EmbeddingSet& e) {
+  return trailing_median_distance(e.z, e.store, e.begin_ns, m.options.history_windows);
+}
+
+std::vector<double> history_ad_scores(const StateModels& m, const EmbeddingSet& e) {
+  return trailing_robust_z(raw_history_scores(m, e), e.store, e.begin_ns, m.options.history_windows, kMinHistory,
+                           m.history_normal_scores);
+}
+
+// Every window's AD score under the reference its store gets (see the header), with that reference's threshold.
+struct AdScores {
+  std::vector<double> score, threshold;
+  std::vector<char> own_history;  // per window: scored against its store's own past
+};
+
+AdScores ad_scores(const StateModels& m, const Scene& s) {
+  const EmbeddingSet& e = s.e;
+  AdScores out{state_ad_scores(m, s), std::vector<double>(e.size(), m.threshold), std::vector<char>(e.size(), 0)};
+  for (std::size_t r = 0; r < e.size(); ++r)
+    out.own_history[r] = m.scores_against_own_history(e.stores[static_cast<std::size_t>(e.store[r])]);
+  if (std::find(out.own_history.begin(), out.own_history.end(), 1) == out.own_history.end()) return out;
+  const std::vector<double> own = history_ad_scores(m, e);
+  for (std::size_t r = 0; r < e.size(); ++r) {
+    if (!out.own_history[r]) continue;
+    out.score[r] = own[r];
+    out.threshold[r] = m.history_threshold;
+  }
+  return out;
 }
 
 struct Deviation {
@@ -202,6 +234,16 @@ void fit_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t
   std::vector<double> normal_raw;
   for (auto r : normal) normal_raw.push_back(m.ad_model(state[r]).score(e.z.row(r), e.z.cols));
   m.normal_scores = robust_centre(std::move(normal_raw));
+}
+
+// The own-history score's fallback centre and threshold, from the tuning split as the state models' are.
+void fit_history_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train) {
+  const std::vector<double> raw = raw_history_scores(m, e);
+  std::vector<double> normal_raw;
+  for (auto r : train)
+    if (e.label[r] != 1) normal_raw.push_back(raw[r]);
+  m.history_normal_scores = robust_centre(std::move(normal_raw));
+  m.history_threshold = choose_threshold(history_ad_scores(m, e), e, train, m.options.quantile, m.options.threshold);
 }
 
 void fit_fl_baselines(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train,
@@ -279,6 +321,10 @@ int StateModels::state_of(const float* z) const {
   return best;
 }
 
+bool StateModels::scores_against_own_history(const std::string& store_path) const {
+  return options.ad_reference == "history" || (options.ad_reference == "auto" && !tuned_stores.count(store_path));
+}
+
 const GaussianModel& StateModels::ad_model(int state) const {
   const auto k = static_cast<std::size_t>(state);
   return k < state_ad.size() && !state_ad[k].mean.empty() ? state_ad[k] : global_ad;
@@ -289,9 +335,13 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   StateModels m;
   m.options = options;
   m.centroids = centroids;
+  if (options.ad_reference != "auto" && options.ad_reference != "state" && options.ad_reference != "history")
+    throw ConfigError("unknown AD reference '" + options.ad_reference + "'", "tune.ad_reference", "auto, state or history");
+  for (auto r : train) m.tuned_stores.insert(e.stores[static_cast<std::size_t>(e.store[r])]);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);
-  m.threshold = choose_threshold(ad_scores(m, scene), e, train, options.quantile, options.threshold);
+  m.threshold = choose_threshold(state_ad_scores(m, scene), e, train, options.quantile, options.threshold);
+  fit_history_ad(m, e, train);
   fit_fl_baselines(m, e, train, scene.state);
   fit_fc_prototypes(m, scene, train);
   return m;
@@ -321,15 +371,17 @@ struct RankingFigures {
   }
 };
 
-nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, const std::vector<double>& score,
+nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, const AdScores& ad_score,
                                  const std::vector<std::size_t>& test, const std::vector<int>& state) {
+  const std::vector<double>& score = ad_score.score;
   std::vector<int> truth, predicted;
   std::vector<double> scores;
   std::map<std::pair<int, int>, bool> event_detected;  // (store, fault) -> any window flagged
-  std::size_t state_models_used = 0;
+  std::size_t state_models_used = 0, own_history_windows = 0;
   for (auto r : test) {
+    own_history_windows += ad_score.own_history[r];
     state_models_used += &m.ad_model(state[r]) != &m.global_ad;
-    const int flag = score[r] > m.threshold;
+    const int flag = score[r] > ad_score.threshold[r];
     if (e.label[r] >= 0) {
       truth.push_back(e.label[r]);
       predicted.push_back(flag);
@@ -348,6 +400,7 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
   return {{"precision", ad.precision}, {"recall", ad.recall}, {"f1", ad.f1},
           {"auroc", roc_auc(scores, truth)}, {"auprc", average_precision(scores, truth)},
           {"oracle_f1", best_f1(scores, truth).f1}, {"threshold", m.threshold},
+          {"history_threshold", m.history_threshold}, {"own_history_windows", own_history_windows},
           {"flagged_share", truth.empty() ? 0.0 : static_cast<double>(flagged) / static_cast<double>(truth.size())},
           {"base_rate", truth.empty() ? 0.0 : static_cast<double>(positives) / static_cast<double>(truth.size())},
           {"windows", truth.size()}, {"events", event_detected.size()},
@@ -511,6 +564,9 @@ nlohmann::json StateModels::to_json() const {
   };
   j["normal_scores"] = {{"median", normal_scores.median}, {"scale", normal_scores.scale}};
   j["threshold"] = threshold;
+  j["history_normal_scores"] = {{"median", history_normal_scores.median}, {"scale", history_normal_scores.scale}};
+  j["history_threshold"] = history_threshold;
+  j["tuned_stores"] = tuned_stores;
   j["global_prototypes"] = protos(global_prototypes);
   j["state_prototypes"] = nlohmann::json::array();
   for (const auto& p : state_prototypes) j["state_prototypes"].push_back(protos(p));
@@ -520,7 +576,7 @@ nlohmann::json StateModels::to_json() const {
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
-                  {"fc_signature", options.fc_signature}};
+                  {"fc_signature", options.fc_signature}, {"ad_reference", options.ad_reference}};
   return j;
 }
 
@@ -550,6 +606,12 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   };
   m.normal_scores = {j["normal_scores"]["median"].get<double>(), j["normal_scores"]["scale"].get<double>()};
   m.threshold = j["threshold"];
+  if (j.contains("history_threshold")) {  // models tuned before the own-history reference score every store by state
+    m.history_normal_scores = {j["history_normal_scores"]["median"].get<double>(),
+                               j["history_normal_scores"]["scale"].get<double>()};
+    m.history_threshold = j["history_threshold"];
+    m.tuned_stores = j["tuned_stores"].get<std::set<std::string>>();
+  }
   m.global_prototypes = protos(j["global_prototypes"]);
   for (const auto& p : j["state_prototypes"]) m.state_prototypes.push_back(protos(p));
   m.global_baselines = bases(j["global_baselines"]);
@@ -561,6 +623,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.reference_windows = j["options"]["reference_windows"];
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
   m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));
+  m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   return m;
 }
 

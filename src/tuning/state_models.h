@@ -8,6 +8,12 @@
 //       normal windows flagged where the scores are stationary; the F1-best threshold on tuning, "f1", follows
 //       tuning's base rate and flagged 63-77% of Nezha's later windows), measured on both. Threshold-free AUROC/AUPRC
 //       and the oracle threshold's F1 (the best on the test split itself, a ceiling, not a rule) are reported beside.
+//       A store with no tuning window (another system or deployment: `ad_reference` auto) is scored against its own
+//       past instead, as FL is: the cosine distance of z to the median z of the store's previous `history_windows`
+//       windows (tuning/trailing_scores.h), as a robust z over the same history, with a threshold chosen the same
+//       way on the tuning split's scores of that kind. The tuning stores' Gaussians describe z of the systems they
+//       saw; on another system they flagged abnormal windows below chance (demo, held-out system: AUPRC 18.9
+//       trained, chance 19.9) while the store's own past separated them (38.8; docs/evaluation.md).
 //   FL: a window's components ranked by how far their pod-level embedding moved from the windows before the fault
 //       (cosine distance over their own spread there: tuning/component_history.h); without such windows, from the
 //       state's tuned baseline (mean over normal training windows), else from the mean of the window's components
@@ -24,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +47,7 @@ struct TuneOptions {
   std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)
   std::string fc_signature = "state_and_culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
+  std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history
 };
 
 struct GaussianModel {
@@ -55,6 +63,9 @@ struct StateModels {
   std::vector<GaussianModel> state_ad;  // empty mean: use global
   RobustCentre normal_scores;           // raw scores of the tuning split's normal windows (the trailing fallback)
   double threshold = 0;                 // on the trailing robust z
+  RobustCentre history_normal_scores;   // the same two for the own-history score (stores absent from tuning)
+  double history_threshold = 0;
+  std::set<std::string> tuned_stores;   // store paths with tuning windows (as the embeddings name them)
   std::map<int, std::vector<float>> global_prototypes;              // fault type -> mean signature
   std::vector<std::map<int, std::vector<float>>> state_prototypes;
   std::map<std::pair<int, int>, std::vector<float>> global_baselines;  // (store, component) -> mean embedding
@@ -65,6 +76,8 @@ struct StateModels {
   static StateModels from_json(const nlohmann::json& j);
   int state_of(const float* z) const;
   const GaussianModel& ad_model(int state) const;
+  // Whether AD scores `store_path`'s windows against the store's own past (see the header).
+  bool scores_against_own_history(const std::string& store_path) const;
 };
 
 StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_t>& train_rows,

@@ -52,6 +52,7 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
       composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=culprit"}));
   EXPECT_DOUBLE_EQ(tune.options.quantile, 0.9);
   EXPECT_EQ(tune.options.fc_signature, "culprit");
+  EXPECT_EQ(tune.options.ad_reference, "auto");
   EXPECT_EQ(tune.clusters, "/c.json");
 
   const auto evaluate = cli::read_evaluate_config(composed(
@@ -75,4 +76,6 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
             std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_signature=vibes"})
                 .find("tune.fc_signature"), std::string::npos);
+  EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.ad_reference=oracle"})
+                .find("tune.ad_reference"), std::string::npos);
 }

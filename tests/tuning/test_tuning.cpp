@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <numeric>
 #include <set>
 #include <random>
 
@@ -242,6 +244,85 @@ TEST(TrailingScores, ADriftOfTheWholeScaleIsNotFlaggedWhole) {
   EXPECT_EQ(trailing_flags, 6u);
   // The first windows use the fallback; a second store has its own history.
   EXPECT_NEAR(z[0], (raw[0] - tuning.median) / tuning.scale, 1e-12);
+}
+
+TEST(TrailingScores, MedianDistanceIsTheCosineToThePastMedian) {
+  Matrix z(4, 2);
+  const float rows[4][2] = {{1, 0}, {0, 1}, {1, 1}, {3, 0}};
+  for (std::size_t r = 0; r < 4; ++r) std::copy(rows[r], rows[r] + 2, z.row(r));
+  // Store 0 is rows 0, 2, 3 (row 3 begins first); store 1 is row 1 alone.
+  const auto d = trailing_median_distance(z, {0, 1, 0, 0}, {10, 0, 20, 5}, 60);
+  EXPECT_DOUBLE_EQ(d[3], 0.0);                            // a store's first window has no past
+  EXPECT_DOUBLE_EQ(d[1], 0.0);
+  EXPECT_NEAR(d[0], 0.0, 1e-7);                           // past {(3,0)}: same direction
+  EXPECT_NEAR(d[2], 1.0 - 1.0 / std::sqrt(2.0), 1e-6);    // past {(3,0), (1,0)}: median (3,0) (the upper one)
+  EXPECT_NEAR(trailing_median_distance(z, {0, 1, 0, 0}, {10, 0, 20, 5}, 1)[2], 1.0 - 1.0 / std::sqrt(2.0), 1e-6);
+}
+
+// A store the tuning split lacks is scored against its own past: its normal windows vary along a direction the
+// tuning store held still (the tuned Gaussian calls them all abnormal), its faults move along the direction the
+// tuning store varied in (the Gaussian finds them ordinary).
+TEST(StateModels, AStoreAbsentFromTuningIsScoredAgainstItsOwnPast) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> noise(0, 1);
+  EmbeddingSet e;
+  e.stores = {"/data/tuned.h5", "/data/unseen.h5"};
+  e.systems = {"a", "b"};
+  const std::size_t d = 4, per_store = 300;
+  e.z = Matrix(2 * per_store, d);
+  for (std::size_t r = 0; r < 2 * per_store; ++r) {
+    const int store = r < per_store ? 0 : 1;
+    const std::size_t w = r % per_store;
+    const bool abnormal = store == 1 && w >= 30 && w % 30 < 3;
+    e.store.push_back(store);
+    e.window.push_back(static_cast<int>(w));
+    e.begin_ns.push_back(static_cast<std::int64_t>(w) * 30);
+    e.label.push_back(abnormal ? 1 : 0);
+    e.regime.push_back(0);
+    e.fault.push_back(abnormal ? static_cast<int>(w / 30) : -1);
+    e.fault_type.push_back(-1);
+    e.root_cause.push_back(-1);
+    e.root_service.push_back(-1);
+    float* z = e.z.row(r);
+    z[1] = 3.0f;
+    z[0] = noise(rng) * (store == 0 ? 0.05f : 0.5f);
+    z[2] = noise(rng) * 0.05f;
+    z[3] = noise(rng) * (store == 0 ? 1.0f : 0.05f) + (abnormal ? 3.0f : 0.0f);
+  }
+  e.e_m = e.e_t = e.e_l = e.z;
+  SplitOptions split_options;
+  split_options.by = "store";
+  split_options.test_stores = {"unseen.h5"};
+  const Split split = split_rows(e, split_options);
+  const Matrix centroids = kmeans(e.z.select(split.train), 1, 3).centroids;
+  TuneOptions by_state{0.1, 0.95, 20};
+  by_state.ad_reference = "state";
+  TuneOptions automatic = by_state;
+  automatic.ad_reference = "auto";
+  const StateModels state_models = fit_state_models(e, split.train, centroids, by_state);
+  const StateModels auto_models = fit_state_models(e, split.train, centroids, automatic);
+  EXPECT_EQ(auto_models.tuned_stores, std::set<std::string>{"/data/tuned.h5"});
+  const auto by_state_ad = evaluate(state_models, e, split.test).metrics["ad"];
+  const auto auto_ad = evaluate(auto_models, e, split.test).metrics["ad"];
+  EXPECT_LT(by_state_ad["auroc"].get<double>(), 0.8) << by_state_ad.dump();
+  EXPECT_GT(auto_ad["auroc"].get<double>(), 0.95) << auto_ad.dump();
+  EXPECT_GT(auto_ad["f1"].get<double>(), 0.8) << auto_ad.dump();
+  EXPECT_EQ(auto_ad["own_history_windows"].get<std::size_t>(), per_store);
+  EXPECT_EQ(by_state_ad["own_history_windows"].get<std::size_t>(), 0u);
+  // A tuned store's windows are scored by the state models either way; "history" scores every store by its past.
+  std::vector<std::size_t> tuned_rows(per_store);
+  std::iota(tuned_rows.begin(), tuned_rows.end(), 0);
+  EXPECT_EQ(evaluate(auto_models, e, tuned_rows).metrics["ad"].dump(), evaluate(state_models, e, tuned_rows).metrics["ad"].dump());
+  TuneOptions history = automatic;
+  history.ad_reference = "history";
+  EXPECT_EQ(evaluate(fit_state_models(e, split.train, centroids, history), e, tuned_rows)
+                .metrics["ad"]["own_history_windows"].get<std::size_t>(), per_store);
+  TuneOptions bad = automatic;
+  bad.ad_reference = "oracle";
+  EXPECT_THROW(fit_state_models(e, split.train, centroids, bad), rslicer::ConfigError);
+  // The round trip keeps which stores were tuned.
+  const auto again = StateModels::from_json(nlohmann::json::parse(auto_models.to_json().dump()));
+  EXPECT_EQ(evaluate(again, e, split.test).metrics["ad"].dump(), auto_ad.dump());
 }
 
 TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
