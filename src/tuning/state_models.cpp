@@ -449,6 +449,10 @@ class EventRanking {
     return out;
   }
   std::size_t size() const { return events_.size(); }
+  // The pods of window r's fault ranked by their mean score over the fault's windows added so far.
+  std::vector<std::pair<double, std::size_t>> ranked_so_far(const EmbeddingSet& e, std::size_t r) const {
+    return ranked(events_.at({e.store[r], e.fault[r]}));
+  }
 
   // FC per fault event: the event's signature is the mean of its windows' signatures, each taken with the
   // event's top-ranked pod (FL per event) as the culprit; ranked once against the global prototypes.
@@ -494,6 +498,30 @@ class EventRanking {
 
 }  // namespace
 
+namespace {
+
+// The abnormal windows of `test`, each store's in time order (FL accumulates a fault's evidence window by window).
+std::vector<std::size_t> abnormal_in_time_order(const EmbeddingSet& e, const std::vector<std::size_t>& test) {
+  std::vector<std::size_t> rows;
+  for (auto r : test)
+    if (e.label[r] == 1) rows.push_back(r);
+  std::stable_sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+    return std::pair{e.store[a], e.begin_ns[a]} < std::pair{e.store[b], e.begin_ns[b]};
+  });
+  return rows;
+}
+
+// The deviation, in this window, of the pod ranked first (nullptr without pods).
+const Deviation* culprit_of(const EmbeddingSet& e, const std::vector<Deviation>& devs,
+                            const std::vector<std::pair<double, std::size_t>>& ranked) {
+  if (devs.empty() || ranked.empty()) return nullptr;
+  for (const auto& d : devs)
+    if (e.comp_id[d.comp] == e.comp_id[ranked.front().second]) return &d;
+  return &devs.front();
+}
+
+}  // namespace
+
 Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& test) {
   Evaluation out;
   Scene s(m, e);
@@ -502,25 +530,30 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
   std::vector<int> type_ranks;
   std::set<int> unseen_types;
   std::size_t unseen_windows = 0;
-  for (auto r : test) {
-    if (e.label[r] != 1) continue;
+  for (auto r : abnormal_in_time_order(e, test)) {
     const auto devs = deviations(m, s, r);
+    const bool ranked_pods = !devs.empty() && e.root_cause[r] >= 0;
+    // A window of a fault ranks its pods by the incident so far: their mean score over the fault's windows up to
+    // and including it (a localizer watching the incident keeps its evidence); its FC culprit is the top one.
+    std::vector<std::pair<double, std::size_t>> ranked;
+    if (ranked_pods && e.fault[r] >= 0) {
+      per_event.add(e, r, devs);
+      ranked = per_event.ranked_so_far(e, r);
+    } else {
+      for (const auto& d : devs) ranked.emplace_back(-d.score, d.comp);
+    }
     if (e.fault_type[r] >= 0 && !m.global_prototypes.empty()) {
       if (!m.global_prototypes.count(e.fault_type[r])) {
         ++unseen_windows;
         unseen_types.insert(e.fault_type[r]);
       } else {
-        const auto ranking = rank_fault_types(m, s, r, devs.empty() ? nullptr : &devs.front());
+        const auto ranking = rank_fault_types(m, s, r, culprit_of(e, devs, ranked));
         type_ranks.push_back(rank_of(ranking, e.fault_type[r]));
         out.true_fault_type.push_back(e.fault_type[r]);
         out.predicted_fault_type.push_back(ranking.front());
       }
     }
-    if (devs.empty() || e.root_cause[r] < 0) continue;
-    std::vector<std::pair<double, std::size_t>> ranked;
-    for (const auto& d : devs) ranked.emplace_back(-d.score, d.comp);
-    per_window.add(e, ranked, r);
-    if (e.fault[r] >= 0) per_event.add(e, r, devs);
+    if (ranked_pods) per_window.add(e, ranked, r);
   }
   PRF fc = macro_prf(out.true_fault_type, out.predicted_fault_type);
   std::vector<int> event_type_ranks, event_truth, event_predicted;

@@ -17,12 +17,13 @@
 //   FL: a window's components ranked by how far their pod-level embedding moved from the windows before the fault
 //       (cosine distance over their own spread there: tuning/component_history.h); without such windows, from the
 //       state's tuned baseline (mean over normal training windows), else from the mean of the window's components
-//       (an unseen system). Per window and per fault event (each fault ranked once, its windows' scores averaged;
-//       services by their best pod), as Nezha evaluates.
+//       (an unseen system). Per window, a fault's window ranks its pods by the incident so far (their mean score
+//       over the fault's windows up to and including it, each store's windows in time order), and per fault event
+//       (each fault ranked once, all its windows' scores averaged; services by their best pod), as Nezha evaluates.
 //   FC: a window's fault signature = [unit(z - its state's normal mean), unit(the top-ranked component's
 //       embedding - its reference)]: which state moved and how its culprit moved. Prototypes per fault type over the
 //       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
-//       windows of a type; types ranked by cosine. Only types present in tuning can be predicted: test windows of
+//       windows of a type; types ranked by cosine. A test window's culprit is FL's top pod of the incident so far. Only types present in tuning can be predicted: test windows of
 //       other types are counted as unseen, not scored. Per fault event (fc.events): each event classified once,
 //       from the mean of its windows' signatures with the event's top-ranked pod (FL per event) as the culprit.
 #pragma once

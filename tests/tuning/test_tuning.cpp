@@ -325,6 +325,56 @@ TEST(StateModels, AStoreAbsentFromTuningIsScoredAgainstItsOwnPast) {
   EXPECT_EQ(evaluate(again, e, split.test).metrics["ad"].dump(), auto_ad.dump());
 }
 
+// FL per window ranks a fault's pods by the incident so far: the root cause moved far in the fault's first
+// window and less than another pod's noise in its second; the second window still names the root cause.
+TEST(StateModels, AFaultsWindowsRankItsPodsByTheIncidentSoFar) {
+  EmbeddingSet e;
+  e.stores = {"s"};
+  e.systems = {"sys"};
+  const std::size_t d = 4, windows = 22;
+  e.z = Matrix(windows, d);
+  auto pod_embedding = [](std::size_t w, int pod) -> std::vector<float> {
+    std::vector<float> v = {1.0f, (w % 2 ? 0.05f : -0.05f), 0.0f, 0.0f};  // normal: a small wobble
+    if (w == 20 && pod == 0) v = {1.0f, 0.0f, 1.0f, 0.0f};                  // the fault's first window
+    if (w == 21 && pod == 0) v = {1.0f, 0.0f, 0.3f, 0.0f};                  // its second
+    if (w == 21 && pod == 1) v = {1.0f, 0.0f, 0.0f, 0.5f};                  // another pod's noise, larger
+    return v;
+  };
+  for (std::size_t w = 0; w < windows; ++w) {
+    const bool fault = w >= 20;
+    e.store.push_back(0);
+    e.window.push_back(static_cast<int>(w));
+    e.begin_ns.push_back(static_cast<std::int64_t>(w) * 30);
+    e.label.push_back(fault ? 1 : 0);
+    e.regime.push_back(0);
+    e.fault.push_back(fault ? 0 : -1);
+    e.fault_type.push_back(-1);
+    e.root_cause.push_back(fault ? 0 : -1);
+    e.root_service.push_back(fault ? 10 : -1);
+    e.z.row(w)[0] = 1.0f;
+    e.z.row(w)[1 + w % 3] = 0.1f;
+    for (int pod = 0; pod < 2; ++pod) {
+      e.comp_row.push_back(static_cast<std::int64_t>(w));
+      e.comp_id.push_back(pod);
+      e.comp_service.push_back(10 + pod);
+      const auto v = pod_embedding(w, pod);
+      e.comp.data.insert(e.comp.data.end(), v.begin(), v.end());
+      e.comp.rows++;
+      e.comp.cols = d;
+    }
+  }
+  e.e_m = e.e_t = e.e_l = e.z;
+  std::vector<std::size_t> train(12), test(10);
+  std::iota(train.begin(), train.end(), 0);
+  std::iota(test.rbegin(), test.rend(), 12);  // in reverse: the evaluation orders a store's windows by time
+  TuneOptions options{0.1, 0.95, 20};
+  const auto models = fit_state_models(e, train, kmeans(e.z.select(train), 1, 3).centroids, options);
+  const auto fl = evaluate(models, e, test).metrics["fl"];
+  EXPECT_EQ(fl["windows"].get<std::size_t>(), 2u) << fl.dump();
+  EXPECT_DOUBLE_EQ(fl["pod"]["top1"].get<double>(), 1.0) << fl.dump();
+  EXPECT_DOUBLE_EQ(fl["events"]["pod"]["as1"].get<double>(), 1.0) << fl.dump();
+}
+
 TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
   EmbeddingSet e;
   e.stores = {"a", "b"};
