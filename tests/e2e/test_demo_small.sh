@@ -27,7 +27,8 @@ def walk(x, path):
     if isinstance(x, dict):
         for k, v in x.items():
             if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows',
-                         'threshold', 'types', 'unseen_windows', 'unseen_types'):
+                         'threshold', 'history_threshold', 'own_history_windows', 'types', 'unseen_windows',
+                         'unseen_types'):
                 walk(v, path + '.' + k)
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         if not (0.0 <= x <= 1.0): bad.append((path, x))
