@@ -73,8 +73,7 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
     throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
   o.ad_reference = cfg.get_string("tune.ad_reference");
-  if (o.ad_reference != "auto" && o.ad_reference != "state" && o.ad_reference != "history")
-    throw ConfigError("unknown AD reference '" + o.ad_reference + "'", "tune.ad_reference", "auto, state or history");
+  tuning::check_ad_reference(o.ad_reference);
   return c;
 }
 

@@ -321,6 +321,11 @@ int StateModels::state_of(const float* z) const {
   return best;
 }
 
+void check_ad_reference(const std::string& reference) {
+  if (reference != "auto" && reference != "state" && reference != "history")
+    throw ConfigError("unknown AD reference '" + reference + "'", "tune.ad_reference", "auto, state or history");
+}
+
 bool StateModels::scores_against_own_history(const std::string& store_path) const {
   return options.ad_reference == "history" || (options.ad_reference == "auto" && !tuned_stores.count(store_path));
 }
@@ -335,8 +340,7 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   StateModels m;
   m.options = options;
   m.centroids = centroids;
-  if (options.ad_reference != "auto" && options.ad_reference != "state" && options.ad_reference != "history")
-    throw ConfigError("unknown AD reference '" + options.ad_reference + "'", "tune.ad_reference", "auto, state or history");
+  check_ad_reference(options.ad_reference);
   for (auto r : train) m.tuned_stores.insert(e.stores[static_cast<std::size_t>(e.store[r])]);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);

@@ -81,6 +81,9 @@ struct StateModels {
   bool scores_against_own_history(const std::string& store_path) const;
 };
 
+// Throws ConfigError (tune.ad_reference) unless `reference` is auto, state or history.
+void check_ad_reference(const std::string& reference);
+
 StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_t>& train_rows,
                              const Matrix& centroids, const TuneOptions& options);
 
