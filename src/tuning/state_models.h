@@ -15,7 +15,8 @@
 //       saw; on another system they flagged abnormal windows below chance (demo, held-out system: AUPRC 18.9
 //       trained, chance 19.9) while the store's own past separated them (38.8; docs/evaluation.md).
 //   FL: a window's components ranked by how far their pod-level embedding moved from the windows before the fault
-//       (cosine distance over their own spread there: tuning/component_history.h); without such windows, from the
+//       (cosine distance over their own spread there, shrunk halfway towards the median spread of the window's
+//       pods: tuning/component_history.h); without such windows, from the
 //       state's tuned baseline (mean over normal training windows), else from the mean of the window's components
 //       (an unseen system). Per window, a fault's window ranks its pods by the incident so far (their mean score
 //       over the fault's windows up to and including it, each store's windows in time order), and per fault event

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <set>
 #include <random>
@@ -325,23 +326,20 @@ TEST(StateModels, AStoreAbsentFromTuningIsScoredAgainstItsOwnPast) {
   EXPECT_EQ(evaluate(again, e, split.test).metrics["ad"].dump(), auto_ad.dump());
 }
 
-// FL per window ranks a fault's pods by the incident so far: the root cause moved far in the fault's first
-// window and less than another pod's noise in its second; the second window still names the root cause.
-TEST(StateModels, AFaultsWindowsRankItsPodsByTheIncidentSoFar) {
+namespace {
+
+// One store of `windows` windows (30 s apart), the last ones from `fault_from` on one fault whose root cause is
+// pod 0; `pod_embedding(window, pod)` gives each pod's embedding (4 dims). Returns FL's figures on the windows
+// from 12 on (in reverse order: the evaluation orders a store's windows by time), tuned on the first 12.
+nlohmann::json localization_of(std::size_t windows, int pods, std::size_t fault_from,
+                               const std::function<std::vector<float>(std::size_t, int)>& pod_embedding) {
   EmbeddingSet e;
   e.stores = {"s"};
   e.systems = {"sys"};
-  const std::size_t d = 4, windows = 22;
+  const std::size_t d = 4;
   e.z = Matrix(windows, d);
-  auto pod_embedding = [](std::size_t w, int pod) -> std::vector<float> {
-    std::vector<float> v = {1.0f, (w % 2 ? 0.05f : -0.05f), 0.0f, 0.0f};  // normal: a small wobble
-    if (w == 20 && pod == 0) v = {1.0f, 0.0f, 1.0f, 0.0f};                  // the fault's first window
-    if (w == 21 && pod == 0) v = {1.0f, 0.0f, 0.3f, 0.0f};                  // its second
-    if (w == 21 && pod == 1) v = {1.0f, 0.0f, 0.0f, 0.5f};                  // another pod's noise, larger
-    return v;
-  };
   for (std::size_t w = 0; w < windows; ++w) {
-    const bool fault = w >= 20;
+    const bool fault = w >= fault_from;
     e.store.push_back(0);
     e.window.push_back(static_cast<int>(w));
     e.begin_ns.push_back(static_cast<std::int64_t>(w) * 30);
@@ -353,7 +351,7 @@ TEST(StateModels, AFaultsWindowsRankItsPodsByTheIncidentSoFar) {
     e.root_service.push_back(fault ? 10 : -1);
     e.z.row(w)[0] = 1.0f;
     e.z.row(w)[1 + w % 3] = 0.1f;
-    for (int pod = 0; pod < 2; ++pod) {
+    for (int pod = 0; pod < pods; ++pod) {
       e.comp_row.push_back(static_cast<std::int64_t>(w));
       e.comp_id.push_back(pod);
       e.comp_service.push_back(10 + pod);
@@ -364,15 +362,47 @@ TEST(StateModels, AFaultsWindowsRankItsPodsByTheIncidentSoFar) {
     }
   }
   e.e_m = e.e_t = e.e_l = e.z;
-  std::vector<std::size_t> train(12), test(10);
+  std::vector<std::size_t> train(12), test(windows - 12);
   std::iota(train.begin(), train.end(), 0);
-  std::iota(test.rbegin(), test.rend(), 12);  // in reverse: the evaluation orders a store's windows by time
-  TuneOptions options{0.1, 0.95, 20};
-  const auto models = fit_state_models(e, train, kmeans(e.z.select(train), 1, 3).centroids, options);
-  const auto fl = evaluate(models, e, test).metrics["fl"];
+  std::iota(test.rbegin(), test.rend(), 12);
+  const auto models = fit_state_models(e, train, kmeans(e.z.select(train), 1, 3).centroids, TuneOptions{0.1, 0.95, 20});
+  return evaluate(models, e, test).metrics["fl"];
+}
+
+// A vector at cosine distance `distance` from (1, 0, 0, 0), moved along dimension `axis`.
+std::vector<float> at_distance(double distance, std::size_t axis, float sign = 1.0f) {
+  std::vector<float> v = {1.0f, 0.0f, 0.0f, 0.0f};
+  v[axis] = sign * static_cast<float>(std::sqrt(1.0 / ((1.0 - distance) * (1.0 - distance)) - 1.0));
+  return v;
+}
+
+}  // namespace
+
+// FL per window ranks a fault's pods by the incident so far: the root cause moved far in the fault's first
+// window and less than another pod's noise in its second; the second window still names the root cause.
+TEST(StateModels, AFaultsWindowsRankItsPodsByTheIncidentSoFar) {
+  const auto fl = localization_of(22, 2, 20, [](std::size_t w, int pod) -> std::vector<float> {
+    if (w == 20 && pod == 0) return {1.0f, 0.0f, 1.0f, 0.0f};  // the fault's first window
+    if (w == 21 && pod == 0) return {1.0f, 0.0f, 0.3f, 0.0f};  // its second
+    if (w == 21 && pod == 1) return {1.0f, 0.0f, 0.0f, 0.5f};  // another pod's noise, larger
+    return {1.0f, (w % 2 ? 0.05f : -0.05f), 0.0f, 0.0f};       // normal: a small wobble
+  });
   EXPECT_EQ(fl["windows"].get<std::size_t>(), 2u) << fl.dump();
   EXPECT_DOUBLE_EQ(fl["pod"]["top1"].get<double>(), 1.0) << fl.dump();
   EXPECT_DOUBLE_EQ(fl["events"]["pod"]["as1"].get<double>(), 1.0) << fl.dump();
+}
+
+// A pod that sat unusually still before the fault (spread 0.001 against its peers' 0.02) and moves a little
+// (distance 0.01) is not ranked above the root cause that moved far (0.1): each spread is shrunk towards the
+// pods' median. Divided by its own spread alone, the still pod would score 10 against the root cause's 5.
+TEST(StateModels, APodThatSatStillDoesNotOutrankTheRootCause) {
+  const auto fl = localization_of(21, 3, 20, [](std::size_t w, int pod) -> std::vector<float> {
+    const float sign = w % 2 ? 1.0f : -1.0f;
+    if (w == 20) return at_distance(pod == 0 ? 0.1 : pod == 1 ? 0.01 : 0.02, 2);
+    return at_distance(pod == 1 ? 0.001 : 0.02, 1, sign);  // normal: a wobble of that spread about (1, 0, 0, 0)
+  });
+  EXPECT_EQ(fl["windows"].get<std::size_t>(), 1u) << fl.dump();
+  EXPECT_DOUBLE_EQ(fl["pod"]["top1"].get<double>(), 1.0) << fl.dump();
 }
 
 TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
