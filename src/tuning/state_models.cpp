@@ -140,29 +140,26 @@ std::vector<double> raw_history_scores(const StateModels& m, const EmbeddingSet&
   return trailing_median_distance(e.z, e.store, e.begin_ns, m.options.history_windows);
 }
 
-std::vector<double> history_ad_scores(const StateModels& m, const EmbeddingSet& e) {
-  return trailing_robust_z(raw_history_scores(m, e), e.store, e.begin_ns, m.options.history_windows, kMinHistory,
-                           m.history_normal_scores);
+std::vector<double> history_ad_scores(const StateModels& m, const EmbeddingSet& e, const std::vector<double>& raw) {
+  return trailing_robust_z(raw, e.store, e.begin_ns, m.options.history_windows, kMinHistory, m.history_normal_scores);
 }
 
-// Every window's AD score under the reference its store gets (see the header), with that reference's threshold.
+// Every window's AD score under the reference its store gets (see the header).
 struct AdScores {
-  std::vector<double> score, threshold;
-  std::vector<char> own_history;  // per window: scored against its store's own past
+  std::vector<double> score;
+  std::vector<char> own_history;  // per window: scored against its store's own past (threshold: history_threshold)
+  double threshold(const StateModels& m, std::size_t r) const { return own_history[r] ? m.history_threshold : m.threshold; }
 };
 
 AdScores ad_scores(const StateModels& m, const Scene& s) {
   const EmbeddingSet& e = s.e;
-  AdScores out{state_ad_scores(m, s), std::vector<double>(e.size(), m.threshold), std::vector<char>(e.size(), 0)};
+  AdScores out{state_ad_scores(m, s), std::vector<char>(e.size(), 0)};
   for (std::size_t r = 0; r < e.size(); ++r)
     out.own_history[r] = m.scores_against_own_history(e.stores[static_cast<std::size_t>(e.store[r])]);
   if (std::find(out.own_history.begin(), out.own_history.end(), 1) == out.own_history.end()) return out;
-  const std::vector<double> own = history_ad_scores(m, e);
-  for (std::size_t r = 0; r < e.size(); ++r) {
-    if (!out.own_history[r]) continue;
-    out.score[r] = own[r];
-    out.threshold[r] = m.history_threshold;
-  }
+  const std::vector<double> own = history_ad_scores(m, e, raw_history_scores(m, e));
+  for (std::size_t r = 0; r < e.size(); ++r)
+    if (out.own_history[r]) out.score[r] = own[r];
   return out;
 }
 
@@ -260,7 +257,8 @@ void fit_history_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std
   for (auto r : train)
     if (e.label[r] != 1) normal_raw.push_back(raw[r]);
   m.history_normal_scores = robust_centre(std::move(normal_raw));
-  m.history_threshold = choose_threshold(history_ad_scores(m, e), e, train, m.options.quantile, m.options.threshold);
+  m.history_threshold =
+      choose_threshold(history_ad_scores(m, e, raw), e, train, m.options.quantile, m.options.threshold);
 }
 
 void fit_fl_baselines(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train,
@@ -402,7 +400,7 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
   for (auto r : test) {
     own_history_windows += ad_score.own_history[r];
     state_models_used += &m.ad_model(state[r]) != &m.global_ad;
-    const int flag = score[r] > ad_score.threshold[r];
+    const int flag = score[r] > ad_score.threshold(m, r);
     if (e.label[r] >= 0) {
       truth.push_back(e.label[r]);
       predicted.push_back(flag);
