@@ -95,7 +95,7 @@ model::RuntimeSlicer embedding_model(const EmbedConfig& c, const config::Config&
   return model;
 }
 
-// The stores to embed, and the rows of the embeddings file that name them.
+// The stores to embed, and the rows of the embeddings file that name them and their call graphs.
 struct EmbedStores {
   std::vector<std::unique_ptr<data::WindowStoreReader>> readers;
   std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
@@ -113,6 +113,11 @@ EmbedStores open_embed_stores(const EmbedConfig& c, const data::Tokenizer& tok, 
     s.windows += store.windows().size();
     s.with_components.push_back(windows_with_components(store, c.normal_stride, c.before_fault));
     s.serializers.push_back(std::make_unique<data::WindowSerializer>(store, tok, c.serializer));
+    for (const auto& [caller, callee] : data::EdgeBaseline::from_store(store).calls()) {
+      out.call_store.push_back(static_cast<std::int32_t>(out.stores.size() - 1));
+      out.call_caller.push_back(caller);
+      out.call_callee.push_back(callee);
+    }
   }
   return s;
 }

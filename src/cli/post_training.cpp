@@ -251,9 +251,12 @@ std::string report_markdown(const EvaluateConfig& c, const nlohmann::json& repor
                       report.contains("baseline") && report["baseline"].contains("regimes")
                           ? fmt::format(" vs {:.3f} (untrained baseline)", report["baseline"]["regimes"]["nmi"].get<double>())
                           : "");
-  md += fmt::format("\nFL per event: {} fault events, each ranked once from its test windows. FC: {} test windows "
-                    "of {} fault type(s) absent from tuning are unseen and not scored.\n",
+  md += fmt::format("\nFL per event: {} fault events, each ranked once from its test windows. FL discounts a pod by "
+                    "the move of the pods it calls (tune.fl_callee_discount {}; {} service calls in the stores' "
+                    "traces). FC: {} test windows of {} fault type(s) absent from tuning are unseen and not scored.\n",
                     trained.metrics["fl"]["events"]["events"].get<std::size_t>(),
+                    trained.metrics["fl"]["callee_discount"].get<double>(),
+                    trained.metrics["fl"]["call_graph_calls"].get<std::size_t>(),
                     trained.metrics["fc"]["unseen_windows"].get<std::size_t>(),
                     trained.metrics["fc"]["unseen_types"].get<std::size_t>());
   md += "\nAD threshold rule: the Mahalanobis score of z under its state's Gaussian (the global one for states with "

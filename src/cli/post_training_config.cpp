@@ -1,5 +1,7 @@
 #include "cli/post_training_config.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -68,6 +70,10 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.min_state_windows = static_cast<std::size_t>(cfg.get_int("tune.min_state_windows"));
   o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
   o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
+  o.fl_callee_discount = cfg.get_double("tune.fl_callee_discount");
+  if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
+    throw ConfigError(fmt::format("FL callee discount {} out of range", o.fl_callee_discount), "tune.fl_callee_discount",
+                      "a weight in [0, 10] (0: the call graph unused)");
   o.threshold = cfg.get_string("tune.threshold");
   o.fc_signature = cfg.get_string("tune.fc_signature");
   if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")

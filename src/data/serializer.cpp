@@ -146,6 +146,13 @@ const std::pair<EdgeBaseline::Typical, EdgeBaseline::Typical>* EdgeBaseline::of(
   return it == edges.end() ? nullptr : &it->second;
 }
 
+std::vector<std::pair<std::int32_t, std::int32_t>> EdgeBaseline::calls() const {
+  std::vector<std::pair<std::int32_t, std::int32_t>> out;
+  for (const auto& [key, typical] : edges)
+    if (key.first >= 0 && key.first != key.second) out.push_back(key);
+  return out;
+}
+
 MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
   MetricBaseline b;
   std::unordered_map<std::uint64_t, std::array<double, 3>> acc;  // n, sum, sum of squares

@@ -52,6 +52,8 @@ struct EdgeBaseline {
   std::map<std::pair<std::int32_t, std::int32_t>, std::pair<Typical, Typical>> edges;  // -> (p95 ms, error rate)
   static EdgeBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
   const std::pair<Typical, Typical>* of(std::int32_t caller, std::int32_t callee) const;
+  // The service calls seen (caller -> callee, the entry left out): the store's call graph, for failure localization.
+  std::vector<std::pair<std::int32_t, std::int32_t>> calls() const;
 };
 
 struct SerializerOptions {

@@ -1,5 +1,8 @@
 #include "tuning/embeddings.h"
 
+#include <set>
+#include <tuple>
+
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/h5.h"
@@ -60,6 +63,9 @@ void EmbeddingSet::write(const fs::path& path) const {
     h5::write_array(f, "comp_id", comp_id);
     h5::write_array(f, "comp_service", comp_service);
     write_matrix(f, "comp", comp);
+    h5::write_array(f, "call_store", call_store);
+    h5::write_array(f, "call_caller", call_caller);
+    h5::write_array(f, "call_callee", call_callee);
   }
   fs::rename(tmp, path);
   fsync_directory(path.has_parent_path() ? path.parent_path() : fs::path("."));
@@ -91,6 +97,13 @@ EmbeddingSet EmbeddingSet::read(const fs::path& path) {
   e.comp_id = h5::read_array<std::int32_t>(f, "comp_id");
   e.comp_service = h5::read_array<std::int32_t>(f, "comp_service");
   e.comp = read_matrix(f, "comp");
+  if (h5::exists(f, "call_store")) {
+    e.call_store = h5::read_array<std::int32_t>(f, "call_store");
+    e.call_caller = h5::read_array<std::int32_t>(f, "call_caller");
+    e.call_callee = h5::read_array<std::int32_t>(f, "call_callee");
+  }
+  if (e.call_caller.size() != e.call_store.size() || e.call_callee.size() != e.call_store.size())
+    throw Error("call graph arrays differ in length", path.string(), "call_store, call_caller, call_callee alike");
   return e;
 }
 
@@ -113,6 +126,14 @@ void EmbeddingSet::append(const EmbeddingSet& o) {
   append_vec(comp_id, o.comp_id);
   append_vec(comp_service, o.comp_service);
   append_matrix(comp, o.comp);
+  std::set<std::tuple<std::int32_t, std::int32_t, std::int32_t>> known;
+  for (std::size_t i = 0; i < call_store.size(); ++i) known.insert({call_store[i], call_caller[i], call_callee[i]});
+  for (std::size_t i = 0; i < o.call_store.size(); ++i)
+    if (known.insert({o.call_store[i], o.call_caller[i], o.call_callee[i]}).second) {
+      call_store.push_back(o.call_store[i]);
+      call_caller.push_back(o.call_caller[i]);
+      call_callee.push_back(o.call_callee[i]);
+    }
 }
 
 }  // namespace rslicer::tuning

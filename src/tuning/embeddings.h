@@ -1,6 +1,6 @@
 // The embeddings file `rslicer embed` writes (HDF5): one row per window (its store, window index, time, label,
 // fault type and root cause, ground-truth regime) with the state embedding z and the modality embeddings, plus
-// per-component embeddings (pod-level texts) for failure localization.
+// per-component embeddings (pod-level texts) and each store's service call graph for failure localization.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +25,14 @@ struct EmbeddingSet {
   std::vector<std::int64_t> comp_row;
   std::vector<std::int32_t> comp_id, comp_service;
   Matrix comp;
+  // per service call seen in a store's traces: its store, caller and callee service (component ids in the store);
+  // the call graph failure localization reads. Files written before it have none.
+  std::vector<std::int32_t> call_store, call_caller, call_callee;
 
   std::size_t size() const { return store.size(); }
   void write(const std::filesystem::path& path) const;  // atomic
   static EmbeddingSet read(const std::filesystem::path& path);
-  // Appends `other`'s rows (same stores and dims).
+  // Appends `other`'s rows (same stores and dims) and the calls this set lacks.
   void append(const EmbeddingSet& other);
 };
 

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "tuning/call_graph.h"
 #include "tuning/clustering.h"
 #include "tuning/component_history.h"
 #include "tuning/metrics.h"
@@ -448,9 +449,11 @@ std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::siz
   return rank_by_prototypes(signature(m, s, r, culprit), protos);
 }
 
-// FL per fault event: each event's pods scored by the mean of their scores over its test windows, ranked once.
+// FL per fault event: each event's pods scored by the mean of their scores over its test windows, discounted by
+// what their callees explain (tuning/call_graph.h), ranked once.
 class EventRanking {
  public:
+  EventRanking(const CallGraph& graph, double callee_discount) : graph_(graph), callee_discount_(callee_discount) {}
   void add(const EmbeddingSet& e, std::size_t r, const std::vector<Deviation>& devs) {
     Event& ev = events_[{e.store[r], e.fault[r]}];
     ev.rows.push_back(r);
@@ -464,13 +467,13 @@ class EventRanking {
   }
   RankingFigures figures(const EmbeddingSet& e) const {
     RankingFigures out;
-    for (const auto& [key, ev] : events_) out.add(e, ranked(ev), ev.rows.back());
+    for (const auto& [key, ev] : events_) out.add(e, ranked(e, ev), ev.rows.back());
     return out;
   }
   std::size_t size() const { return events_.size(); }
   // The pods of window r's fault ranked by their mean score over the fault's windows added so far.
   std::vector<std::pair<double, std::size_t>> ranked_so_far(const EmbeddingSet& e, std::size_t r) const {
-    return ranked(events_.at({e.store[r], e.fault[r]}));
+    return ranked(e, events_.at({e.store[r], e.fault[r]}));
   }
 
   // FC per fault event: the event's signature is the mean of its windows' signatures, each taken with the
@@ -481,7 +484,7 @@ class EventRanking {
     for (const auto& [key, ev] : events_) {
       const int type = e.fault_type[ev.rows.back()];
       if (type < 0 || !m.global_prototypes.count(type)) continue;
-      const int culprit = e.comp_id[ranked(ev).front().second];
+      const int culprit = e.comp_id[ranked(e, ev).front().second];
       std::vector<float> mean;
       for (std::size_t k = 0; k < ev.rows.size(); ++k) {
         const Deviation* d = nullptr;
@@ -505,11 +508,15 @@ class EventRanking {
     std::map<int, std::tuple<double, int, std::size_t>> pods;    // pod id -> (score sum, windows, a comp row)
   };
   std::map<std::pair<int, int>, Event> events_;
+  const CallGraph& graph_;
+  double callee_discount_;
 
-  // The event's pods by their mean score, highest first, as (-score, a comp row).
-  static std::vector<std::pair<double, std::size_t>> ranked(const Event& ev) {
+  // The event's pods by their mean score less what their callees explain, highest first, as (-score, a comp row).
+  std::vector<std::pair<double, std::size_t>> ranked(const EmbeddingSet& e, const Event& ev) const {
     std::vector<std::pair<double, std::size_t>> out;
-    for (const auto& [pod, acc] : ev.pods) out.emplace_back(-std::get<0>(acc) / std::get<1>(acc), std::get<2>(acc));
+    for (const auto& [pod, acc] : ev.pods) out.emplace_back(std::get<0>(acc) / std::get<1>(acc), std::get<2>(acc));
+    discount_by_callees(out, e, graph_, e.store[ev.rows.back()], callee_discount_);
+    for (auto& p : out) p.first = -p.first;
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -545,7 +552,8 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
   Evaluation out;
   Scene s(m, e);
   RankingFigures per_window;
-  EventRanking per_event;
+  const CallGraph graph(e);
+  EventRanking per_event(graph, m.options.fl_callee_discount);
   std::vector<int> type_ranks;
   std::set<int> unseen_types;
   std::size_t unseen_windows = 0;
@@ -582,6 +590,8 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
   events["events"] = per_event.size();
   nlohmann::json fl = per_window.to_json("top");
   fl["windows"] = per_window.pod.size();
+  fl["call_graph_calls"] = e.call_store.size();
+  fl["callee_discount"] = m.options.fl_callee_discount;
   fl["events"] = events;
   out.metrics = {{"ad", detection_figures(m, e, ad_scores(m, s), test, s.state)},
                  {"fl", fl},
@@ -628,7 +638,8 @@ nlohmann::json StateModels::to_json() const {
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
-                  {"fc_signature", options.fc_signature}, {"ad_reference", options.ad_reference}};
+                  {"fc_signature", options.fc_signature}, {"ad_reference", options.ad_reference},
+                  {"fl_callee_discount", options.fl_callee_discount}};
   return j;
 }
 
@@ -676,6 +687,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
   m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
+  m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;
 }
 

@@ -53,6 +53,7 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_DOUBLE_EQ(tune.options.quantile, 0.9);
   EXPECT_EQ(tune.options.fc_signature, "culprit");
   EXPECT_EQ(tune.options.ad_reference, "auto");
+  EXPECT_DOUBLE_EQ(tune.options.fl_callee_discount, 1.0);
   EXPECT_EQ(tune.clusters, "/c.json");
 
   const auto evaluate = cli::read_evaluate_config(composed(
@@ -78,4 +79,6 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
                 .find("tune.fc_signature"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.ad_reference=oracle"})
                 .find("tune.ad_reference"), std::string::npos);
+  EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fl_callee_discount=-1"})
+                .find("tune.fl_callee_discount"), std::string::npos);
 }

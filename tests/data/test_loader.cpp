@@ -159,6 +159,25 @@ TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
   EXPECT_EQ(ablated.find("erroring"), std::string::npos) << ablated;
 }
 
+// The call graph FL reads: the service edges of the store's traces, caller -> callee, without the entry.
+TEST(EdgeBaseline, CallsAreTheServiceEdgesOfTheTraces) {
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  const std::int32_t a = t.component_id("svc-a-6f94c49ccd-aaaaa"), b = t.component_id("svc-b-6f94c49ccd-bbbbb");
+  std::vector<Span> children;
+  for (const auto& x : t.spans)  // every svc-a span calls svc-b
+    children.push_back({x.trace_id, x.span_id + 5000, x.span_id, x.start_ns + test::S, test::S / 2, b, x.operation, 0});
+  t.spans.insert(t.spans.end(), children.begin(), children.end());
+  t.sort_by_time();
+  const auto kept = fixture_store(dir, t, "calls.h5");
+  const WindowStoreReader& store = *kept;
+  const auto service = [&](std::int32_t pod) { return store.components().at(static_cast<std::size_t>(pod)).service; };
+  const auto calls = EdgeBaseline::from_store(store).calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], std::make_pair(service(a), service(b)));
+  EXPECT_TRUE(EdgeBaseline::from_store(*fixture_store(dir, test::fixture(), "entry_only.h5")).calls().empty());
+}
+
 // Two windows with the same events at different times serialize to the same texts (no clock to match by), and
 // log parameters that identify an event (ids, numbers) are masked while words and status codes stay.
 TEST(Serializer, SameEventsAtAnotherTimeGiveTheSameTexts) {

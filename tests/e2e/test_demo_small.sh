@@ -28,7 +28,7 @@ def walk(x, path):
         for k, v in x.items():
             if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows',
                          'threshold', 'history_threshold', 'own_history_windows', 'types', 'unseen_windows',
-                         'unseen_types'):
+                         'unseen_types', 'call_graph_calls', 'callee_discount'):
                 walk(v, path + '.' + k)
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         if not (0.0 <= x <= 1.0): bad.append((path, x))
@@ -39,6 +39,8 @@ for side in ('trained', 'baseline'):
 sys.exit(1 if bad else 0)
 PY"
 done
+# FL read each store's call graph (rslicer embed writes the service calls of its traces).
+expect "/usr/bin/python3 -c \"import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))['trained']['fl']['call_graph_calls'] > 0 else 1)\" '$out/report_time/report.json'"
 # The t-SNE maps (computed by rslicer evaluate) cover the chosen windows, trained and baseline, and were drawn.
 expect "[[ -s '$out/report_time/tsne_states.png' ]]"
 expect "/usr/bin/python3 -c \"import json, math, sys; p = json.load(open(sys.argv[1])); sys.exit(0 if all(len(p[s]['tsne']['map']) == len(p[s]['tsne']['index']) > 10 and math.isfinite(p[s]['tsne']['kl']) for s in ('trained', 'baseline')) else 1)\" '$out/report_time/plot_inputs.json'"
