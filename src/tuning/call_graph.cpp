@@ -15,13 +15,16 @@ void discount_by_callees(std::vector<std::pair<double, std::size_t>>& pods, cons
   if (weight == 0 || graph.empty() || pods.size() < 2) return;
   std::vector<double> scores;
   for (const auto& p : pods) scores.push_back(p.first);
-  const double median = robust_centre(scores).median;
+  const RobustCentre centre = robust_centre(scores);
+  const double stands_out = kCalleeOutlierZ * centre.scale;
   for (std::size_t i = 0; i < pods.size(); ++i) {
     const int caller = e.comp_service[pods[i].second];
-    double explained = 0;  // the largest excess of a pod this one calls
-    for (std::size_t j = 0; j < pods.size(); ++j)
-      if (graph.calls(store, caller, e.comp_service[pods[j].second]))
-        explained = std::max(explained, scores[j] - median);
+    double explained = 0;  // the largest excess of a pod this one calls, among those that stand out
+    for (std::size_t j = 0; j < pods.size(); ++j) {
+      const double excess = scores[j] - centre.median;
+      if (excess >= stands_out && graph.calls(store, caller, e.comp_service[pods[j].second]))
+        explained = std::max(explained, excess);
+    }
     pods[i].first = scores[i] - weight * explained;
   }
 }

@@ -22,8 +22,8 @@
 //       over the fault's windows up to and including it, each store's windows in time order), and per fault event
 //       (each fault ranked once, all its windows' scores averaged; services by their best pod), as Nezha evaluates.
 //       Before ranking, each pod's score is discounted by the largest excess over the median pod among the pods it
-//       calls (`fl_callee_discount` x; the store's call graph from its traces, tuning/call_graph.h): a fault
-//       spreads to its callers, and the move a callee explains is not the caller's own.
+//       calls that stand out (`fl_callee_discount` x; the store's call graph from its traces,
+//       tuning/call_graph.h): a fault spreads to its callers, and the move a callee explains is not the caller's own.
 //   FC: a window's fault signature = [unit(z - its state's normal mean), unit(the top-ranked component's
 //       embedding - its reference)]: which state moved and how its culprit moved. Prototypes per fault type over the
 //       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
@@ -50,7 +50,7 @@ struct TuneOptions {
   std::size_t min_state_windows = 20;
   std::size_t history_windows = 60;    // AD: windows before each window that centre its score
   std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
-  double fl_callee_discount = 1.0;     // FL: a pod's score less this x its callees' largest excess (0: call graph unused)
+  double fl_callee_discount = 1.0;     // FL: a pod's score less this x its outlying callees' largest excess (0: unused)
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)
   std::string fc_signature = "state_and_culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
   std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history

@@ -416,20 +416,27 @@ TEST(StateModels, APodThatSatStillDoesNotOutrankTheRootCause) {
 
 // A fault spreads to its callers: pod 1 calls the root cause (pod 0) and moved a little further (distance 0.08
 // against 0.06; three other pods 0.02, every spread 0.02). With the call graph, pod 1 is discounted by the root
-// cause's excess over the median pod (4 - 3 + 1 = 2 < 3) and the root cause ranks first; without it, or with the
-// discount off, the caller does. A call between two pods that did not move changes nothing.
+// cause's excess over the median pod (4 - (3 - 1) = 2 < 3) and the root cause ranks first; without it, or with the
+// discount off, the caller does. A call between two pods that did not move changes nothing. Where the other pods
+// moved unevenly (0.01, 0.03, 0.03: scores 0.5, 1.5, 1.5, median 1.5, MAD 1), the root cause's excess (1.5) is
+// within three robust scales: it does not stand out and explains nothing, so the caller stays first (ungated,
+// 4 - 1.5 < 3 would put the root cause first).
 TEST(StateModels, ACallerIsDiscountedByTheMoveOfThePodItCalls) {
-  const auto embedding = [](std::size_t w, int pod) -> std::vector<float> {
-    const float sign = w % 2 ? 1.0f : -1.0f;
-    if (w == 20) return at_distance(pod == 0 ? 0.06 : pod == 1 ? 0.08 : 0.02, 2);
-    return at_distance(0.02, 1, sign);
+  const auto moved = [](double pod_2, double pods_3_and_4) {  // the fault's window; before it, a wobble of 0.02
+    return [=](std::size_t w, int pod) -> std::vector<float> {
+      const float sign = w % 2 ? 1.0f : -1.0f;
+      if (w == 20) return at_distance(pod == 0 ? 0.06 : pod == 1 ? 0.08 : pod == 2 ? pod_2 : pods_3_and_4, 2);
+      return at_distance(0.02, 1, sign);
+    };
   };
+  const auto embedding = moved(0.02, 0.02);
   const auto top1 = [](const nlohmann::json& fl) { return fl["pod"]["top1"].get<double>(); };
   const std::vector<std::pair<int, int>> calls = {{1, 0}, {2, 3}};
   EXPECT_DOUBLE_EQ(top1(localization_of(21, 5, 20, embedding, calls)), 1.0);
   EXPECT_DOUBLE_EQ(localization_of(21, 5, 20, embedding, calls)["events"]["pod"]["as1"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(top1(localization_of(21, 5, 20, embedding)), 0.0);
   EXPECT_DOUBLE_EQ(top1(localization_of(21, 5, 20, embedding, calls, 0.0)), 0.0);
+  EXPECT_DOUBLE_EQ(top1(localization_of(21, 5, 20, moved(0.01, 0.03), calls)), 0.0);
 }
 
 // The call graph travels with the embeddings: written, read back, and merged once when rank partials (each
