@@ -182,6 +182,13 @@ std::pair<double, double> MetricBaseline::of(std::int32_t component, std::int32_
   return it == stats.end() ? std::pair<double, double>{0.0, 0.0} : it->second;
 }
 
+double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double value) const {
+  auto it = stats.find(key(component, metric));
+  if (it == stats.end()) return 0.0;  // a series the normal windows never showed: no baseline to compare with
+  const auto [mean, sd] = it->second;
+  return (value - mean) / std::max({sd, kRelativeFloor * std::fabs(mean), kAbsoluteFloor});
+}
+
 WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options)
     : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)),
       edge_baseline_(options.level_z > 0 ? EdgeBaseline::from_store(store) : EdgeBaseline{}) {
@@ -255,8 +262,7 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       double sum = 0;
       for (float v : values) sum += v;
       const double mean = sum / static_cast<double>(values.size());
-      auto [base_mean, base_sd] = baseline_.of(component, metric);
-      const double z = base_sd > 0 ? (mean - base_mean) / base_sd : 0.0;
+      const double z = baseline_.z_of(component, metric, mean);
       const char* level = options_.level_z <= 0 || std::fabs(z) < options_.level_z ? ""
                           : z >= 5                                             ? " very high"
                           : z > 0                                              ? " high"

@@ -135,6 +135,28 @@ TEST(Serializer, ADeviatingSeriesSaysSoInAWord) {
   EXPECT_EQ(ablated.find("high"), std::string::npos) << ablated;
 }
 
+// A series constant in every normal window (a success rate of exactly 100%) that falls is the most deviating
+// series there is: its deviation is floored at 1% of its mean, not 0 (which read as "no deviation", z 0).
+TEST(Serializer, AConstantSeriesThatFallsIsVeryLow) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  const std::int32_t success = t.metric_names.intern("success"), a = t.component_id("svc-a-6f94c49ccd-aaaaa");
+  for (std::int64_t k = 0; k < 60; ++k)  // 100% throughout but 50% in [T0+420 s, T0+480 s), a fault
+    t.metrics.push_back({test::T0 + k * 10 * test::S, a, success, k >= 42 && k < 48 ? 50.0f : 100.0f});
+  t.faults.push_back({test::T0 + 420 * test::S, test::T0 + 480 * test::S, 15, a, ComponentKind::pod});
+  t.sort_by_time();
+  const auto kept = fixture_store(dir, t, "success.h5");
+  const WindowStoreReader& store = *kept;
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer words(store, tok, {256});
+  const auto fall = words.serialize(store.windows()[14], store.read_window(14)).metrics;
+  EXPECT_EQ(fall.rfind("metrics window 60s\nsvc-a success very low\n", 0), 0u) << fall;
+  EXPECT_NE(fall.find("svc-a success very low 50 z -50.0"), std::string::npos) << fall;
+  const auto calm = words.serialize(store.windows()[2], store.read_window(2)).metrics;
+  EXPECT_NE(calm.find("svc-a success 100 z +0.0"), std::string::npos) << calm;
+}
+
 // A trace edge far above its typical p95 (or error rate) over the store's windows with spans says so in a word,
 // named first in a short line; with level_z 0 only its values show.
 TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
