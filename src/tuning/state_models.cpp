@@ -685,7 +685,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.history_windows = j["options"]["history_windows"];
   m.options.reference_windows = j["options"]["reference_windows"];
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
-  m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));
+  m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));  // older models
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;

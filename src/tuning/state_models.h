@@ -24,8 +24,9 @@
 //       Before ranking, each pod's score is discounted by the largest excess over the median pod among the pods it
 //       calls that stand out (`fl_callee_discount` x; the store's call graph from its traces,
 //       tuning/call_graph.h): a fault spreads to its callers, and the move a callee explains is not the caller's own.
-//   FC: a window's fault signature = [unit(z - its state's normal mean), unit(the top-ranked component's
-//       embedding - its reference)]: which state moved and how its culprit moved. Prototypes per fault type over the
+//   FC: a window's fault signature = unit(the top-ranked component's embedding - its reference): how its culprit
+//       moved (`fc_signature` culprit; state_and_culprit puts unit(z - its state's normal mean) before it, which
+//       state moved, and was the better one while FL's top pod was more often wrong). Prototypes per fault type over the
 //       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
 //       windows of a type; types ranked by cosine. A test window's culprit is FL's top pod of the incident so far. Only types present in tuning can be predicted: test windows of
 //       other types are counted as unseen, not scored. Per fault event (fc.events): each event classified once,
@@ -52,7 +53,7 @@ struct TuneOptions {
   std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
   double fl_callee_discount = 1.0;     // FL: a pod's score less this x its outlying callees' largest excess (0: unused)
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)
-  std::string fc_signature = "state_and_culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
+  std::string fc_signature = "culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
   std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history
 };
 

@@ -49,9 +49,9 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_EQ(cluster.split.by, "system");
 
   const auto tune = cli::read_tune_config(
-      composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=culprit"}));
+      composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=state_and_culprit"}));
   EXPECT_DOUBLE_EQ(tune.options.quantile, 0.9);
-  EXPECT_EQ(tune.options.fc_signature, "culprit");
+  EXPECT_EQ(tune.options.fc_signature, "state_and_culprit");
   EXPECT_EQ(tune.options.ad_reference, "auto");
   EXPECT_DOUBLE_EQ(tune.options.fl_callee_discount, 1.0);
   EXPECT_EQ(tune.clusters, "/c.json");

@@ -132,7 +132,7 @@ TEST(Metrics, OracleF1IsTheBestOverEveryThreshold) {
 
 TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   // Two states (blobs in z); abnormal windows shifted along a type-specific direction; the root-cause component's
-  // embedding deviates from its baseline.
+  // embedding deviates from its baseline along a type-specific direction too.
   std::mt19937_64 rng(5);
   std::normal_distribution<float> noise(0, 0.3f);
   EmbeddingSet e;
@@ -161,7 +161,7 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
       e.comp_service.push_back(static_cast<int>(10 + c));
       std::vector<float> v(d);
       for (std::size_t j = 0; j < d; ++j) v[j] = noise(rng) + (j == c ? 3.0f : 0.0f);
-      if (abnormal && static_cast<int>(c) == type + 1) v[7] += 4.0f;
+      if (abnormal && static_cast<int>(c) == type + 1) v[static_cast<std::size_t>(6 + type)] += 4.0f;
       e.comp.data.insert(e.comp.data.end(), v.begin(), v.end());
       e.comp.rows++;
       e.comp.cols = d;
@@ -186,6 +186,11 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   // FC per event: each of the 16 test faults classified once.
   EXPECT_EQ(result.metrics["fc"]["events"]["events"].get<std::size_t>(), 16u);
   EXPECT_GT(result.metrics["fc"]["events"]["f1"].get<double>(), 0.9) << result.metrics.dump();
+  // The other FC signature (z's move before the culprit's) classifies here too.
+  TuneOptions with_state{0.1, 0.99, 20};
+  with_state.fc_signature = "state_and_culprit";
+  const auto state_fc = evaluate(fit_state_models(e, split.train, km.centroids, with_state), e, split.test).metrics["fc"];
+  EXPECT_GT(state_fc["f1"].get<double>(), 0.9) << state_fc.dump();
   // A fault type absent from tuning is counted as unseen, not scored as a miss.
   EmbeddingSet renamed = e;
   for (auto r : split.test)
