@@ -259,12 +259,16 @@ std::string report_markdown(const EvaluateConfig& c, const nlohmann::json& repor
                     trained.metrics["fl"]["call_graph_calls"].get<std::size_t>(),
                     trained.metrics["fc"]["unseen_windows"].get<std::size_t>(),
                     trained.metrics["fc"]["unseen_types"].get<std::size_t>());
+  // The AD rule as rslicer tune fitted it (models.json's options, echoed by the evaluation).
+  const nlohmann::json& rule = trained.metrics["ad"]["rule"];
+  const auto history_windows = rule["history_windows"].get<std::size_t>();
   md += "\nAD threshold rule: the Mahalanobis score of z under its state's Gaussian (the global one for states with "
-        "fewer than " + std::to_string(c.min_state_windows) +
-        " normal tuning windows), as a robust z against the store's previous " + std::to_string(c.history_windows) +
+        "fewer than " + std::to_string(rule["min_state_windows"].get<std::size_t>()) +
+        " normal tuning windows), as a robust z against the store's previous " + std::to_string(history_windows) +
         " windows; flagged above " +
-        (c.threshold == "f1" ? std::string("the threshold that maximises F1 on the tuning split")
-                             : fmt::format("the {} quantile of the tuning split's normal windows", c.quantile)) +
+        (rule["threshold"] == "f1" ? std::string("the threshold that maximises F1 on the tuning split")
+                                   : fmt::format("the {} quantile of the tuning split's normal windows",
+                                                 rule["quantile"].get<double>())) +
         ". AUROC/AUPRC need no threshold; the oracle F1 uses the best threshold on the test split itself (a "
         "ceiling, not a rule).\n";
   const auto own_history = trained.metrics["ad"]["own_history_windows"].get<std::size_t>();
@@ -272,7 +276,7 @@ std::string report_markdown(const EvaluateConfig& c, const nlohmann::json& repor
     md += fmt::format("{} test windows belong to stores without tuning windows (tune.ad_reference): they are scored "
                       "against their own store's previous {} windows (the cosine distance of z to their median, as a "
                       "robust z), not by the tuning stores' Gaussians.\n",
-                      own_history, c.history_windows);
+                      own_history, history_windows);
   return md;
 }
 

@@ -90,10 +90,6 @@ EvaluateConfig read_evaluate_config(const config::Config& cfg) {
     c.baseline = EvaluateConfig::Run{cfg.get_string("baseline.embeddings"), cfg.get_string("baseline.models"),
                                      cfg.get_optional_string("baseline.clusters")};
   c.split = tuning::split_options(cfg);
-  c.threshold = cfg.get_string("tune.threshold");
-  c.quantile = cfg.get_double("tune.quantile");
-  c.min_state_windows = cfg.get_int("tune.min_state_windows");
-  c.history_windows = cfg.get_int("tune.history_windows");
   c.plots = cfg.get_bool("plots");
   c.tsne_max_points = static_cast<std::size_t>(cfg.get_int("tsne.max_points"));
   c.tsne.perplexity = cfg.get_double("tsne.perplexity");

@@ -57,10 +57,6 @@ struct EvaluateConfig {
   Run trained;
   std::optional<Run> baseline;  // baseline.embeddings set
   tuning::SplitOptions split;
-  // The AD rule as rslicer tune used it, quoted in the report.
-  std::string threshold;
-  double quantile = 0;
-  std::int64_t min_state_windows = 0, history_windows = 0;
   bool plots = false;
   std::size_t tsne_max_points = 0;
   tuning::TsneOptions tsne;

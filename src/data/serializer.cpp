@@ -177,11 +177,6 @@ MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::s
   return b;
 }
 
-std::pair<double, double> MetricBaseline::of(std::int32_t component, std::int32_t metric) const {
-  auto it = stats.find(key(component, metric));
-  return it == stats.end() ? std::pair<double, double>{0.0, 0.0} : it->second;
-}
-
 double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double value) const {
   auto it = stats.find(key(component, metric));
   if (it == stats.end()) return 0.0;  // a series the normal windows never showed: no baseline to compare with

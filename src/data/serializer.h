@@ -37,7 +37,6 @@ class Tokenizer;
 struct MetricBaseline {
   std::unordered_map<std::uint64_t, std::pair<double, double>> stats;  // key: component << 32 | metric
   static MetricBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
-  std::pair<double, double> of(std::int32_t component, std::int32_t metric) const;
   // How far `value` is from the series' normal mean in standard deviations, the deviation floored at 1% of the
   // mean (and 1e-3): a series constant in normal windows (a success rate of exactly 100%) has a deviation of 0,
   // and its fall to 50% is the largest deviation there is, not none. 0 for a series without a baseline.

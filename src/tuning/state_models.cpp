@@ -425,7 +425,10 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
           {"base_rate", truth.empty() ? 0.0 : static_cast<double>(positives) / static_cast<double>(truth.size())},
           {"windows", truth.size()}, {"events", event_detected.size()},
           {"event_recall", event_detected.empty() ? 0.0 : static_cast<double>(detected) / event_detected.size()},
-          {"state_models_used", state_models_used}};
+          {"state_models_used", state_models_used},
+          {"rule", {{"threshold", m.options.threshold}, {"quantile", m.options.quantile},
+                    {"min_state_windows", m.options.min_state_windows},
+                    {"history_windows", m.options.history_windows}}}};
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ def walk(x, path):
         for k, v in x.items():
             if k not in ('windows', 'events', 'state_models_used', 'confusion', 'test_windows', 'train_windows',
                          'threshold', 'history_threshold', 'own_history_windows', 'types', 'unseen_windows',
-                         'unseen_types', 'call_graph_calls', 'callee_discount'):
+                         'unseen_types', 'call_graph_calls', 'callee_discount', 'rule'):
                 walk(v, path + '.' + k)
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         if not (0.0 <= x <= 1.0): bad.append((path, x))

@@ -178,6 +178,9 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_GT(result.metrics["fc"]["f1"].get<double>(), 0.9) << result.metrics.dump();
   EXPECT_GT(result.metrics["ad"]["auroc"].get<double>(), 0.95) << result.metrics.dump();
   EXPECT_GE(result.metrics["ad"]["oracle_f1"].get<double>(), result.metrics["ad"]["f1"].get<double>());
+  // The rule the report quotes is the one the models were fitted with.
+  EXPECT_DOUBLE_EQ(result.metrics["ad"]["rule"]["quantile"].get<double>(), 0.99);
+  EXPECT_EQ(result.metrics["ad"]["rule"]["threshold"].get<std::string>(), "quantile");
   // Per fault event: the 16 faults of the test windows (rows 240..399: faults 24..39), each ranked once.
   EXPECT_EQ(result.metrics["fl"]["events"]["events"].get<std::size_t>(), 16u);
   EXPECT_GT(result.metrics["fl"]["events"]["pod"]["as1"].get<double>(), 0.9) << result.metrics.dump();
