@@ -113,7 +113,7 @@ EmbedStores open_embed_stores(const EmbedConfig& c, const data::Tokenizer& tok, 
     s.windows += store.windows().size();
     s.with_components.push_back(windows_with_components(store, c.normal_stride, c.before_fault));
     s.serializers.push_back(std::make_unique<data::WindowSerializer>(store, tok, c.serializer));
-    for (const auto& [caller, callee] : data::EdgeBaseline::from_store(store).calls()) {
+    for (const auto& [caller, callee] : s.serializers.back()->edge_baseline().calls()) {
       out.call_store.push_back(static_cast<std::int32_t>(out.stores.size() - 1));
       out.call_caller.push_back(caller);
       out.call_callee.push_back(callee);

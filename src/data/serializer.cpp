@@ -186,7 +186,7 @@ double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double 
 
 WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options)
     : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)),
-      edge_baseline_(options.level_z > 0 ? EdgeBaseline::from_store(store) : EdgeBaseline{}) {
+      edge_baseline_(EdgeBaseline::from_store(store)) {
   const auto& comps = store.components();
   std::unordered_map<std::int32_t, int> replicas;
   for (const auto& c : comps)

@@ -82,6 +82,9 @@ class WindowSerializer {
   ModalityTexts serialize(const Window& window, const WindowData& data) const;
   // The same, restricted to one component (a pod: its own series, its edges as caller or callee, its logs).
   ModalityTexts serialize_component(const Window& window, const WindowData& data, std::int32_t component) const;
+  // The store's edges as read for the texts (the words use them only with level_z > 0); their calls are the
+  // store's call graph.
+  const EdgeBaseline& edge_baseline() const { return edge_baseline_; }
 
  private:
   const WindowStoreReader& store_;
