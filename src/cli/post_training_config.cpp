@@ -1,7 +1,5 @@
 #include "cli/post_training_config.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 #include "core/error.h"
@@ -71,15 +69,10 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
   o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
   o.fl_callee_discount = cfg.get_double("tune.fl_callee_discount");
-  if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
-    throw ConfigError(fmt::format("FL callee discount {} out of range", o.fl_callee_discount), "tune.fl_callee_discount",
-                      "a weight in [0, 10] (0: the call graph unused)");
   o.threshold = cfg.get_string("tune.threshold");
   o.fc_signature = cfg.get_string("tune.fc_signature");
-  if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
-    throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
   o.ad_reference = cfg.get_string("tune.ad_reference");
-  tuning::check_ad_reference(o.ad_reference);
+  tuning::check_tune_options(o);
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "tuning/state_models.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -337,9 +339,14 @@ int StateModels::state_of(const float* z) const {
   return best;
 }
 
-void check_ad_reference(const std::string& reference) {
-  if (reference != "auto" && reference != "state" && reference != "history")
-    throw ConfigError("unknown AD reference '" + reference + "'", "tune.ad_reference", "auto, state or history");
+void check_tune_options(const TuneOptions& o) {
+  if (o.ad_reference != "auto" && o.ad_reference != "state" && o.ad_reference != "history")
+    throw ConfigError("unknown AD reference '" + o.ad_reference + "'", "tune.ad_reference", "auto, state or history");
+  if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
+    throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
+  if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
+    throw ConfigError(fmt::format("FL callee discount {} out of range", o.fl_callee_discount), "tune.fl_callee_discount",
+                      "a weight in [0, 10] (0: the call graph unused)");
 }
 
 bool StateModels::scores_against_own_history(const std::string& store_path) const {
@@ -356,7 +363,7 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   StateModels m;
   m.options = options;
   m.centroids = centroids;
-  check_ad_reference(options.ad_reference);
+  check_tune_options(options);
   for (auto r : train) m.tuned_stores.insert(e.stores[static_cast<std::size_t>(e.store[r])]);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);

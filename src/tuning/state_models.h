@@ -87,8 +87,9 @@ struct StateModels {
   bool scores_against_own_history(const std::string& store_path) const;
 };
 
-// Throws ConfigError (tune.ad_reference) unless `reference` is auto, state or history.
-void check_ad_reference(const std::string& reference);
+// Throws ConfigError naming the tune.* key of the first option out of its range (ad_reference, fc_signature,
+// fl_callee_discount): one check for the config reader (to fail before loading embeddings) and the library.
+void check_tune_options(const TuneOptions& options);
 
 StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_t>& train_rows,
                              const Matrix& centroids, const TuneOptions& options);

@@ -329,6 +329,12 @@ TEST(StateModels, AStoreAbsentFromTuningIsScoredAgainstItsOwnPast) {
   TuneOptions bad = automatic;
   bad.ad_reference = "oracle";
   EXPECT_THROW(fit_state_models(e, split.train, centroids, bad), rslicer::ConfigError);
+  // The library refuses the other options the config reader refuses, with the same check.
+  TuneOptions bad_signature = automatic, bad_discount = automatic;
+  bad_signature.fc_signature = "vibes";
+  bad_discount.fl_callee_discount = -1;
+  EXPECT_THROW(fit_state_models(e, split.train, centroids, bad_signature), rslicer::ConfigError);
+  EXPECT_THROW(fit_state_models(e, split.train, centroids, bad_discount), rslicer::ConfigError);
   // The round trip keeps which stores were tuned.
   const auto again = StateModels::from_json(nlohmann::json::parse(auto_models.to_json().dump()));
   EXPECT_EQ(evaluate(again, e, split.test).metrics["ad"].dump(), auto_ad.dump());
