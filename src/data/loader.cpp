@@ -35,6 +35,8 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
       tokenizer_(std::move(tokenizer)),
       options_(options),
       sampler_(window_counts(stores_, options.windows_per_store), options.cluster_size, options.global_batch, options.seed),
+      fault_pairs_(stores_, window_counts(stores_, options.windows_per_store), options.fault_pairs, options.global_batch,
+                   options.seed),
       next_step_(start_step),
       claim_step_(start_step) {
   if (options_.global_batch % static_cast<std::size_t>(options_.world) != 0)
@@ -45,6 +47,9 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
     sampler_.check_split(split, options_.world, "loader splits (from step " + std::to_string(step) + ")");
     splits_.emplace(step, split);
   }
+  if (options_.fault_pairs > 0 && fault_pairs_.pairs() == 0)
+    spdlog::warn("loader.fault_pairs={}: no fault type has two events in the training windows; batches hold no pairs",
+                 options_.fault_pairs);
   for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens, options_.show_time, options_.mask_event_params, options_.level_z}));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
@@ -91,6 +96,12 @@ void WindowLoader::set_split_from(std::uint64_t step, std::vector<std::int64_t> 
   while (splits_.size() > 1 && std::next(splits_.begin())->first <= next_step_) splits_.erase(splits_.begin());
 }
 
+std::vector<SampleRef> WindowLoader::rank_samples(std::uint64_t step, const std::vector<std::int64_t>& split) const {
+  auto global = sampler_.global_batch_at(step);
+  fault_pairs_.replace_tail(step, global);
+  return sampler_.rank_slice(global, options_.rank, split);
+}
+
 Batch WindowLoader::build(std::uint64_t step) const { return build_with(step, split_at(step)); }
 
 namespace {
@@ -105,6 +116,7 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser: a well-spread h
 // The pod a sample is shown as (LoaderOptions::component_views), or -1 for the whole window.
 std::int32_t pod_view_of(const WindowStoreReader& store, const Window& w, std::uint64_t step, const SampleRef& ref,
                          double share) {
+  if (ref.root_view) return store.faults().at(static_cast<std::size_t>(w.fault)).root_cause;
   if (share <= 0) return -1;
   const std::uint64_t h = mix(mix(step) ^ mix((static_cast<std::uint64_t>(ref.store) << 32) | ref.window));
   if (static_cast<double>(h >> 11) * 0x1.0p-53 >= share) return -1;
@@ -125,7 +137,7 @@ std::int32_t pod_view_of(const WindowStoreReader& store, const Window& w, std::u
 Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_t>& split) const {
   Batch b;
   b.step = step;
-  b.samples = sampler_.rank_batch_at(step, options_.rank, split);
+  b.samples = rank_samples(step, split);
   b.rank_windows = split;
   std::vector<std::string> metric_texts, trace_texts, log_texts;
   for (const auto& ref : b.samples) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "data/fault_pairs.h"
 #include "data/sampler.h"
 #include "data/serializer.h"
 #include "data/tokenizer.h"
@@ -34,6 +35,9 @@ struct LoaderOptions {
   // another pod otherwise (label unknown: a fault's effects spread); in a normal window any pod (label 0). A view's
   // times are its own (no overlap with any other sample), so the temporal loss and the overlap mask leave it alone.
   double component_views = 0;
+  // Same-type fault pairs at the end of every global batch, as root-cause pod views (data/fault_pairs.h): the
+  // positives of the fault-type loss. 0: none.
+  std::size_t fault_pairs = 0;
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
   std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)
@@ -77,6 +81,10 @@ class WindowLoader {
   const LoaderOptions& options() const { return options_; }
   std::uint64_t next_step() const { return next_step_; }
   const ClusterSampler& sampler() const { return sampler_; }
+  const FaultPairSampler& fault_pairs() const { return fault_pairs_; }
+  // Rank `options().rank`'s samples of step `step` under `split`: its slice of the sampler's global batch, whose
+  // last samples are the step's fault pairs (when loader.fault_pairs > 0).
+  std::vector<SampleRef> rank_samples(std::uint64_t step, const std::vector<std::int64_t>& split) const;
 
   // Builds one batch in the calling thread (the reference path the workers run; also for evaluation), with the
   // split in force at `step`.
@@ -98,6 +106,7 @@ class WindowLoader {
   std::vector<std::unique_ptr<WindowSerializer>> serializers_;
   LoaderOptions options_;
   ClusterSampler sampler_;
+  FaultPairSampler fault_pairs_;
   std::uint64_t next_step_;
 
   mutable std::mutex mutex_;

@@ -76,10 +76,14 @@ std::vector<SampleRef> ClusterSampler::rank_batch_at(std::uint64_t step, int ran
 }
 
 std::vector<SampleRef> ClusterSampler::rank_batch_at(std::uint64_t step, int rank, const std::vector<std::int64_t>& split) const {
+  return rank_slice(global_batch_at(step), rank, split);
+}
+
+std::vector<SampleRef> ClusterSampler::rank_slice(const std::vector<SampleRef>& global, int rank,
+                                                  const std::vector<std::int64_t>& split) const {
   check_split(split, static_cast<int>(split.size()), "data::ClusterSampler::rank_batch_at");
   if (rank < 0 || rank >= static_cast<int>(split.size()))
     throw Error("rank " + std::to_string(rank), "data::ClusterSampler::rank_batch_at", "a rank below " + std::to_string(split.size()));
-  auto global = global_batch_at(step);
   std::int64_t begin = 0;
   for (int r = 0; r < rank; ++r) begin += split[static_cast<std::size_t>(r)];
   return {global.begin() + begin, global.begin() + begin + split[static_cast<std::size_t>(rank)]};

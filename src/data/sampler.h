@@ -13,7 +13,8 @@ namespace rslicer::data {
 struct SampleRef {
   std::uint32_t store = 0;
   std::uint32_t window = 0;
-  bool operator==(const SampleRef& o) const { return store == o.store && window == o.window; }
+  bool root_view = false;  // shown as its fault's root-cause pod view (data/fault_pairs.h), not as the whole window
+  bool operator==(const SampleRef& o) const { return store == o.store && window == o.window && root_view == o.root_view; }
 };
 
 class ClusterSampler {
@@ -30,6 +31,9 @@ class ClusterSampler {
   // Rank r's slice when the global batch is split unevenly (by the ranks' pace, train/batch_balancer.h): rank q
   // takes split[q] samples, after those of the ranks before it.
   std::vector<SampleRef> rank_batch_at(std::uint64_t step, int rank, const std::vector<std::int64_t>& split) const;
+  // Rank r's slice of a global batch under `split` (checked as above).
+  std::vector<SampleRef> rank_slice(const std::vector<SampleRef>& global_batch, int rank,
+                                    const std::vector<std::int64_t>& split) const;
   // The split of the global batch into `world` equal parts, and a check that `split` is one (one count per rank,
   // each at least 1, summing to the global batch; ConfigError naming `where` otherwise).
   std::vector<std::int64_t> even_split(int world) const;

@@ -45,18 +45,23 @@ std::int64_t row_offset(const LossInputs& in, int rank) {
   return offset;
 }
 
+torch::Tensor fault_types_of(const LossInputs& in) {
+  return in.fault_types.defined() ? in.fault_types : torch::full_like(in.labels, -1);
+}
+
 }  // namespace
 
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) {
-  if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels, 0};
+  const torch::Tensor types = fault_types_of(in);
+  if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels, 0, types};
   const std::vector<torch::Tensor> embeddings = {in.e_m, in.e_t, in.e_l, in.z};
   std::vector<std::int64_t> widths;
   for (const auto& e : embeddings) widths.push_back(e.size(1));
   // Side by side, so that rank r's rows stay rows offset_r .. of the gathered block; split back into the four.
   const auto gathered = dist::all_gather_with_grad(torch::cat(embeddings, 1), comm, in.rows_per_rank).split_with_sizes(widths, 1);
-  const auto times = dist::all_gather(torch::stack({in.begin_ns, in.end_ns, in.labels}, 1), comm, in.rows_per_rank);
+  const auto times = dist::all_gather(torch::stack({in.begin_ns, in.end_ns, in.labels, types}, 1), comm, in.rows_per_rank);
   return {gathered[0], gathered[1], gathered[2], gathered[3], times.select(1, 0), times.select(1, 1), times.select(1, 2),
-          row_offset(in, comm.rank())};
+          row_offset(in, comm.rank()), times.select(1, 3)};
 }
 
 torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
@@ -110,6 +115,27 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
   return static_cast<double>(world) * local_sum / pairs;
 }
 
+torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
+  const torch::Tensor types = g.fault_types.defined() ? g.fault_types : torch::full_like(g.labels, -1);
+  const auto typed = (g.labels == 1) & (types >= 0);                           // [N]
+  const auto known = (g.labels == 0) | typed;                                  // [N]
+  // A row overlaps itself (every sample's interval has a positive length): no row is its own positive.
+  const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N]
+  const auto positive = typed.unsqueeze(1) & typed.unsqueeze(0) & (types.unsqueeze(1) == types.unsqueeze(0)) & ~overlapping;
+  // The normaliser: anchors (rows with a positive) over the whole global batch, the same on every rank.
+  const auto anchors = static_cast<double>((positive.sum(1) > 0).sum().item<std::int64_t>());
+  if (anchors == 0) return torch::zeros({}, in.z.options());
+  const std::int64_t n = in.z.size(0);
+  const auto mine = positive.narrow(0, g.offset, n);  // [n, N]: this rank's rows' positives
+  // A row that is no anchor keeps every column in its softmax (its loss is masked out below): no softmax row is
+  // empty, and every rank's loss reads the gathered z (its backward is a collective all ranks must join).
+  const auto candidate = (known.unsqueeze(0) & ~overlapping.narrow(0, g.offset, n)) | ~mine.any(1, true);
+  const auto logits = torch::matmul(unit(in.z), unit(g.z).t()) / temperature;
+  const auto log_prob = torch::log_softmax(logits.masked_fill(~candidate, -std::numeric_limits<float>::infinity()), 1);
+  const auto per_row = -log_prob.masked_fill(~mine, 0.0).sum(1) / mine.sum(1).clamp_min(1).to(log_prob.scalar_type());
+  return static_cast<double>(world) * per_row.sum() / anchors;
+}
+
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature, bool mask_overlapping) {
   GlobalBatch g;
   g.e_m = dist::all_gather_with_grad(in.e_m, comm, in.rows_per_rank);
@@ -139,13 +165,25 @@ torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, doubl
   return anomaly_loss(in, g, comm.world_size(), gamma);
 }
 
+torch::Tensor type_loss(const LossInputs& in, dist::Communicator& comm, double temperature) {
+  GlobalBatch g;
+  g.z = dist::all_gather_with_grad(in.z, comm, in.rows_per_rank);
+  g.begin_ns = dist::all_gather(in.begin_ns, comm, in.rows_per_rank);
+  g.end_ns = dist::all_gather(in.end_ns, comm, in.rows_per_rank);
+  g.labels = dist::all_gather(in.labels, comm, in.rows_per_rank);
+  g.fault_types = dist::all_gather(fault_types_of(in), comm, in.rows_per_rank);
+  g.offset = row_offset(in, comm.rank());
+  return type_loss(in, g, comm.world_size(), temperature);
+}
+
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {
   const GlobalBatch g = gather_global_batch(in, comm);
   LossTerms t;
   t.modal = modal_loss(in, g, comm.world_size(), o.temperature, o.mask_overlapping);
   t.temporal = temporal_loss(in, g, comm.world_size(), o.delta);
   t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
-  t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly;
+  t.type = o.lambda_type > 0 ? type_loss(in, g, comm.world_size(), o.temperature) : torch::zeros({}, in.z.options());
+  t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly + o.lambda_type * t.type;
   return t;
 }
 

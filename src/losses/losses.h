@@ -6,6 +6,12 @@
 //   modal (4):    symmetric InfoNCE for (T,M), (T,L), (M,L); cosine similarity / temperature; labels offset by rank
 //   temporal (5): 1/Z sum_{i!=j} omega_ij max(delta - sim(s_i, s_j), 0), omega = overlap / window length
 //   anomaly (6):  mean over (normal, abnormal) pairs of max(sim(s_n, s_a) - gamma, 0); 0 without such pairs
+//   type:         supervised contrastive (Khosla et al. 2020) over the abnormal rows whose fault type is known: each
+//                 such row's positives are the other rows of its type that do not overlap it, its softmax runs over
+//                 every other row of known label that does not overlap it; mean over rows with a positive, 0 without
+//                 any. Like the anomaly term it reads weak labels (the training side's only); it gives pre-training
+//                 the fault-type signal that failure classification needs (data/fault_pairs.h puts same-type pairs
+//                 from different fault events in every batch).
 #pragma once
 
 #include <torch/torch.h>
@@ -26,6 +32,7 @@ struct LossOptions {
   // InfoNCE leaves the windows that overlap the anchor out of its softmax: they share most of its events, so as
   // negatives they are near duplicates of the positive (false negatives the loss cannot separate).
   bool mask_overlapping = true;
+  double lambda_type = 0.0;  // weight of the fault-type term (0: off)
 };
 
 struct LossInputs {
@@ -35,10 +42,12 @@ struct LossInputs {
   torch::Tensor logit_scale;       // optional learnable log(1/temperature) (scalar); undefined: fixed temperature
   // Every rank's rows in the global batch (the same on every rank); empty: every rank holds B_local rows.
   std::vector<std::int64_t> rows_per_rank;
+  torch::Tensor fault_types;  // [B_local] int64, canonical type id (data/fault_types.h) or -1; undefined: all -1
 };
 
 struct LossTerms {
-  torch::Tensor total, modal, temporal, anomaly;  // scalars; rank-scaled (their mean over ranks is the global loss)
+  // scalars; rank-scaled (their mean over ranks is the global loss)
+  torch::Tensor total, modal, temporal, anomaly, type;
 };
 
 // What the losses read of every rank's rows: the four embeddings (with gradient) and the windows' times and labels,
@@ -49,6 +58,7 @@ struct GlobalBatch {
   torch::Tensor e_m, e_t, e_l, z;
   torch::Tensor begin_ns, end_ns, labels;
   std::int64_t offset = 0;  // this rank's first row in it
+  torch::Tensor fault_types;  // undefined: all -1
 };
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm);
 
@@ -65,12 +75,14 @@ torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, 
                          bool mask_overlapping = false);
 torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma);
+torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature);
 // The same, each gathering what it reads itself, tensor by tensor (the reference of the one gather).
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature,
                          bool mask_overlapping = false);
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma);
-// The three terms and their weighted sum over one gather_global_batch.
+torch::Tensor type_loss(const LossInputs& in, dist::Communicator& comm, double temperature);
+// The four terms and their weighted sum over one gather_global_batch.
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& options);
 
 // omega_ij = overlap([b_i, e_i), [b_j, e_j)) / max(length_i, length_j): [n, m] float.

@@ -12,7 +12,7 @@ namespace {
 losses::LossOptions loss_options(const config::Config& cfg) {
   return {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
           cfg.get_double("loss.delta"),       cfg.get_double("loss.gamma"),       cfg.get_double("loss.lambda_modal"),
-          cfg.get_bool("loss.mask_overlapping")};
+          cfg.get_bool("loss.mask_overlapping"), cfg.get_double("loss.lambda_type")};
 }
 
 // The loader's settings from loader.* (the per-rank and per-run fields are filled at start).
@@ -26,6 +26,7 @@ data::LoaderOptions loader_settings(const config::Config& cfg) {
   lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
   lo.level_z = cfg.get_double("loader.serializer.level_z");
   lo.component_views = cfg.get_double("loader.component_views");
+  lo.fault_pairs = static_cast<std::size_t>(cfg.get_int("loader.fault_pairs"));
   return lo;
 }
 

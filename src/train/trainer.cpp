@@ -32,17 +32,27 @@ BatchTensors to_tensors(const data::Batch& batch) {
   t.begin_ns = torch::from_blob(const_cast<std::int64_t*>(batch.begin_ns.data()), {n}, torch::kInt64).clone();
   t.end_ns = torch::from_blob(const_cast<std::int64_t*>(batch.end_ns.data()), {n}, torch::kInt64).clone();
   t.labels = torch::empty({n}, torch::kInt64);
-  for (std::int64_t i = 0; i < n; ++i) t.labels[i] = static_cast<std::int64_t>(batch.labels[static_cast<std::size_t>(i)]);
+  t.fault_types = torch::empty({n}, torch::kInt64);
+  for (std::int64_t i = 0; i < n; ++i) {
+    t.labels[i] = static_cast<std::int64_t>(batch.labels[static_cast<std::size_t>(i)]);
+    t.fault_types[i] = static_cast<std::int64_t>(batch.fault_types[static_cast<std::size_t>(i)]);
+  }
   // An even split keeps the losses' plain (equal-count) gathers.
   const auto& split = batch.rank_windows;
   if (std::adjacent_find(split.begin(), split.end(), std::not_equal_to<>()) != split.end()) t.rows_per_rank = split;
   return t;
 }
 
+namespace {
+// The terms as logged, in this order: total, modal, temporal, anomaly, type.
+torch::Tensor logged_terms(const losses::LossTerms& t) { return torch::stack({t.total, t.modal, t.temporal, t.anomaly, t.type}); }
+}  // namespace
+
 BatchTensors BatchTensors::to(torch::Device device) const {
   if (device == labels.device()) return *this;
   auto move = [&](const model::TokenTensors& t) { return model::TokenTensors{t.ids.to(device), t.mask.to(device)}; };
-  return {move(metrics), move(traces), move(logs), begin_ns.to(device), end_ns.to(device), labels.to(device), rows_per_rank};
+  return {move(metrics),         move(traces),        move(logs), begin_ns.to(device), end_ns.to(device), labels.to(device),
+          rows_per_rank,         fault_types.to(device)};
 }
 
 Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults)
@@ -105,7 +115,7 @@ void Trainer::check_rows_per_rank(const BatchTensors& b) const {
 }
 
 losses::LossTerms Trainer::loss_of(const model::Encoded& e, const BatchTensors& b) {
-  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank};
+  losses::LossInputs in{e.e_m, e.e_t, e.e_l, e.z, b.begin_ns, b.end_ns, b.labels, logit_scale_, b.rows_per_rank, b.fault_types};
   return losses::runtime_slicer_loss(in, comm_, options_.loss);
 }
 
@@ -148,9 +158,9 @@ losses::LossTerms Trainer::evaluate(const data::Batch& batch) {
   auto terms = forward_loss(to_tensors(batch).to(options_.device));
   model_->train();
   // Mean over ranks: the global batch's loss.
-  torch::Tensor values = torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).contiguous();
+  torch::Tensor values = logged_terms(terms).contiguous();
   comm_.allreduce(values, dist::ReduceOp::avg)->wait();
-  return {values[0], values[1], values[2], values[3]};
+  return {values[0], values[1], values[2], values[3], values[4]};
 }
 
 StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
@@ -162,8 +172,8 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
-  // total, modal, temporal, anomaly: the global batch's mean
-  torch::Tensor logged = torch::zeros({4}, torch::TensorOptions().device(options_.device));
+  // total, modal, temporal, anomaly, type: the global batch's mean
+  torch::Tensor logged = torch::zeros({5}, torch::TensorOptions().device(options_.device));
   const std::shared_ptr<dist::Work> logged_work = forward_backward(micro_batches, s, logged);
   const auto o0 = std::chrono::steady_clock::now();
   s.grad_norm = std::sqrt(data_parallel_->reduce_gradients());
@@ -182,6 +192,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   s.modal = logged[1].item<double>();
   s.temporal = logged[2].item<double>();
   s.anomaly = logged[3].item<double>();
+  s.type = logged[4].item<double>();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_wait_seconds = data_parallel_->seconds_waiting() - wait_before;
   return s;
@@ -203,7 +214,7 @@ std::shared_ptr<dist::Work> Trainer::forward_backward(const std::vector<data::Ba
     terms.total = faults_.on_loss(step_, terms.total);
     faults_.after_forward(comm_.rank(), step_);
     const auto f1 = std::chrono::steady_clock::now();
-    logged += torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach() /
+    logged += logged_terms(terms).detach() /
               static_cast<double>(options_.grad_accum);
     // The global batch's loss is known now: its all-reduce goes out before backward and is done by its end.
     if (last) logged_work = comm_.allreduce(logged, dist::ReduceOp::avg);

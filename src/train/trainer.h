@@ -61,7 +61,7 @@ struct TrainOptions {
 
 struct StepStats {
   std::int64_t step = 0;
-  double loss = 0, modal = 0, temporal = 0, anomaly = 0, lr = 0, grad_norm = 0;
+  double loss = 0, modal = 0, temporal = 0, anomaly = 0, type = 0, lr = 0, grad_norm = 0;
   std::size_t windows = 0, tokens = 0;  // this rank's
   double seconds = 0, comm_wait_seconds = 0;
   bool skipped = false;  // non-finite loss or gradient: no update
@@ -78,6 +78,7 @@ struct BatchTensors {
   model::TokenTensors metrics, traces, logs;
   torch::Tensor begin_ns, end_ns, labels;
   std::vector<std::int64_t> rows_per_rank;  // every rank's windows when they differ (data::Batch::rank_windows); else empty
+  torch::Tensor fault_types;                // canonical fault type id or -1 (data::Batch::fault_types)
   BatchTensors to(torch::Device device) const;
 };
 BatchTensors to_tensors(const data::Batch& batch);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "data/fixture_telemetry.h"
 #include "data/cpu_affinity.h"
+#include "data/fault_pairs.h"
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/serializer.h"
@@ -385,4 +386,84 @@ TEST(Loader, WorkersRunOnTheirCpus) {
   }
   EXPECT_EQ(pinned, 2);
   EXPECT_EQ(allowed_cpus(), allowed);  // the calling thread is not pinned
+}
+
+namespace {
+
+// The fixture with both of its faults of one type (two events of type 4) and a third event of another type.
+Telemetry two_events_of_one_type() {
+  Telemetry t = test::fixture();
+  t.faults[1].type = 4;
+  t.faults.push_back({test::T0 + 480 * test::S, test::T0 + 540 * test::S, 2, t.faults[0].root_cause, ComponentKind::pod});
+  return t;
+}
+
+}  // namespace
+
+// Each pair at the end of a global batch is two abnormal windows of two events of one fault type, shown as their
+// root cause; types with one event give none; the draw depends on the seed and step only.
+TEST(FaultPairs, EachPairIsTwoEventsOfOneTypeShownAsTheirRootCause) {
+  test::TempDir dir;
+  auto store = fixture_store(dir, two_events_of_one_type(), "pairs.h5");
+  const std::size_t windows = store->windows().size();
+  FaultPairSampler pairs({store}, {windows}, 2, 16, 5);
+  ASSERT_EQ(pairs.pairs(), 2u);
+  EXPECT_EQ(pairs.types_with_pairs(), 1u);  // type 2 has one event
+  std::set<std::uint32_t> drawn;
+  for (std::uint64_t step = 0; step < 20; ++step) {
+    std::vector<SampleRef> batch(16, SampleRef{0, 0});
+    pairs.replace_tail(step, batch);
+    for (std::size_t i = 0; i < 12; ++i) EXPECT_FALSE(batch[i].root_view) << "the clusters' part is kept";
+    for (std::size_t p = 12; p < 16; p += 2) {
+      const Window& a = store->windows().at(batch[p].window);
+      const Window& b = store->windows().at(batch[p + 1].window);
+      EXPECT_TRUE(batch[p].root_view && batch[p + 1].root_view);
+      EXPECT_EQ(a.label, 1);
+      EXPECT_EQ(b.label, 1);
+      ASSERT_GE(a.fault, 0);
+      ASSERT_GE(b.fault, 0);
+      EXPECT_NE(a.fault, b.fault) << "two events";
+      EXPECT_EQ(store->faults()[static_cast<std::size_t>(a.fault)].type, 4);
+      EXPECT_EQ(store->faults()[static_cast<std::size_t>(b.fault)].type, 4);
+      drawn.insert(batch[p].window);
+    }
+    std::vector<SampleRef> again(16, SampleRef{0, 0});
+    FaultPairSampler(std::vector<std::shared_ptr<const WindowStoreReader>>{store}, {windows}, 2, 16, 5).replace_tail(step, again);
+    EXPECT_EQ(again, batch);
+  }
+  EXPECT_GT(drawn.size(), 1u) << "the windows vary with the step";
+  // Only the training prefix counts: without the second event's windows no type has two events.
+  std::size_t before_second = 0;
+  while (store->windows()[before_second].end_ns <= store->faults()[1].begin_ns) ++before_second;
+  EXPECT_EQ(FaultPairSampler({store}, {before_second}, 2, 16, 5).pairs(), 0u);
+  EXPECT_THROW(FaultPairSampler({store}, {windows}, 8, 16, 5), ConfigError);  // no room left for the clusters
+}
+
+// The loader shows the pairs as root-cause pod views labelled abnormal with their fault type, on the last rank's
+// slice, with times of their own.
+TEST(Loader, FaultPairsAreRootCauseViewsOfKnownType) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto store = fixture_store(dir, two_events_of_one_type(), "pairs.h5");
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options = rank1_of_2_options();
+  options.fault_pairs = 1;
+  WindowLoader loader({store}, tok, options);
+  const WindowSerializer serializer(
+      *store, *tok, SerializerOptions{options.max_tokens, options.show_time, options.mask_event_params, options.level_z});
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    const Batch b = loader.build(step);
+    ASSERT_EQ(b.samples.size(), 2u);
+    std::vector<std::string> views;
+    for (std::size_t i = 0; i < 2; ++i) {
+      EXPECT_TRUE(b.samples[i].root_view);
+      EXPECT_EQ(b.labels[i], 1);
+      EXPECT_EQ(b.fault_types[i], 4);
+      EXPECT_LT(b.begin_ns[i], 0) << "a view's own time";
+      const Window& w = store->windows().at(b.samples[i].window);
+      const auto root = store->faults().at(static_cast<std::size_t>(w.fault)).root_cause;
+      views.push_back(serializer.serialize_component(w, store->read_window(b.samples[i].window), root).metrics);
+    }
+    EXPECT_EQ(b.metrics.ids, tok->encode_batch(views, options.max_tokens).ids) << "each is its root cause's view";
+  }
 }

@@ -94,6 +94,38 @@ TEST(Losses, OverlappingWindowsAreNoNegativesWhenMasked) {
   EXPECT_FALSE(excluded[0][2].item<bool>());
 }
 
+// The fault-type term by hand: rows 0 and 1 of one type (apart in time) are each other's positive, row 2 (another
+// type) and row 3 (normal) are negatives, row 4 (label unknown) is neither; z of 0 and 1 along e1, of 2 to 4 along
+// e2: each anchor's loss is -log(e^{1/t} / (e^{1/t} + 2)).
+TEST(Losses, FaultTypeTermByHand) {
+  LossInputs in;
+  in.z = rows({{1, 0}, {1, 0}, {0, 1}, {0, 1}, {0, 1}});
+  in.e_m = in.e_t = in.e_l = in.z;
+  in.begin_ns = torch::tensor({0, 100, 200, 300, 400}, torch::kInt64);
+  in.end_ns = in.begin_ns + 60;
+  in.labels = torch::tensor({1, 1, 1, 0, -1}, torch::kInt64);
+  in.fault_types = torch::tensor({3, 3, 5, -1, 3}, torch::kInt64);
+  const double t = 0.5;
+  EXPECT_NEAR(type_loss(in, self(), t).item<double>(), std::log(1 + 2 * std::exp(-1 / t)), 1e-6);
+  // Overlapping rows are no positives (nor negatives): with row 1 overlapping row 0, no row has a positive.
+  LossInputs overlapping = in;
+  overlapping.begin_ns = torch::tensor({0, 30, 200, 300, 400}, torch::kInt64);
+  overlapping.end_ns = overlapping.begin_ns + 60;
+  EXPECT_EQ(type_loss(overlapping, self(), t).item<double>(), 0.0);
+  // Without fault types (or with none known) the term is 0, and runtime_slicer_loss adds it only when weighted.
+  LossInputs untyped = in;
+  untyped.fault_types = torch::Tensor();
+  EXPECT_EQ(type_loss(untyped, self(), t).item<double>(), 0.0);
+  LossOptions o;
+  o.temperature = t;
+  EXPECT_EQ(runtime_slicer_loss(in, self(), o).type.item<double>(), 0.0);  // lambda_type 0: not computed
+  o.lambda_type = 0.5;
+  const LossTerms terms = runtime_slicer_loss(in, self(), o);
+  EXPECT_NEAR(terms.type.item<double>(), std::log(1 + 2 * std::exp(-1 / t)), 1e-6);
+  EXPECT_NEAR(terms.total.item<double>(),
+              (terms.modal + o.lambda_temp * terms.temporal + o.lambda_anom * terms.anomaly + 0.5 * terms.type).item<double>(), 1e-6);
+}
+
 TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "Debian's /usr/bin/python3 with python3-torch is not installed";
@@ -107,7 +139,9 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   in.begin_ns = torch::tensor({0, 30, 60, 90, 500, 530, 900, 2000}, torch::kInt64) * static_cast<std::int64_t>(1000000000);
   in.end_ns = in.begin_ns + static_cast<std::int64_t>(60000000000);
   in.labels = torch::tensor({0, 0, 1, 1, 0, -1, 1, 0}, torch::kInt64);
+  in.fault_types = torch::tensor({-1, -1, 2, 7, -1, 2, 2, -1}, torch::kInt64);  // rows 2 and 6 of one type
   LossOptions o{0.1, 0.7, 0.9, 0.8, 0.1};
+  o.lambda_type = 0.6;
   LossTerms terms = runtime_slicer_loss(in, self(), o);
   terms.total.backward();
 
@@ -126,9 +160,10 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   nlohmann::json input = {{"e_m", to_json(in.e_m.detach())}, {"e_t", to_json(in.e_t.detach())},
                           {"e_l", to_json(in.e_l.detach())}, {"z", to_json(in.z.detach())},
                           {"begin", longs(in.begin_ns)},       {"end", longs(in.end_ns)},
-                          {"labels", longs(in.labels)},
+                          {"labels", longs(in.labels)},      {"fault_types", longs(in.fault_types)},
                           {"options", {{"temperature", o.temperature}, {"delta", o.delta}, {"gamma", o.gamma},
                                        {"lambda_temp", o.lambda_temp}, {"lambda_anom", o.lambda_anom},
+                                       {"lambda_type", o.lambda_type},
                                        {"mask_overlapping", o.mask_overlapping}}}};
   std::ofstream(dir / "in.json") << input.dump();
   std::string cmd = "/usr/bin/python3 '" + std::string(RSLICER_TEST_DIR) + "/reference/losses_reference.py' '" +
@@ -139,9 +174,11 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   EXPECT_NEAR(terms.modal.item<double>(), ref["modal"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.temporal.item<double>(), ref["temporal"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.anomaly.item<double>(), ref["anomaly"].get<double>(), 1e-5);
+  EXPECT_NEAR(terms.type.item<double>(), ref["type"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.total.item<double>(), ref["total"].get<double>(), 1e-5);
   EXPECT_GT(terms.temporal.item<double>(), 0.0);  // the fixture exercises every term
   EXPECT_GT(terms.anomaly.item<double>(), 0.0);
+  EXPECT_GT(terms.type.item<double>(), 0.0);
   for (auto [name, t] : {std::pair{"grad_e_m", in.e_m}, {"grad_e_t", in.e_t}, {"grad_e_l", in.e_l}, {"grad_z", in.z}}) {
     auto expected = ref[name].get<std::vector<std::vector<float>>>();
     for (int i = 0; i < n; ++i)

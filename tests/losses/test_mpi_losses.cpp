@@ -32,6 +32,7 @@ LossInputs rank_inputs(int rank) {
   in.begin_ns = torch::arange(n, torch::kInt64) * 40 + 25 * rank;
   in.end_ns = in.begin_ns + 60;
   in.labels = torch::tensor({0, 1, -1, rank % 2 == 0 ? 0 : 1}, torch::kInt64);
+  in.fault_types = torch::tensor({-1, 6, 6, 6}, torch::kInt64);  // abnormal rows of one type on every rank
   return in;
 }
 
@@ -43,18 +44,23 @@ TEST(Losses, OneGatherEqualsTheGathersTensorByTensor) {
   o.lambda_temp = 0.7;
   o.lambda_anom = 0.3;
   o.gamma = -0.5;  // every (normal, abnormal) pair above the margin: the anomaly term has a gradient on every rank
+  o.lambda_type = 0.4;
   const LossInputs fast = rank_inputs(comm.rank());
   const LossTerms terms = runtime_slicer_loss(fast, comm, o);
   terms.total.backward();
 
   const LossInputs ref = rank_inputs(comm.rank());
   const torch::Tensor modal = modal_loss(ref, comm, o.temperature, o.mask_overlapping), temporal = temporal_loss(ref, comm, o.delta),
-                      anomaly = anomaly_loss(ref, comm, o.gamma);
-  (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly).backward();
+                      anomaly = anomaly_loss(ref, comm, o.gamma), type = type_loss(ref, comm, o.temperature);
+  (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly + o.lambda_type * type).backward();
 
   EXPECT_NEAR(terms.modal.item<double>(), modal.item<double>(), 1e-6);
   EXPECT_NEAR(terms.temporal.item<double>(), temporal.item<double>(), 1e-6);
   EXPECT_NEAR(terms.anomaly.item<double>(), anomaly.item<double>(), 1e-6);
+  EXPECT_NEAR(terms.type.item<double>(), type.item<double>(), 1e-6);
+  torch::Tensor type_sum = type.detach().clone().reshape({1});
+  comm.allreduce(type_sum, dist::ReduceOp::sum)->wait();
+  EXPECT_GT(type_sum.item<double>(), 0.0);  // same-type rows apart in time on ranks 0 and 1 (each rank has its share)
   EXPECT_GT(temporal.item<double>(), 0.0);  // the windows overlap: the term is not trivially zero
   EXPECT_GT(anomaly.item<double>(), 0.0);
   const auto fast_grads = grads_of(fast), ref_grads = grads_of(ref);
@@ -76,7 +82,8 @@ LossInputs uneven_inputs(int rank, bool grad = true) {
   in.z = torch::randn({n, 5}).requires_grad_(grad);
   in.begin_ns = torch::arange(n, torch::kInt64) * 40 + 25 * rank;
   in.end_ns = in.begin_ns + 60;
-  in.labels = (torch::arange(n, torch::kInt64) + rank) % 3 - 1;  // -1, 0, 1 in turn
+  in.labels = (2 * torch::arange(n, torch::kInt64) + rank) % 3 - 1;  // -1, 1, 0 in turn
+  in.fault_types = torch::zeros({n}, torch::kInt64);                  // abnormal rows of one type on ranks 0 and 1
   return in;
 }
 
@@ -87,11 +94,13 @@ TEST(Losses, UnevenRowsPerRankGiveTheGlobalBatchsLossAndGradients) {
   o.lambda_temp = 0.7;
   o.lambda_anom = 0.3;
   o.gamma = -0.5;
+  o.lambda_type = 0.4;
   LossInputs mine = uneven_inputs(comm.rank());
   for (int r = 0; r < world; ++r) mine.rows_per_rank.push_back(r + 2);
   const LossTerms terms = runtime_slicer_loss(mine, comm, o);
   terms.total.backward();
-  torch::Tensor values = torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly}).detach().to(torch::kFloat64);
+  torch::Tensor values =
+      torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly, terms.type}).detach().to(torch::kFloat64);
   comm.allreduce(values, dist::ReduceOp::avg)->wait();
 
   // The reference: one process, the whole global batch.
@@ -110,13 +119,16 @@ TEST(Losses, UnevenRowsPerRankGiveTheGlobalBatchsLossAndGradients) {
   all.begin_ns = joined(&LossInputs::begin_ns);
   all.end_ns = joined(&LossInputs::end_ns);
   all.labels = joined(&LossInputs::labels);
+  all.fault_types = joined(&LossInputs::fault_types);
   dist::MpiCommunicator self(MPI_COMM_SELF, std::chrono::seconds(60));
   const LossTerms ref = runtime_slicer_loss(all, self, o);
   ref.total.backward();
-  const double expected[] = {ref.total.item<double>(), ref.modal.item<double>(), ref.temporal.item<double>(), ref.anomaly.item<double>()};
-  for (int i = 0; i < 4; ++i) EXPECT_NEAR(values[i].item<double>(), expected[i], 1e-5 * std::abs(expected[i]) + 1e-7) << "term " << i;
+  const double expected[] = {ref.total.item<double>(), ref.modal.item<double>(), ref.temporal.item<double>(),
+                             ref.anomaly.item<double>(), ref.type.item<double>()};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(values[i].item<double>(), expected[i], 1e-5 * std::abs(expected[i]) + 1e-7) << "term " << i;
   EXPECT_GT(expected[2], 0.0);  // the windows overlap across ranks: the temporal term is not trivially zero
   EXPECT_GT(expected[3], 0.0);
+  EXPECT_GT(expected[4], 0.0);
   std::int64_t begin = 0;
   for (int r = 0; r < comm.rank(); ++r) begin += r + 2;
   const std::int64_t n = comm.rank() + 2;
@@ -141,6 +153,7 @@ TEST(Losses, TheGlobalBatchIsEveryRanksRowsInRankOrder) {
     EXPECT_TRUE(torch::equal(g.z.narrow(0, r * n, n), theirs.z)) << "rank " << r;
     EXPECT_TRUE(torch::equal(g.end_ns.narrow(0, r * n, n), theirs.end_ns)) << "rank " << r;
     EXPECT_TRUE(torch::equal(g.labels.narrow(0, r * n, n), theirs.labels)) << "rank " << r;
+    EXPECT_TRUE(torch::equal(g.fault_types.narrow(0, r * n, n), theirs.fault_types)) << "rank " << r;
   }
 }
 

@@ -1,9 +1,9 @@
 """PyTorch reference of the pre-training losses (paper eqs. 4-6) on one process: values and input gradients.
 
 usage: /usr/bin/python3 losses_reference.py <in.json> <out.json>
-  in:  {"e_m","e_t","e_l","z": [[...]], "begin","end","labels": [...], "options": {temperature, delta, gamma,
-        lambda_temp, lambda_anom, mask_overlapping}}
-  out: {"modal","temporal","anomaly","total": float, "grad_e_m","grad_e_t","grad_e_l","grad_z": [[...]]}
+  in:  {"e_m","e_t","e_l","z": [[...]], "begin","end","labels","fault_types": [...], "options": {temperature, delta,
+        gamma, lambda_temp, lambda_anom, lambda_type, mask_overlapping}}
+  out: {"modal","temporal","anomaly","type","total": float, "grad_e_m","grad_e_t","grad_e_l","grad_z": [[...]]}
 Written from the equations, independently of the C++ code.
 """
 import json
@@ -54,9 +54,28 @@ def main():
     pairs = [(i, j) for i in range(n) for j in range(n) if labels[i] == 0 and labels[j] == 1]
     anomaly = sum(torch.clamp(sim[i, j] - o["gamma"], min=0) for i, j in pairs) / len(pairs) if pairs else torch.zeros(())
 
-    total = modal + o["lambda_temp"] * temporal + o["lambda_anom"] * anomaly
+    # Supervised contrastive over abnormal rows of known fault type: positives are the other rows of the anchor's
+    # type that do not overlap it; the softmax runs over the other rows of known label that do not overlap it.
+    types = inp.get("fault_types", [-1] * n)
+    typed = [labels[i] == 1 and types[i] >= 0 for i in range(n)]
+    known = [labels[i] == 0 or typed[i] for i in range(n)]
+    per_anchor = []
+    for i in range(n):
+        if not typed[i]:
+            continue
+        pos = [j for j in range(n) if j != i and typed[j] and types[j] == types[i] and not overlaps(i, j)]
+        if not pos:
+            continue
+        cand = [j for j in range(n) if j != i and known[j] and not overlaps(i, j)]
+        logits = sim[i, cand] / o["temperature"]
+        log_prob = logits - torch.logsumexp(logits, 0)
+        per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
+    type_term = sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
+
+    total = modal + o["lambda_temp"] * temporal + o["lambda_anom"] * anomaly + o.get("lambda_type", 0) * type_term
     total.backward()
-    out = {"modal": modal.item(), "temporal": float(temporal), "anomaly": float(anomaly), "total": total.item()}
+    out = {"modal": modal.item(), "temporal": float(temporal), "anomaly": float(anomaly), "type": float(type_term),
+           "total": total.item()}
     for k in t:
         out["grad_" + k] = t[k].grad.tolist()
     json.dump(out, open(sys.argv[2], "w"))
