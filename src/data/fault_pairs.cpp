@@ -27,8 +27,8 @@ bool is_pod(const WindowStoreReader& store, std::int32_t component) {
 
 FaultPairSampler::FaultPairSampler(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores,
                                    const std::vector<std::size_t>& windows_per_store, std::size_t pairs,
-                                   std::size_t global_batch, std::uint64_t seed)
-    : pairs_(pairs), seed_(seed) {
+                                   std::size_t global_batch, std::uint64_t seed, bool root_views)
+    : pairs_(pairs), seed_(seed), root_views_(root_views) {
   if (pairs == 0) return;
   if (2 * pairs >= global_batch)
     throw ConfigError(std::to_string(pairs) + " fault pairs in a global batch of " + std::to_string(global_batch),
@@ -69,7 +69,7 @@ void FaultPairSampler::replace_tail(std::uint64_t step, std::vector<SampleRef>& 
     const std::size_t second = (first + 1 + draw(events.size() - 1)) % events.size();  // another event
     for (std::size_t e : {first, second}) {
       const Event& event = events[e];
-      global_batch[slot++] = {event.store, event.windows[draw(event.windows.size())], true};
+      global_batch[slot++] = {event.store, event.windows[draw(event.windows.size())], root_views_};
     }
   }
 }

@@ -2,7 +2,7 @@
 // adjacent-window clusters holds one or two fault events, rarely two of one type, so a contrastive term over fault
 // types would see almost no positive pair. This sampler puts `pairs` of them at the end of every global batch: for
 // each pair a fault type (one with at least two events on the training side), two of its events, one abnormal
-// window of each, shown as its root cause's pod view (what failure classification embeds). The draw is a hash of
+// window of each, shown whole or as its root cause's pod view (what failure classification embeds). The draw is a hash of
 // (seed, step): the same on any number of ranks, after a resume, and for every world size.
 #pragma once
 
@@ -22,12 +22,13 @@ class FaultPairSampler {
   // clusters (a ConfigError naming loader.fault_pairs otherwise).
   FaultPairSampler(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores,
                    const std::vector<std::size_t>& windows_per_store, std::size_t pairs, std::size_t global_batch,
-                   std::uint64_t seed);
+                   std::uint64_t seed, bool root_views = true);
 
   // Pairs per batch actually drawn: 0 when asked for none or when no fault type has two events.
   std::size_t pairs() const { return types_.empty() ? 0 : pairs_; }
   std::size_t types_with_pairs() const { return types_.size(); }
-  // Replaces the last 2 * pairs() samples of the global batch of `step` by that step's pairs (root_view set).
+  // Replaces the last 2 * pairs() samples of the global batch of `step` by that step's pairs (root_view set when
+  // shown as root-cause views).
   void replace_tail(std::uint64_t step, std::vector<SampleRef>& global_batch) const;
 
  private:
@@ -38,6 +39,7 @@ class FaultPairSampler {
   std::vector<std::vector<Event>> types_;  // per fault type with >= 2 events: its events
   std::size_t pairs_;
   std::uint64_t seed_;
+  bool root_views_;
 };
 
 }  // namespace rslicer::data

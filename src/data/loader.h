@@ -38,6 +38,7 @@ struct LoaderOptions {
   // Same-type fault pairs at the end of every global batch, as root-cause pod views (data/fault_pairs.h): the
   // positives of the fault-type loss. 0: none.
   std::size_t fault_pairs = 0;
+  bool fault_pair_root_views = true;  // false: the pairs' windows shown whole
   std::uint64_t seed = 0;
   int rank = 0, world = 1;
   std::vector<int> worker_cpus;  // CPUs the worker threads are pinned to; empty: not pinned (cpu_affinity.h)

@@ -117,8 +117,7 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
 
 torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
   const torch::Tensor types = g.fault_types.defined() ? g.fault_types : torch::full_like(g.labels, -1);
-  const auto typed = (g.labels == 1) & (types >= 0);                           // [N]
-  const auto known = (g.labels == 0) | typed;                                  // [N]
+  const auto typed = (g.labels == 1) & (types >= 0);  // [N]
   // A row overlaps itself (every sample's interval has a positive length): no row is its own positive.
   const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N]
   const auto positive = typed.unsqueeze(1) & typed.unsqueeze(0) & (types.unsqueeze(1) == types.unsqueeze(0)) & ~overlapping;
@@ -129,7 +128,7 @@ torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, d
   const auto mine = positive.narrow(0, g.offset, n);  // [n, N]: this rank's rows' positives
   // A row that is no anchor keeps every column in its softmax (its loss is masked out below): no softmax row is
   // empty, and every rank's loss reads the gathered z (its backward is a collective all ranks must join).
-  const auto candidate = (known.unsqueeze(0) & ~overlapping.narrow(0, g.offset, n)) | ~mine.any(1, true);
+  const auto candidate = (typed.unsqueeze(0) & ~overlapping.narrow(0, g.offset, n)) | ~mine.any(1, true);
   const auto logits = torch::matmul(unit(in.z), unit(g.z).t()) / temperature;
   const auto log_prob = torch::log_softmax(logits.masked_fill(~candidate, -std::numeric_limits<float>::infinity()), 1);
   const auto per_row = -log_prob.masked_fill(~mine, 0.0).sum(1) / mine.sum(1).clamp_min(1).to(log_prob.scalar_type());

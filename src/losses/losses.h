@@ -8,8 +8,8 @@
 //   anomaly (6):  mean over (normal, abnormal) pairs of max(sim(s_n, s_a) - gamma, 0); 0 without such pairs
 //   type:         supervised contrastive (Khosla et al. 2020) over the abnormal rows whose fault type is known: each
 //                 such row's positives are the other rows of its type that do not overlap it, its softmax runs over
-//                 every other row of known label that does not overlap it; mean over rows with a positive, 0 without
-//                 any. Like the anomaly term it reads weak labels (the training side's only); it gives pre-training
+//                 the other such rows that do not overlap it (normal rows are the anomaly term's: not here); mean
+//                 over rows with a positive, 0 without any. Like the anomaly term it reads weak labels (the training side's only); it gives pre-training
 //                 the fault-type signal that failure classification needs (data/fault_pairs.h puts same-type pairs
 //                 from different fault events in every batch).
 #pragma once

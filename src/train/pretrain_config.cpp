@@ -27,6 +27,10 @@ data::LoaderOptions loader_settings(const config::Config& cfg) {
   lo.level_z = cfg.get_double("loader.serializer.level_z");
   lo.component_views = cfg.get_double("loader.component_views");
   lo.fault_pairs = static_cast<std::size_t>(cfg.get_int("loader.fault_pairs"));
+  const std::string view = cfg.get_string("loader.fault_pair_view");
+  if (view != "root_cause" && view != "window")
+    throw ConfigError("'" + view + "' is not a view of a fault pair's windows", "loader.fault_pair_view", "root_cause or window");
+  lo.fault_pair_root_views = view == "root_cause";
   return lo;
 }
 

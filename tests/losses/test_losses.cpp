@@ -95,8 +95,8 @@ TEST(Losses, OverlappingWindowsAreNoNegativesWhenMasked) {
 }
 
 // The fault-type term by hand: rows 0 and 1 of one type (apart in time) are each other's positive, row 2 (another
-// type) and row 3 (normal) are negatives, row 4 (label unknown) is neither; z of 0 and 1 along e1, of 2 to 4 along
-// e2: each anchor's loss is -log(e^{1/t} / (e^{1/t} + 2)).
+// type) is a negative, row 3 (normal: the anomaly term's) and row 4 (label unknown) are neither; z of 0 and 1 along
+// e1, of 2 to 4 along e2: each anchor's loss is -log(e^{1/t} / (e^{1/t} + 1)).
 TEST(Losses, FaultTypeTermByHand) {
   LossInputs in;
   in.z = rows({{1, 0}, {1, 0}, {0, 1}, {0, 1}, {0, 1}});
@@ -106,7 +106,7 @@ TEST(Losses, FaultTypeTermByHand) {
   in.labels = torch::tensor({1, 1, 1, 0, -1}, torch::kInt64);
   in.fault_types = torch::tensor({3, 3, 5, -1, 3}, torch::kInt64);
   const double t = 0.5;
-  EXPECT_NEAR(type_loss(in, self(), t).item<double>(), std::log(1 + 2 * std::exp(-1 / t)), 1e-6);
+  EXPECT_NEAR(type_loss(in, self(), t).item<double>(), std::log(1 + std::exp(-1 / t)), 1e-6);
   // Overlapping rows are no positives (nor negatives): with row 1 overlapping row 0, no row has a positive.
   LossInputs overlapping = in;
   overlapping.begin_ns = torch::tensor({0, 30, 200, 300, 400}, torch::kInt64);
@@ -121,7 +121,7 @@ TEST(Losses, FaultTypeTermByHand) {
   EXPECT_EQ(runtime_slicer_loss(in, self(), o).type.item<double>(), 0.0);  // lambda_type 0: not computed
   o.lambda_type = 0.5;
   const LossTerms terms = runtime_slicer_loss(in, self(), o);
-  EXPECT_NEAR(terms.type.item<double>(), std::log(1 + 2 * std::exp(-1 / t)), 1e-6);
+  EXPECT_NEAR(terms.type.item<double>(), std::log(1 + std::exp(-1 / t)), 1e-6);
   EXPECT_NEAR(terms.total.item<double>(),
               (terms.modal + o.lambda_temp * terms.temporal + o.lambda_anom * terms.anomaly + 0.5 * terms.type).item<double>(), 1e-6);
 }

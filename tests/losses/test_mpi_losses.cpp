@@ -80,10 +80,14 @@ LossInputs uneven_inputs(int rank, bool grad = true) {
   LossInputs in;
   for (torch::Tensor* t : {&in.e_m, &in.e_t, &in.e_l}) *t = torch::randn({n, 6}).requires_grad_(grad);
   in.z = torch::randn({n, 5}).requires_grad_(grad);
-  in.begin_ns = torch::arange(n, torch::kInt64) * 40 + 25 * rank;
+  in.begin_ns = torch::arange(n, torch::kInt64) * 100 + 25 * rank;  // rank r's row i overlaps rank r+1's
   in.end_ns = in.begin_ns + 60;
-  in.labels = (2 * torch::arange(n, torch::kInt64) + rank) % 3 - 1;  // -1, 1, 0 in turn
-  in.fault_types = torch::zeros({n}, torch::kInt64);                  // abnormal rows of one type on ranks 0 and 1
+  // Normal, abnormal of two types and unknown rows; at world 2 already, rows 0 of rank 0 and 1 of rank 1 are one
+  // type apart in time (each other's positive) and row 1 of rank 0 is of the other type (a negative).
+  const std::vector<std::vector<std::int64_t>> labels = {{1, 1}, {0, 1, -1}, {1, -1, 0, 1}, {0, 1, 1, -1, 0}};
+  const std::vector<std::vector<std::int64_t>> types = {{0, 1}, {-1, 0, -1}, {1, -1, -1, 0}, {-1, 1, 0, -1, -1}};
+  in.labels = torch::tensor(labels.at(static_cast<std::size_t>(rank)), torch::kInt64);
+  in.fault_types = torch::tensor(types.at(static_cast<std::size_t>(rank)), torch::kInt64);
   return in;
 }
 

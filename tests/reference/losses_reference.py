@@ -55,10 +55,9 @@ def main():
     anomaly = sum(torch.clamp(sim[i, j] - o["gamma"], min=0) for i, j in pairs) / len(pairs) if pairs else torch.zeros(())
 
     # Supervised contrastive over abnormal rows of known fault type: positives are the other rows of the anchor's
-    # type that do not overlap it; the softmax runs over the other rows of known label that do not overlap it.
+    # type that do not overlap it; the softmax runs over the other such rows that do not overlap it.
     types = inp.get("fault_types", [-1] * n)
     typed = [labels[i] == 1 and types[i] >= 0 for i in range(n)]
-    known = [labels[i] == 0 or typed[i] for i in range(n)]
     per_anchor = []
     for i in range(n):
         if not typed[i]:
@@ -66,7 +65,7 @@ def main():
         pos = [j for j in range(n) if j != i and typed[j] and types[j] == types[i] and not overlaps(i, j)]
         if not pos:
             continue
-        cand = [j for j in range(n) if j != i and known[j] and not overlaps(i, j)]
+        cand = [j for j in range(n) if j != i and typed[j] and not overlaps(i, j)]
         logits = sim[i, cand] / o["temperature"]
         log_prob = logits - torch.logsumexp(logits, 0)
         per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
