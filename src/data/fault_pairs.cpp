@@ -5,17 +5,11 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/mix.h"
 
 namespace rslicer::data {
 
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 bool is_pod(const WindowStoreReader& store, std::int32_t component) {
   for (const auto& c : store.components())

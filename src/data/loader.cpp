@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/mix.h"
 #include "core/log.h"
 #include "data/cpu_affinity.h"
 
@@ -105,13 +106,6 @@ std::vector<SampleRef> WindowLoader::rank_samples(std::uint64_t step, const std:
 Batch WindowLoader::build(std::uint64_t step) const { return build_with(step, split_at(step)); }
 
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser: a well-spread hash of x
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // The pod a sample is shown as (LoaderOptions::component_views), or -1 for the whole window.
 std::int32_t pod_view_of(const WindowStoreReader& store, const Window& w, std::uint64_t step, const SampleRef& ref,

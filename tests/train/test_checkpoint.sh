@@ -55,6 +55,15 @@ expect "train 2 reshard2 train.resume=$(ck four 2)"
 d=$($tool diff "$(ck straight 4)" "$(ck reshard2 4)"); echo "4 -> 2 ranks: max |param diff| $d"
 expect "/usr/bin/python3 -c 'import sys; sys.exit(0 if float(\"$d\") < 1e-5 else 1)'"
 
+# The fault-type term with same-type fault pairs (loader.fault_pairs) on a 3-hour store (two network-loss events):
+# the pairs reach the loss (a non-zero type term at some step), and resume stays exact (the pairs are drawn by step).
+"$bin" simulate system=online_boutique duration=3h seed=1 out="$out/ob3h" hydra.run.dir="$out/sim3h" > "$out/sim3h.log" 2>&1
+pairs=(data.stores="[$out/ob3h.h5]" loader.fault_pairs=2 loss.lambda_type=0.5 loader.component_views=0.25)
+expect "train 2 pairs_straight ${pairs[*]} && grep -q 'fault-type pairs: 2 a global batch' $out/pairs_straight.log"
+expect "/usr/bin/python3 -c 'import json,sys; sys.exit(0 if any(json.loads(l)[\"type\"] > 0 for l in open(sys.argv[1])) else 1)' $out/pairs_straight/metrics.jsonl"
+expect "train 2 pairs_resumed ${pairs[*]} train.stop_after_steps=2 && train 2 pairs_resumed ${pairs[*]} train.resume=auto"
+expect "[[ \"\$(losses $out/pairs_straight/metrics.jsonl)\" == \"\$(losses $out/pairs_resumed/metrics.jsonl)\" ]]"
+
 # train.balance: rank 1 made a node 8 times slower (RSLICER_FAULT=slow_rank:1:8): the split of the
 # global batch moves windows to rank 0 (from the step after the first measured one; loader.prefetch=1), and 6
 # steps end where the even split's do, within 1e-5 (the same global batches; sums in another order).
