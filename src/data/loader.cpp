@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "core/error.h"
-#include "core/mix.h"
 #include "core/log.h"
+#include "core/mix.h"
 #include "data/cpu_affinity.h"
 
 namespace rslicer::data {
