@@ -1,6 +1,5 @@
 #include "data/fault_pairs.h"
 
-#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -31,9 +30,8 @@ FaultPairSampler::FaultPairSampler(const std::vector<std::shared_ptr<const Windo
   std::map<std::int16_t, std::map<std::pair<std::uint32_t, std::int32_t>, std::vector<std::uint32_t>>> found;
   for (std::size_t s = 0; s < stores.size(); ++s) {
     const WindowStoreReader& store = *stores[s];
-    const std::size_t limit = std::min(store.windows().size(), windows_per_store.at(s));
-    for (std::size_t w = 0; w < limit; ++w) {
-      const Window& win = store.windows()[w];
+    for (std::size_t w = 0; w < windows_per_store.at(s); ++w) {
+      const Window& win = store.windows().at(w);
       if (win.label != 1 || win.fault < 0) continue;
       const Fault& f = store.faults().at(static_cast<std::size_t>(win.fault));
       if (f.type < 0 || !is_pod(store, f.root_cause)) continue;

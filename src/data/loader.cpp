@@ -36,8 +36,8 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
       tokenizer_(std::move(tokenizer)),
       options_(options),
       sampler_(window_counts(stores_, options.windows_per_store), options.cluster_size, options.global_batch, options.seed),
-      fault_pairs_(stores_, window_counts(stores_, options.windows_per_store), options.fault_pairs, options.global_batch,
-                   options.seed, options.fault_pair_root_views),
+      fault_pairs_(stores_, sampler_.windows_per_store(), options.fault_pairs, options.global_batch, options.seed,
+                   options.fault_pair_root_views),
       next_step_(start_step),
       claim_step_(start_step) {
   if (options_.global_batch % static_cast<std::size_t>(options_.world) != 0)

@@ -35,8 +35,8 @@ struct LoaderOptions {
   // another pod otherwise (label unknown: a fault's effects spread); in a normal window any pod (label 0). A view's
   // times are its own (no overlap with any other sample), so the temporal loss and the overlap mask leave it alone.
   double component_views = 0;
-  // Same-type fault pairs at the end of every global batch, as root-cause pod views (data/fault_pairs.h): the
-  // positives of the fault-type loss. 0: none.
+  // Same-type fault pairs at the end of every global batch (data/fault_pairs.h): the positives of the fault-type
+  // loss. 0: none.
   std::size_t fault_pairs = 0;
   bool fault_pair_root_views = true;  // false: the pairs' windows shown whole
   std::uint64_t seed = 0;
@@ -83,9 +83,6 @@ class WindowLoader {
   std::uint64_t next_step() const { return next_step_; }
   const ClusterSampler& sampler() const { return sampler_; }
   const FaultPairSampler& fault_pairs() const { return fault_pairs_; }
-  // Rank `options().rank`'s samples of step `step` under `split`: its slice of the sampler's global batch, whose
-  // last samples are the step's fault pairs (when loader.fault_pairs > 0).
-  std::vector<SampleRef> rank_samples(std::uint64_t step, const std::vector<std::int64_t>& split) const;
 
   // Builds one batch in the calling thread (the reference path the workers run; also for evaluation), with the
   // split in force at `step`.
@@ -122,6 +119,9 @@ class WindowLoader {
   void work();
   std::vector<std::int64_t> split_at_locked(std::uint64_t step) const;
   Batch build_with(std::uint64_t step, const std::vector<std::int64_t>& split) const;
+  // This rank's samples of step `step` under `split`: its slice of the sampler's global batch, whose last samples
+  // are the step's fault pairs (when loader.fault_pairs > 0).
+  std::vector<SampleRef> rank_samples(std::uint64_t step, const std::vector<std::int64_t>& split) const;
 };
 
 std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores);

@@ -24,6 +24,8 @@ class ClusterSampler {
 
   std::size_t global_batch() const { return global_batch_; }
   std::size_t batches_per_epoch() const { return batches_per_epoch_; }
+  // Windows drawn of each store (its first ones: a held-out split keeps the later ones out).
+  const std::vector<std::size_t>& windows_per_store() const { return windows_per_store_; }
   // The global batch of a step (steps run on across epochs).
   std::vector<SampleRef> global_batch_at(std::uint64_t step) const;
   // Rank r's slice of it; world must divide the global batch.

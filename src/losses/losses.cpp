@@ -45,14 +45,15 @@ std::int64_t row_offset(const LossInputs& in, int rank) {
   return offset;
 }
 
-torch::Tensor fault_types_of(const LossInputs& in) {
-  return in.fault_types.defined() ? in.fault_types : torch::full_like(in.labels, -1);
+// Fault types as given, or none known (-1 for every row) where the caller gave none.
+torch::Tensor types_or_none(const torch::Tensor& fault_types, const torch::Tensor& labels) {
+  return fault_types.defined() ? fault_types : torch::full_like(labels, -1);
 }
 
 }  // namespace
 
 GlobalBatch gather_global_batch(const LossInputs& in, dist::Communicator& comm) {
-  const torch::Tensor types = fault_types_of(in);
+  const torch::Tensor types = types_or_none(in.fault_types, in.labels);
   if (comm.world_size() == 1) return {in.e_m, in.e_t, in.e_l, in.z, in.begin_ns, in.end_ns, in.labels, 0, types};
   const std::vector<torch::Tensor> embeddings = {in.e_m, in.e_t, in.e_l, in.z};
   std::vector<std::int64_t> widths;
@@ -116,7 +117,7 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
 }
 
 torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
-  const torch::Tensor types = g.fault_types.defined() ? g.fault_types : torch::full_like(g.labels, -1);
+  const torch::Tensor types = types_or_none(g.fault_types, g.labels);
   const auto typed = (g.labels == 1) & (types >= 0);  // [N]
   // A row overlaps itself (every sample's interval has a positive length): no row is its own positive.
   const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N]
@@ -170,7 +171,7 @@ torch::Tensor type_loss(const LossInputs& in, dist::Communicator& comm, double t
   g.begin_ns = dist::all_gather(in.begin_ns, comm, in.rows_per_rank);
   g.end_ns = dist::all_gather(in.end_ns, comm, in.rows_per_rank);
   g.labels = dist::all_gather(in.labels, comm, in.rows_per_rank);
-  g.fault_types = dist::all_gather(fault_types_of(in), comm, in.rows_per_rank);
+  g.fault_types = dist::all_gather(types_or_none(in.fault_types, in.labels), comm, in.rows_per_rank);
   g.offset = row_offset(in, comm.rank());
   return type_loss(in, g, comm.world_size(), temperature);
 }

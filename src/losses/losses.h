@@ -9,9 +9,9 @@
 //   type:         supervised contrastive (Khosla et al. 2020) over the abnormal rows whose fault type is known: each
 //                 such row's positives are the other rows of its type that do not overlap it, its softmax runs over
 //                 the other such rows that do not overlap it (normal rows are the anomaly term's: not here); mean
-//                 over rows with a positive, 0 without any. Like the anomaly term it reads weak labels (the training side's only); it gives pre-training
-//                 the fault-type signal that failure classification needs (data/fault_pairs.h puts same-type pairs
-//                 from different fault events in every batch).
+//                 over rows with a positive, 0 without any. Like the anomaly term it reads weak labels (the training
+//                 side's only); it gives pre-training the fault-type signal that failure classification needs
+//                 (data/fault_pairs.h puts same-type pairs from different fault events in every batch).
 #pragma once
 
 #include <torch/torch.h>

@@ -291,8 +291,8 @@ void log_run(const config::Config& cfg, const model::RuntimeSlicer& model, const
                loader.sampler().batches_per_epoch() * micro_batch, world, global_batch,
                micro_batch / static_cast<std::size_t>(world), grad_accum, max_steps);
   if (const auto& pairs = loader.fault_pairs(); pairs.pairs() > 0)
-    spdlog::info("fault-type pairs: {} a global batch (root-cause views), from {} fault types with two events or more",
-                 pairs.pairs(), pairs.types_with_pairs());
+    spdlog::info("fault-type pairs: {} a global batch ({}), from {} fault types with two events or more", pairs.pairs(),
+                 pairs.root_views() ? "root-cause views" : "whole windows", pairs.types_with_pairs());
   spdlog::info("{}", blas_kernel().describe());
 }
 

@@ -51,8 +51,14 @@ torch::Tensor logged_terms(const losses::LossTerms& t) { return torch::stack({t.
 BatchTensors BatchTensors::to(torch::Device device) const {
   if (device == labels.device()) return *this;
   auto move = [&](const model::TokenTensors& t) { return model::TokenTensors{t.ids.to(device), t.mask.to(device)}; };
-  return {move(metrics),         move(traces),        move(logs), begin_ns.to(device), end_ns.to(device), labels.to(device),
-          rows_per_rank,         fault_types.to(device)};
+  return {move(metrics),
+          move(traces),
+          move(logs),
+          begin_ns.to(device),
+          end_ns.to(device),
+          labels.to(device),
+          rows_per_rank,
+          fault_types.to(device)};
 }
 
 Trainer::Trainer(model::RuntimeSlicer model, dist::Communicator& comm, TrainOptions options, FaultInjector faults)
