@@ -71,6 +71,7 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.fl_callee_discount = cfg.get_double("tune.fl_callee_discount");
   o.threshold = cfg.get_string("tune.threshold");
   o.fc_signature = cfg.get_string("tune.fc_signature");
+  o.fc_model = cfg.get_string("tune.fc_model");
   o.ad_reference = cfg.get_string("tune.ad_reference");
   tuning::check_tune_options(o);
   return c;

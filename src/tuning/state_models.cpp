@@ -284,6 +284,21 @@ void fit_fl_baselines(StateModels& m, const EmbeddingSet& e, const std::vector<s
       if (rows.size() >= 3) m.state_baselines[k][key] = mean_of(e.comp, rows);
 }
 
+// The precision of the signatures' covariance about their own type's mean (pooled over types), shrunk as AD's is.
+std::vector<double> within_type_precision(const std::map<int, std::vector<std::vector<float>>>& by_type,
+                                          const std::map<int, std::vector<float>>& type_means, double shrinkage) {
+  Matrix residuals;
+  residuals.cols = type_means.begin()->second.size();
+  for (const auto& [t, sigs] : by_type)
+    for (const auto& sig : sigs) {
+      for (std::size_t j = 0; j < sig.size(); ++j) residuals.data.push_back(sig[j] - type_means.at(t)[j]);
+      ++residuals.rows;
+    }
+  std::vector<std::size_t> rows(residuals.rows);
+  std::iota(rows.begin(), rows.end(), std::size_t{0});
+  return fit_gaussian(residuals, rows, shrinkage).precision;
+}
+
 void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
   const EmbeddingSet& e = s.e;
   const std::size_t K = m.centroids.rows;
@@ -310,11 +325,13 @@ void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::si
   for (std::size_t k = 0; k < K; ++k)
     for (auto& [t, sigs] : by_state_type[k])
       if (sigs.size() >= 3) m.state_prototypes[k][t] = mean(sigs);
+  if (m.options.fc_model == "gaussian" && !by_type.empty())
+    m.fc_precision = within_type_precision(by_type, m.global_prototypes, m.options.shrinkage);
 }
 
 }  // namespace
 
-double GaussianModel::score(const float* x, std::size_t d) const {
+double mahalanobis_squared(const float* x, const float* mean, const std::vector<double>& precision, std::size_t d) {
   std::vector<double> diff(d);
   for (std::size_t i = 0; i < d; ++i) diff[i] = x[i] - mean[i];
   double s = 0;
@@ -344,6 +361,8 @@ void check_tune_options(const TuneOptions& o) {
     throw ConfigError("unknown AD reference '" + o.ad_reference + "'", "tune.ad_reference", "auto, state or history");
   if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
     throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
+  if (o.fc_model != "gaussian" && o.fc_model != "prototype")
+    throw ConfigError("unknown FC model '" + o.fc_model + "'", "tune.fc_model", "gaussian or prototype");
   if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
     throw ConfigError(fmt::format("FL callee discount {} out of range", o.fl_callee_discount), "tune.fl_callee_discount",
                       "a weight in [0, 10] (0: the call graph unused)");
@@ -442,21 +461,27 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
 
 namespace {
 
-// FC: fault types ranked by the cosine of window r's signature to its state's prototypes (the global ones fill the
-// types the state lacks); `culprit` is FL's top-ranked pod.
-std::vector<int> rank_by_prototypes(const std::vector<float>& sig, const std::map<int, std::vector<float>>& protos) {
+// FC: fault types ranked by the distance of a signature to their prototypes: Mahalanobis under the models' FC
+// precision (fc_model gaussian), else 1 - cosine.
+std::vector<int> rank_by_prototypes(const StateModels& m, const std::vector<float>& sig,
+                                    const std::map<int, std::vector<float>>& protos) {
   std::vector<std::pair<double, int>> types;
-  for (auto& [t, p] : protos) types.emplace_back(-cosine(sig.data(), p.data(), sig.size()), t);
+  for (auto& [t, p] : protos)
+    types.emplace_back(m.fc_precision.empty() ? -cosine(sig.data(), p.data(), sig.size())
+                                              : mahalanobis_squared(sig.data(), p.data(), m.fc_precision, sig.size()),
+                       t);
   std::sort(types.begin(), types.end());
   std::vector<int> ranking;
   for (auto& [score, t] : types) ranking.push_back(t);
   return ranking;
 }
 
+// Window r's fault types ranked against its state's prototypes (the global ones fill the types the state lacks);
+// `culprit` is FL's top-ranked pod.
 std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
   std::map<int, std::vector<float>> protos = m.global_prototypes;
   for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
-  return rank_by_prototypes(signature(m, s, r, culprit), protos);
+  return rank_by_prototypes(m, signature(m, s, r, culprit), protos);
 }
 
 // FL per fault event: each event's pods scored by the mean of their scores over its test windows, discounted by
@@ -504,7 +529,7 @@ class EventRanking {
         if (mean.empty()) mean.assign(sig.size(), 0.0f);
         for (std::size_t j = 0; j < sig.size(); ++j) mean[j] += sig[j] / static_cast<float>(ev.rows.size());
       }
-      const std::vector<int> ranking = rank_by_prototypes(mean, m.global_prototypes);
+      const std::vector<int> ranking = rank_by_prototypes(m, mean, m.global_prototypes);
       type_ranks.push_back(rank_of(ranking, type));
       truth.push_back(type);
       predicted.push_back(ranking.front());
@@ -640,6 +665,7 @@ nlohmann::json StateModels::to_json() const {
   j["history_threshold"] = history_threshold;
   j["tuned_stores"] = tuned_stores;
   j["global_prototypes"] = protos(global_prototypes);
+  j["fc_precision"] = fc_precision;
   j["state_prototypes"] = nlohmann::json::array();
   for (const auto& p : state_prototypes) j["state_prototypes"].push_back(protos(p));
   j["global_baselines"] = bases(global_baselines);
@@ -648,7 +674,8 @@ nlohmann::json StateModels::to_json() const {
   j["options"] = {{"shrinkage", options.shrinkage}, {"quantile", options.quantile},
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
-                  {"fc_signature", options.fc_signature}, {"ad_reference", options.ad_reference},
+                  {"fc_signature", options.fc_signature}, {"fc_model", options.fc_model},
+                  {"ad_reference", options.ad_reference},
                   {"fl_callee_discount", options.fl_callee_discount}};
   return j;
 }
@@ -686,6 +713,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
     m.tuned_stores = j["tuned_stores"].get<std::set<std::string>>();
   }
   m.global_prototypes = protos(j["global_prototypes"]);
+  m.fc_precision = j.value("fc_precision", std::vector<double>{});  // older models: cosine
   for (const auto& p : j["state_prototypes"]) m.state_prototypes.push_back(protos(p));
   m.global_baselines = bases(j["global_baselines"]);
   for (const auto& b : j["state_baselines"]) m.state_baselines.push_back(bases(b));
@@ -696,6 +724,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.reference_windows = j["options"]["reference_windows"];
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
   m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));  // older models
+  m.options.fc_model = j["options"].value("fc_model", std::string("prototype"));  // older models
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;
