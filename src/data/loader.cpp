@@ -30,6 +30,29 @@ std::vector<std::size_t> window_counts(const std::vector<std::shared_ptr<const W
   return counts;
 }
 
+namespace {
+
+// Offsets that lay the stores' windows one after the other from 0, a second apart (Batch::begin_ns).
+std::vector<std::int64_t> disjoint_time_offsets(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores) {
+  std::vector<std::int64_t> offsets;
+  std::int64_t next = 0;
+  for (const auto& store : stores) {
+    std::int64_t first = 0, last = 0;
+    if (!store->windows().empty()) {
+      first = store->windows().front().begin_ns, last = store->windows().front().end_ns;
+      for (const auto& w : store->windows()) {
+        first = std::min(first, w.begin_ns);
+        last = std::max(last, w.end_ns);
+      }
+    }
+    offsets.push_back(next - first);
+    next += last - first + 1'000'000'000;
+  }
+  return offsets;
+}
+
+}  // namespace
+
 WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>> stores,
                            std::shared_ptr<const Tokenizer> tokenizer, LoaderOptions options, std::uint64_t start_step)
     : stores_(std::move(stores)),
@@ -38,6 +61,7 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
       sampler_(window_counts(stores_, options.windows_per_store), options.cluster_size, options.global_batch, options.seed),
       fault_pairs_(stores_, sampler_.windows_per_store(), options.fault_pairs, options.global_batch, options.seed,
                    options.fault_pair_root_views),
+      time_offsets_(disjoint_time_offsets(stores_)),
       next_step_(start_step),
       claim_step_(start_step) {
   if (options_.global_batch % static_cast<std::size_t>(options_.world) != 0)
@@ -144,8 +168,8 @@ Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_
     trace_texts.push_back(std::move(texts.traces));
     log_texts.push_back(std::move(texts.logs));
     if (pod < 0) {
-      b.begin_ns.push_back(w.begin_ns);
-      b.end_ns.push_back(w.end_ns);
+      b.begin_ns.push_back(w.begin_ns + time_offsets_[ref.store]);
+      b.end_ns.push_back(w.end_ns + time_offsets_[ref.store]);
       b.labels.push_back(w.label);
     } else {
       // Times of its own, overlapping no other sample: one length-1 interval per sample far before any data.

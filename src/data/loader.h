@@ -54,6 +54,9 @@ struct Batch {
   std::uint64_t step = 0;
   std::vector<SampleRef> samples;
   TokenBatch metrics, traces, logs;  // [local batch, length] each, left padded
+  // Each sample's interval on the losses' time axis: a window's own times shifted by its store's offset
+  // (WindowLoader::time_offsets), so that windows of two stores never overlap even where the stores recorded the
+  // same hours (two deployments of one day, or simulated stores started alike); a pod view has an interval of its own.
   std::vector<std::int64_t> begin_ns, end_ns;
   std::vector<std::int8_t> labels;    // -1 unknown, 0 normal, 1 abnormal
   std::vector<std::int32_t> regimes;  // -1 unknown
@@ -83,6 +86,9 @@ class WindowLoader {
   std::uint64_t next_step() const { return next_step_; }
   const ClusterSampler& sampler() const { return sampler_; }
   const FaultPairSampler& fault_pairs() const { return fault_pairs_; }
+  // Per store: what is added to its windows' times in a batch. Stores lie one after the other on the losses' time
+  // axis, from 0, a second apart, in their order: a window overlaps only windows of its own store.
+  const std::vector<std::int64_t>& time_offsets() const { return time_offsets_; }
 
   // Builds one batch in the calling thread (the reference path the workers run; also for evaluation), with the
   // split in force at `step`.
@@ -105,6 +111,7 @@ class WindowLoader {
   LoaderOptions options_;
   ClusterSampler sampler_;
   FaultPairSampler fault_pairs_;
+  std::vector<std::int64_t> time_offsets_;
   std::uint64_t next_step_;
 
   mutable std::mutex mutex_;

@@ -276,6 +276,43 @@ TEST(Loader, ThreadedBatchesEqualTheReferenceInStepOrderAndResume) {
   EXPECT_THROW(WindowLoader({store}, tok, options), ConfigError);
 }
 
+// Two stores that recorded the same hours: in a batch, a window overlaps windows of its own store only (else the
+// temporal loss would pair them and InfoNCE would drop them as negatives), and within a store the times keep their
+// differences.
+TEST(Loader, StoresOfTheSameHoursNeverOverlapInABatch) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  auto a = fixture_store(dir, test::fixture(), "a.h5"), b = fixture_store(dir, test::fixture(), "b.h5");
+  ASSERT_EQ(a->windows().front().begin_ns, b->windows().front().begin_ns);
+  auto tok = std::make_shared<const Tokenizer>(Tokenizer::from_file(kTokenizer));
+  LoaderOptions options;
+  options.global_batch = 8;
+  options.cluster_size = 4;
+  options.workers = 1;
+  WindowLoader loader({a, b}, tok, options);
+  EXPECT_EQ(loader.time_offsets().front(), -a->windows().front().begin_ns) << "the first store starts at 0";
+  std::size_t mixed = 0, same_store_overlaps = 0;
+  for (std::uint64_t step = 0; step < 12; ++step) {
+    const Batch batch = loader.build(step);
+    for (std::size_t i = 0; i < batch.samples.size(); ++i)
+      for (std::size_t j = 0; j < batch.samples.size(); ++j) {
+        const SampleRef &x = batch.samples[i], &y = batch.samples[j];
+        const bool overlap = batch.begin_ns[i] < batch.end_ns[j] && batch.begin_ns[j] < batch.end_ns[i];
+        const auto& wx = (x.store == 0 ? a : b)->windows().at(x.window);
+        const auto& wy = (y.store == 0 ? a : b)->windows().at(y.window);
+        if (x.store != y.store) {
+          ++mixed;
+          EXPECT_FALSE(overlap) << "step " << step << ": windows " << x.window << " and " << y.window;
+        } else {
+          EXPECT_EQ(batch.begin_ns[i] - batch.begin_ns[j], wx.begin_ns - wy.begin_ns);
+          same_store_overlaps += i != j && overlap;
+        }
+      }
+  }
+  EXPECT_GT(mixed, 0u) << "batches held both stores";
+  EXPECT_GT(same_store_overlaps, 0u) << "adjacent windows of a store still overlap";
+}
+
 // Rank 1 of 2, a global batch of 6 (splits 3/3, 4/2, 1/5), 2 steps prefetched.
 static LoaderOptions uneven_split_options() {
   LoaderOptions options = rank1_of_2_options();
