@@ -18,8 +18,9 @@ namespace rslicer::data {
 class FaultPairSampler {
  public:
   // Candidates: the first windows_per_store[s] windows of each store (at most its windows: the cluster sampler's
-  // counts) that are abnormal, belong to a fault event of a known type, and whose root cause is a pod. `pairs` must leave at least one window of the global batch to the
-  // clusters (a ConfigError naming loader.fault_pairs otherwise).
+  // counts) that are abnormal, belong to a fault event of a known type, and whose root cause is a pod. `pairs` must
+  // leave at least one window of the global batch to the clusters (a ConfigError naming loader.fault_pairs
+  // otherwise).
   FaultPairSampler(const std::vector<std::shared_ptr<const WindowStoreReader>>& stores,
                    const std::vector<std::size_t>& windows_per_store, std::size_t pairs, std::size_t global_batch,
                    std::uint64_t seed, bool root_views = true);

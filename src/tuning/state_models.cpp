@@ -289,11 +289,13 @@ std::vector<double> within_type_precision(const std::map<int, std::vector<std::v
                                           const std::map<int, std::vector<float>>& type_means, double shrinkage) {
   Matrix residuals;
   residuals.cols = type_means.begin()->second.size();
-  for (const auto& [t, sigs] : by_type)
+  for (const auto& [t, sigs] : by_type) {
+    const std::vector<float>& mean = type_means.at(t);
     for (const auto& sig : sigs) {
-      for (std::size_t j = 0; j < sig.size(); ++j) residuals.data.push_back(sig[j] - type_means.at(t)[j]);
+      for (std::size_t j = 0; j < sig.size(); ++j) residuals.data.push_back(sig[j] - mean[j]);
       ++residuals.rows;
     }
+  }
   std::vector<std::size_t> rows(residuals.rows);
   std::iota(rows.begin(), rows.end(), std::size_t{0});
   return fit_gaussian(residuals, rows, shrinkage).precision;

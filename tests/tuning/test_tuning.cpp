@@ -135,8 +135,8 @@ namespace {
 // Two states (blobs in z); abnormal windows shifted along a type-specific direction; the root-cause component's
 // embedding deviates from its baseline along a type-specific direction too. With `nuisance`, every root cause also
 // moves along dimension 6 by a large amount and along 5 by noise n (one draw a fault) that also adds to 7, where the
-// types differ by +-1: the types differ by less than n varies, so the cosine to the type means mixes them up, while the shared
-// within-type covariance subtracts n (dimension 5) from dimension 7.
+// types differ by +-1, less than n varies: the cosine to the type means mixes them up, while the shared within-type
+// covariance subtracts n (dimension 5) from dimension 7. Without `nuisance` no draw is made for it (the same data).
 EmbeddingSet known_answer_set(bool nuisance = false) {
   std::mt19937_64 rng(5);
   std::normal_distribution<float> noise(0, 0.3f), wide(0, 2.0f);
@@ -161,7 +161,7 @@ EmbeddingSet known_answer_set(bool nuisance = false) {
     e.root_service.push_back(abnormal ? static_cast<int>(10 + type + 1) : -1);
     for (std::size_t j = 0; j < d; ++j) e.z.row(r)[j] = noise(rng) + (state ? 4.0f : -4.0f) * (j == 0);
     if (abnormal) e.z.row(r)[2 + type] += 3.0f;
-    if (r % 10 == 0) shared = wide(rng);  // one per fault event (its two windows are rows 3 and 8 of ten)
+    if (nuisance && r % 10 == 0) shared = wide(rng);  // one per fault event (its windows are rows 3 and 8 of ten)
     for (std::size_t c = 0; c < comps; ++c) {
       e.comp_row.push_back(static_cast<std::int64_t>(r));
       e.comp_id.push_back(static_cast<int>(c));
