@@ -75,7 +75,9 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
   if (options_.fault_pairs > 0 && fault_pairs_.pairs() == 0)
     spdlog::warn("loader.fault_pairs={}: no fault type has two events in the training windows; batches hold no pairs",
                  options_.fault_pairs);
-  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, SerializerOptions{options_.max_tokens, options_.show_time, options_.mask_event_params, options_.level_z}));
+  const SerializerOptions shown{options_.max_tokens, options_.show_time, options_.mask_event_params, options_.level_z,
+                                options_.caller_wait};
+  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, shown));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
 

@@ -29,6 +29,7 @@ struct LoaderOptions {
   std::size_t max_tokens = 256;  // per modality text
   bool show_time = false, mask_event_params = true;  // serializer ablations (data/serializer.h)
   double level_z = 2.0;                                // deviation words from this |z| on (data/serializer.h)
+  bool caller_wait = false;                            // trace edges show the caller's wait (data/serializer.h)
   // Share of the samples shown as one pod's view of their window (its series, edges and logs: what failure
   // localization and classification embed) instead of the whole window; chosen by a hash of (step, store, window),
   // so the same on any number of ranks. In an abnormal window the pod is the root cause half the time (label 1),

@@ -77,28 +77,37 @@ std::int32_t service_of(const std::vector<Component>& comps, std::int32_t c) {
 }
 
 struct Edge {
-  std::vector<double> ms;
+  std::vector<double> ms;       // the callee's spans
+  std::vector<double> wait_ms;  // the caller's wait beyond them, where the caller's span is a client span (see header)
   int errors = 0;
   double p95() const { return percentile(ms, 0.95); }
+  double wait_p95() const { return percentile(wait_ms, 0.95); }
   double error_rate() const { return static_cast<double>(errors) / static_cast<double>(ms.size()); }
 };
 using EdgeKey = std::pair<std::int32_t, std::int32_t>;  // (caller service or -1 for the entry, callee service)
 
 // The window's spans as service edges; with `only` >= 0, the edges where that component is the caller or callee.
 std::map<EdgeKey, Edge> edges_of(const WindowData& data, const std::vector<Component>& comps, std::int32_t only) {
-  std::unordered_map<std::uint64_t, std::int32_t> span_component;
-  for (const auto& s : data.spans) span_component[s.span_id] = s.component;
+  std::unordered_map<std::uint64_t, std::size_t> span_index;
+  std::unordered_map<std::uint64_t, int> children;
+  for (std::size_t i = 0; i < data.spans.size(); ++i) {
+    span_index[data.spans[i].span_id] = i;
+    if (data.spans[i].parent_id) ++children[data.spans[i].parent_id];
+  }
   std::map<EdgeKey, Edge> edges;
   for (const auto& s : data.spans) {
-    std::int32_t caller = -1;
+    const Span* parent = nullptr;
     if (s.parent_id) {
-      auto it = span_component.find(s.parent_id);
-      if (it != span_component.end()) caller = it->second;
+      auto it = span_index.find(s.parent_id);
+      if (it != span_index.end()) parent = &data.spans[it->second];
     }
+    const std::int32_t caller = parent ? parent->component : -1;
     if (only >= 0 && s.component != only && caller != only) continue;
     auto& e = edges[{caller >= 0 ? service_of(comps, caller) : -1, service_of(comps, s.component)}];
     e.ms.push_back(static_cast<double>(s.duration_ns) / 1e6);
     e.errors += s.status != 0;
+    if (parent && caller != s.component && children[s.parent_id] == 1)
+      e.wait_ms.push_back(static_cast<double>(std::max<std::int64_t>(0, parent->duration_ns - s.duration_ns)) / 1e6);
   }
   return edges;
 }
@@ -115,6 +124,12 @@ std::vector<std::string> ranked_lines(Scored deviating, Scored all) {
   return lines;
 }
 
+// How far `value` is above its typical value in spreads. Floors keep a near-constant series (a spread of ~0) from
+// calling every small change a deviation: `floor` (a tenth of a latency, or 1 ms of wait) and 1 us.
+double excess(double value, const EdgeBaseline::Typical& t, double floor) {
+  return (value - t.median) / std::max({t.spread, floor, 1e-3});
+}
+
 EdgeBaseline::Typical typical(std::vector<double> v) {
   EdgeBaseline::Typical t;
   t.median = percentile(v, 0.5);
@@ -129,19 +144,29 @@ EdgeBaseline EdgeBaseline::from_store(const WindowStoreReader& store, std::size_
   for (std::size_t i = 0; i < store.windows().size(); ++i)
     if (store.windows()[i].span_range[1] > store.windows()[i].span_range[0]) with_spans.push_back(i);
   const std::size_t step = std::max<std::size_t>(1, with_spans.size() / std::max<std::size_t>(max_windows, 1));
-  std::map<EdgeKey, std::pair<std::vector<double>, std::vector<double>>> seen;  // p95s, error rates
+  struct Seen {
+    std::vector<double> p95_ms, error_rate, wait_p95_ms;
+  };
+  std::map<EdgeKey, Seen> seen;
   for (std::size_t k = 0; k < with_spans.size(); k += step)
     for (const auto& [key, e] : edges_of(store.read_window(with_spans[k]), store.components(), -1)) {
-      seen[key].first.push_back(e.p95());
-      seen[key].second.push_back(e.error_rate());
+      Seen& v = seen[key];
+      v.p95_ms.push_back(e.p95());
+      v.error_rate.push_back(e.error_rate());
+      if (!e.wait_ms.empty()) v.wait_p95_ms.push_back(e.wait_p95());
     }
   EdgeBaseline b;
-  for (auto& [key, v] : seen) b.edges[key] = {typical(std::move(v.first)), typical(std::move(v.second))};
+  for (auto& [key, v] : seen) {
+    EdgeTypical& t = b.edges[key];
+    t.p95_ms = typical(std::move(v.p95_ms));
+    t.error_rate = typical(std::move(v.error_rate));
+    t.has_wait = !v.wait_p95_ms.empty();
+    if (t.has_wait) t.wait_p95_ms = typical(std::move(v.wait_p95_ms));
+  }
   return b;
 }
 
-const std::pair<EdgeBaseline::Typical, EdgeBaseline::Typical>* EdgeBaseline::of(std::int32_t caller,
-                                                                               std::int32_t callee) const {
+const EdgeBaseline::EdgeTypical* EdgeBaseline::of(std::int32_t caller, std::int32_t callee) const {
   auto it = edges.find({caller, callee});
   return it == edges.end() ? nullptr : &it->second;
 }
@@ -272,25 +297,30 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     out.metrics = fit("metrics " + when + (none ? " none" : ""), ranked_lines(std::move(deviating), std::move(scored)));
   }
 
-  // Traces: caller -> callee edges between services, slowest and erroring first. An edge whose p95 or error rate
-  // is level_z above its typical value (EdgeBaseline) says so in a word, and is named first in a short line.
+  // Traces: caller -> callee edges between services, slowest and erroring first. An edge whose p95, wait or error
+  // rate is level_z above its typical value (EdgeBaseline) says so in a word, and is named first in a short line.
   {
     Scored scored, deviating;
     for (const auto& [k, e] : edges_of(data, comps, only)) {
       const double p50 = percentile(e.ms, 0.5), p95 = e.p95(), err = e.error_rate();
+      const bool waits = options_.caller_wait && !e.wait_ms.empty();
+      const double wait = waits ? e.wait_p95() : 0.0;
       const std::string edge = (k.first < 0 ? std::string("entry") : name(k.first)) + " -> " + name(k.second);
       std::string word;
       const auto* typical = options_.level_z > 0 ? edge_baseline_.of(k.first, k.second) : nullptr;
       if (typical) {
-        // Floors keep a near-constant edge (a spread of ~0) from calling every small change slow.
-        const double slow = (p95 - typical->first.median) / std::max({typical->first.spread, 0.1 * typical->first.median, 1e-3});
-        const double erring = (err - typical->second.median) / std::max(typical->second.spread, 0.02);
+        const double slow = excess(p95, typical->p95_ms, 0.1 * typical->p95_ms.median);
+        const double delayed = waits && typical->has_wait ? excess(wait, typical->wait_p95_ms, 1.0) : 0.0;
+        const double erring = (err - typical->error_rate.median) / std::max(typical->error_rate.spread, 0.02);
         if (slow >= options_.level_z) word += slow >= 5 ? " very slow" : " slow";
+        if (delayed >= options_.level_z) word += " delayed";
         if (erring >= options_.level_z) word += " erroring";
-        if (!word.empty()) deviating.emplace_back(-(std::max(slow, erring)), edge + word);
+        if (!word.empty()) deviating.emplace_back(-(std::max({slow, delayed, erring})), edge + word);
       }
-      scored.emplace_back(-(err * 1e6 + p95), fmt::format("{}{} calls {} p50 {}ms p95 {}ms err {:.1f}%", edge, word,
-                                                         e.ms.size(), number(p50), number(p95), err * 100));
+      const std::string wait_text = waits ? fmt::format(" wait {}ms", number(wait)) : std::string();
+      scored.emplace_back(-(err * 1e6 + p95 + wait), fmt::format("{}{} calls {} p50 {}ms p95 {}ms{} err {:.1f}%", edge,
+                                                                word, e.ms.size(), number(p50), number(p95),
+                                                                wait_text, err * 100));
     }
     const bool none = scored.empty();
     out.traces = fit("traces " + when + (none ? " none" : ""), ranked_lines(std::move(deviating), std::move(scored)));

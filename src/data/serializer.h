@@ -1,9 +1,13 @@
 // Window -> text per modality, the way the model reads it (deterministic):
 //   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
 //            (high, very high, low, very low) where |z| >= level_z, the most deviating series first;
-//   traces:  per caller -> callee service edge, calls, latency p50/p95, error rate; slowest and erroring first,
-//            with a word (slow, very slow, erroring) where p95 or the error rate is level_z above the edge's
-//            typical value (EdgeBaseline), those edges first in short lines as the metrics' deviating series;
+//   traces:  per caller -> callee service edge, calls, latency p50/p95, the caller's wait beyond it (below), error
+//            rate; slowest and erroring first, with a word (slow, very slow, delayed, erroring) where a value is
+//            level_z above the edge's typical one (EdgeBaseline), those edges first in short lines as the metrics'
+//            deviating series. The wait (SerializerOptions::caller_wait): where the caller's span has the callee's span as its only child (a client
+//            span, as OpenTelemetry and Jaeger record a call), how much longer the caller waited than the callee
+//            worked: the network and the callee's queue. A network delay or a starved callee shows there and
+//            nowhere else: the callee's own span does not grow, and the caller's grows as if it were slow itself.
 //   logs:    template counts, warnings and errors first, with their parameters.
 // Lines are added in order while the token budget allows (counted with the tokenizer, exactly). A per-component
 // variant restricts every modality to one component, for failure localization.
@@ -44,18 +48,23 @@ struct MetricBaseline {
   static constexpr double kRelativeFloor = 0.01, kAbsoluteFloor = 1e-3;
 };
 
-// Each service edge's typical p95 latency and error rate (caller service, or -1 for the entry, -> callee service):
-// the median and the scaled median absolute deviation over up to `max_windows` windows with spans, so that an edge
-// can say "slow" or "erroring" in words. Windows with spans, normal or not: stores such as Nezha's record traces
-// only around faults, and the median over many faults' windows is each edge's typical value (a fault touches few
-// edges); no labels are read.
+// Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
+// scaled median absolute deviation of its p95 latency, error rate and p95 wait over up to `max_windows` windows with
+// spans, so that an edge can say "slow", "erroring" or "delayed" in words. Windows with spans, normal or not: stores
+// such as Nezha's record traces only around faults, and the median over many faults' windows is each edge's typical
+// value (a fault touches few edges); no labels are read.
 struct EdgeBaseline {
   struct Typical {
     double median = 0, spread = 0;  // spread: 1.4826 x MAD (the sd of a normal sample)
   };
-  std::map<std::pair<std::int32_t, std::int32_t>, std::pair<Typical, Typical>> edges;  // -> (p95 ms, error rate)
+  struct EdgeTypical {
+    Typical p95_ms, error_rate;
+    Typical wait_p95_ms;  // of the windows where the edge has a wait (a client span in the caller); else zeros
+    bool has_wait = false;
+  };
+  std::map<std::pair<std::int32_t, std::int32_t>, EdgeTypical> edges;
   static EdgeBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
-  const std::pair<Typical, Typical>* of(std::int32_t caller, std::int32_t callee) const;
+  const EdgeTypical* of(std::int32_t caller, std::int32_t callee) const;
   // The service calls seen (caller -> callee, the entry left out): the store's call graph, for failure localization.
   std::vector<std::pair<std::int32_t, std::int32_t>> calls() const;
 };
@@ -69,6 +78,9 @@ struct SerializerOptions {
   // A metric series with |z| >= level_z carries a word for its deviation (high / low; very, from |z| 5 on), and
   // so does a trace edge (slow, very slow, erroring). 0: no words, values only (the ablation).
   double level_z = 2.0;
+  // A trace edge shows the caller's wait beyond the callee's span (and "delayed" where it is level_z above its
+  // typical value; see above). Off by default: on the demo and on Nezha it did not help (docs/data.md).
+  bool caller_wait = false;
 };
 
 struct ModalityTexts {

@@ -45,6 +45,8 @@ std::int64_t row_offset(const LossInputs& in, int rank) {
   return offset;
 }
 
+std::int64_t horizon_ns(double seconds) { return static_cast<std::int64_t>(std::llround(seconds * 1e9)); }
+
 // Fault types as given, or none known (-1 for every row) where the caller gave none.
 torch::Tensor types_or_none(const torch::Tensor& fault_types, const torch::Tensor& labels) {
   return fault_types.defined() ? fault_types : torch::full_like(labels, -1);
@@ -116,24 +118,45 @@ torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world
   return static_cast<double>(world) * local_sum / pairs;
 }
 
-torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
-  const torch::Tensor types = types_or_none(g.fault_types, g.labels);
-  const auto typed = (g.labels == 1) & (types >= 0);  // [N]
-  // A row overlaps itself (every sample's interval has a positive length): no row is its own positive.
-  const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N]
-  const auto positive = typed.unsqueeze(1) & typed.unsqueeze(0) & (types.unsqueeze(1) == types.unsqueeze(0)) & ~overlapping;
-  // The normaliser: anchors (rows with a positive) over the whole global batch, the same on every rank.
+namespace {
+
+// Supervised contrastive loss (Khosla et al. 2020) of this rank's rows against the global batch: an anchor's softmax
+// runs over the other members (`member` [N]) that do not overlap it, its positives are `positive` [N, N] (members,
+// overlapping none); the mean over anchors (rows with a positive) of the whole global batch, 0 without any.
+torch::Tensor supervised_contrastive(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
+                                     const torch::Tensor& member, const torch::Tensor& positive,
+                                     const torch::Tensor& overlapping) {
   const auto anchors = static_cast<double>((positive.sum(1) > 0).sum().item<std::int64_t>());
   if (anchors == 0) return torch::zeros({}, in.z.options());
   const std::int64_t n = in.z.size(0);
   const auto mine = positive.narrow(0, g.offset, n);  // [n, N]: this rank's rows' positives
   // A row that is no anchor keeps every column in its softmax (its loss is masked out below): no softmax row is
   // empty, and every rank's loss reads the gathered z (its backward is a collective all ranks must join).
-  const auto candidate = (typed.unsqueeze(0) & ~overlapping.narrow(0, g.offset, n)) | ~mine.any(1, true);
+  const auto candidate = (member.unsqueeze(0) & ~overlapping.narrow(0, g.offset, n)) | ~mine.any(1, true);
   const auto logits = torch::matmul(unit(in.z), unit(g.z).t()) / temperature;
   const auto log_prob = torch::log_softmax(logits.masked_fill(~candidate, -std::numeric_limits<float>::infinity()), 1);
   const auto per_row = -log_prob.masked_fill(~mine, 0.0).sum(1) / mine.sum(1).clamp_min(1).to(log_prob.scalar_type());
   return static_cast<double>(world) * per_row.sum() / anchors;
+}
+
+}  // namespace
+
+torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature) {
+  const torch::Tensor types = types_or_none(g.fault_types, g.labels);
+  const auto typed = (g.labels == 1) & (types >= 0);  // [N]
+  // A row overlaps itself (every sample's interval has a positive length): no row is its own positive.
+  const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N]
+  const auto positive = typed.unsqueeze(1) & typed.unsqueeze(0) & (types.unsqueeze(1) == types.unsqueeze(0)) & ~overlapping;
+  return supervised_contrastive(in, g, world, temperature, typed, positive, overlapping);
+}
+
+torch::Tensor neighbourhood_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
+                                 std::int64_t horizon_ns) {
+  const auto member = g.labels != 1;  // normal or unknown
+  const auto overlapping = overlap_weights(g.begin_ns, g.end_ns, g.begin_ns, g.end_ns) > 0;  // [N, N], diagonal true
+  const auto near = (g.begin_ns.unsqueeze(1) - g.begin_ns.unsqueeze(0)).abs() <= horizon_ns;
+  const auto positive = member.unsqueeze(1) & member.unsqueeze(0) & near & ~overlapping;
+  return supervised_contrastive(in, g, world, temperature, member, positive, overlapping);
 }
 
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature, bool mask_overlapping) {
@@ -176,6 +199,17 @@ torch::Tensor type_loss(const LossInputs& in, dist::Communicator& comm, double t
   return type_loss(in, g, comm.world_size(), temperature);
 }
 
+torch::Tensor neighbourhood_loss(const LossInputs& in, dist::Communicator& comm, double temperature,
+                                 std::int64_t horizon_ns) {
+  GlobalBatch g;
+  g.z = dist::all_gather_with_grad(in.z, comm, in.rows_per_rank);
+  g.begin_ns = dist::all_gather(in.begin_ns, comm, in.rows_per_rank);
+  g.end_ns = dist::all_gather(in.end_ns, comm, in.rows_per_rank);
+  g.labels = dist::all_gather(in.labels, comm, in.rows_per_rank);
+  g.offset = row_offset(in, comm.rank());
+  return neighbourhood_loss(in, g, comm.world_size(), temperature, horizon_ns);
+}
+
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {
   const GlobalBatch g = gather_global_batch(in, comm);
   LossTerms t;
@@ -183,7 +217,11 @@ LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, co
   t.temporal = temporal_loss(in, g, comm.world_size(), o.delta);
   t.anomaly = anomaly_loss(in, g, comm.world_size(), o.gamma);
   t.type = o.lambda_type > 0 ? type_loss(in, g, comm.world_size(), o.temperature) : torch::zeros({}, in.z.options());
-  t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly + o.lambda_type * t.type;
+  t.neighbourhood = o.lambda_neighbourhood > 0
+                        ? neighbourhood_loss(in, g, comm.world_size(), o.temperature, horizon_ns(o.neighbourhood_s))
+                        : torch::zeros({}, in.z.options());
+  t.total = o.lambda_modal * t.modal + o.lambda_temp * t.temporal + o.lambda_anom * t.anomaly + o.lambda_type * t.type +
+            o.lambda_neighbourhood * t.neighbourhood;
   return t;
 }
 

@@ -12,6 +12,14 @@
 //                 over rows with a positive, 0 without any. Like the anomaly term it reads weak labels (the training
 //                 side's only); it gives pre-training the fault-type signal that failure classification needs
 //                 (data/fault_pairs.h puts same-type pairs from different fault events in every batch).
+//   neighbourhood: supervised contrastive over the rows not labelled abnormal: each row's positives are the other
+//                 such rows that begin within `neighbourhood_s` of it and do not overlap it, its softmax runs over
+//                 all such rows that do not overlap it (Temporal Neighborhood Coding, Tonekaboni et al. 2021, with
+//                 the batch's other clusters as the distant windows). A system's load, mix and pressure persist for
+//                 tens of minutes (its runtime state or regime) while its events change window to window; the term
+//                 asks z to keep what a window shares with its neighbourhood minutes away, which the temporal term
+//                 (overlapping windows only, which share their events) does not. Abnormal rows stay out: a fault's
+//                 windows are not their neighbours' state.
 #pragma once
 
 #include <torch/torch.h>
@@ -33,6 +41,8 @@ struct LossOptions {
   // negatives they are near duplicates of the positive (false negatives the loss cannot separate).
   bool mask_overlapping = true;
   double lambda_type = 0.0;  // weight of the fault-type term (0: off)
+  double lambda_neighbourhood = 0.0;  // weight of the neighbourhood term (0: off)
+  double neighbourhood_s = 600;       // its horizon: rows that begin at most this far apart are positives
 };
 
 struct LossInputs {
@@ -47,7 +57,7 @@ struct LossInputs {
 
 struct LossTerms {
   // scalars; rank-scaled (their mean over ranks is the global loss)
-  torch::Tensor total, modal, temporal, anomaly, type;
+  torch::Tensor total, modal, temporal, anomaly, type, neighbourhood;
 };
 
 // What the losses read of every rank's rows: the four embeddings (with gradient) and the windows' times and labels,
@@ -76,12 +86,16 @@ torch::Tensor modal_loss(const LossInputs& in, const GlobalBatch& g, int world, 
 torch::Tensor temporal_loss(const LossInputs& in, const GlobalBatch& g, int world, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, const GlobalBatch& g, int world, double gamma);
 torch::Tensor type_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature);
+torch::Tensor neighbourhood_loss(const LossInputs& in, const GlobalBatch& g, int world, double temperature,
+                                 std::int64_t horizon_ns);
 // The same, each gathering what it reads itself, tensor by tensor (the reference of the one gather).
 torch::Tensor modal_loss(const LossInputs& in, dist::Communicator& comm, double temperature,
                          bool mask_overlapping = false);
 torch::Tensor temporal_loss(const LossInputs& in, dist::Communicator& comm, double delta);
 torch::Tensor anomaly_loss(const LossInputs& in, dist::Communicator& comm, double gamma);
 torch::Tensor type_loss(const LossInputs& in, dist::Communicator& comm, double temperature);
+torch::Tensor neighbourhood_loss(const LossInputs& in, dist::Communicator& comm, double temperature,
+                                 std::int64_t horizon_ns);
 // The four terms and their weighted sum over one gather_global_batch.
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& options);
 

@@ -141,7 +141,8 @@ Stop Progress::after_step(const StepDone& d) {
   const double eta = d.elapsed_seconds / static_cast<double>(steps_done - d.first_step) *
                      static_cast<double>(d.max_steps - steps_done);
   nlohmann::json line = {{"step", steps_done},         {"loss", s.loss},          {"modal", s.modal},
-                         {"temporal", s.temporal},     {"anomaly", s.anomaly},    {"type", s.type}, {"lr", s.lr},
+                         {"temporal", s.temporal},     {"anomaly", s.anomaly},    {"type", s.type},
+                         {"neighbourhood", s.neighbourhood}, {"lr", s.lr},
                          {"grad_norm", s.grad_norm},   {"windows_per_s", d.windows / s.seconds},
                          {"tokens_per_s", d.tokens / s.seconds}, {"step_s", s.seconds},
                          {"comm_wait_s", s.comm_wait_seconds}, {"elapsed_s", d.elapsed_seconds}, {"skipped", s.skipped}};
@@ -150,9 +151,9 @@ Stop Progress::after_step(const StepDone& d) {
     line["val_loss"] = validation_loss();
   if (metrics_) *metrics_ << line.dump() << "\n" << std::flush;
   if (mpi_.is_root() && (d.step % options_.log_every == 0 || steps_done == d.max_steps))
-    spdlog::info("step {}/{} | loss {:.4f} (modal {:.4f} temp {:.4f} anom {:.4f} type {:.4f}){} | lr {:.2e} | {:.1f} windows/s "
+    spdlog::info("step {}/{} | loss {:.4f} (modal {:.4f} temp {:.4f} anom {:.4f} type {:.4f} neigh {:.4f}){} | lr {:.2e} | {:.1f} windows/s "
                  "{:.0f} tokens/s | ETA {}",
-                 steps_done, d.max_steps, s.loss, s.modal, s.temporal, s.anomaly, s.type,
+                 steps_done, d.max_steps, s.loss, s.modal, s.temporal, s.anomaly, s.type, s.neighbourhood,
                  line.contains("val_loss") ? fmt::format(" val {:.4f}", line["val_loss"].get<double>()) : "", s.lr,
                  d.windows / s.seconds, d.tokens / s.seconds, duration_text(eta));
   return Stop::no;

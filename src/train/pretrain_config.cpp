@@ -1,5 +1,7 @@
 #include "train/pretrain_config.h"
 
+#include <fmt/format.h>
+
 #include "config/composer.h"
 #include "core/error.h"
 
@@ -12,7 +14,8 @@ namespace {
 losses::LossOptions loss_options(const config::Config& cfg) {
   return {cfg.get_double("loss.temperature"), cfg.get_double("loss.lambda_temp"), cfg.get_double("loss.lambda_anom"),
           cfg.get_double("loss.delta"),       cfg.get_double("loss.gamma"),       cfg.get_double("loss.lambda_modal"),
-          cfg.get_bool("loss.mask_overlapping"), cfg.get_double("loss.lambda_type")};
+          cfg.get_bool("loss.mask_overlapping"), cfg.get_double("loss.lambda_type"),
+          cfg.get_double("loss.lambda_neighbourhood"), cfg.get_double("loss.neighbourhood_s")};
 }
 
 // The loader's settings from loader.* (the per-rank and per-run fields are filled at start).
@@ -25,6 +28,7 @@ data::LoaderOptions loader_settings(const config::Config& cfg) {
   lo.show_time = cfg.get_bool("loader.serializer.show_time");
   lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
   lo.level_z = cfg.get_double("loader.serializer.level_z");
+  lo.caller_wait = cfg.get_bool("loader.serializer.caller_wait");
   lo.component_views = cfg.get_double("loader.component_views");
   lo.fault_pairs = static_cast<std::size_t>(cfg.get_int("loader.fault_pairs"));
   const std::string view = cfg.get_string("loader.fault_pair_view");
@@ -135,6 +139,9 @@ TrainOptions read_train_options(const config::Config& cfg) {
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
   o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
   o.loss = loss_options(cfg);
+  if (!(o.loss.neighbourhood_s > 0))
+    throw ConfigError(fmt::format("loss.neighbourhood_s {}", o.loss.neighbourhood_s), "loss.neighbourhood_s",
+                      "a positive number of seconds");
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   return o;

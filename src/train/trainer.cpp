@@ -44,8 +44,10 @@ BatchTensors to_tensors(const data::Batch& batch) {
 }
 
 namespace {
-// The terms as logged, in this order: total, modal, temporal, anomaly, type.
-torch::Tensor logged_terms(const losses::LossTerms& t) { return torch::stack({t.total, t.modal, t.temporal, t.anomaly, t.type}); }
+// The terms as logged, in this order: total, modal, temporal, anomaly, type, neighbourhood.
+torch::Tensor logged_terms(const losses::LossTerms& t) {
+  return torch::stack({t.total, t.modal, t.temporal, t.anomaly, t.type, t.neighbourhood});
+}
 }  // namespace
 
 BatchTensors BatchTensors::to(torch::Device device) const {
@@ -166,7 +168,7 @@ losses::LossTerms Trainer::evaluate(const data::Batch& batch) {
   // Mean over ranks: the global batch's loss.
   torch::Tensor values = logged_terms(terms).contiguous();
   comm_.allreduce(values, dist::ReduceOp::avg)->wait();
-  return {values[0], values[1], values[2], values[3], values[4]};
+  return {values[0], values[1], values[2], values[3], values[4], values[5]};
 }
 
 StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
@@ -179,7 +181,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   s.step = step_;
   s.lr = lr_at(step_);
   // total, modal, temporal, anomaly, type: the global batch's mean
-  torch::Tensor logged = torch::zeros({5}, torch::TensorOptions().device(options_.device));
+  torch::Tensor logged = torch::zeros({6}, torch::TensorOptions().device(options_.device));
   const std::shared_ptr<dist::Work> logged_work = forward_backward(micro_batches, s, logged);
   const auto o0 = std::chrono::steady_clock::now();
   s.grad_norm = std::sqrt(data_parallel_->reduce_gradients());
@@ -199,6 +201,7 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   s.temporal = logged[2].item<double>();
   s.anomaly = logged[3].item<double>();
   s.type = logged[4].item<double>();
+  s.neighbourhood = logged[5].item<double>();
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.comm_wait_seconds = data_parallel_->seconds_waiting() - wait_before;
   return s;

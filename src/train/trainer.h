@@ -61,7 +61,7 @@ struct TrainOptions {
 
 struct StepStats {
   std::int64_t step = 0;
-  double loss = 0, modal = 0, temporal = 0, anomaly = 0, type = 0, lr = 0, grad_norm = 0;
+  double loss = 0, modal = 0, temporal = 0, anomaly = 0, type = 0, neighbourhood = 0, lr = 0, grad_norm = 0;
   std::size_t windows = 0, tokens = 0;  // this rank's
   double seconds = 0, comm_wait_seconds = 0;
   bool skipped = false;  // non-finite loss or gradient: no update

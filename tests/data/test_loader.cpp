@@ -182,6 +182,49 @@ TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
   EXPECT_EQ(ablated.find("erroring"), std::string::npos) << ablated;
 }
 
+// A network delay on a callee: its own spans keep their length, the caller's client span grows. With caller_wait the
+// edge shows the caller's wait beyond the callee's span, and says "delayed" (not "slow") where the wait is far above
+// its typical value; without (the default) neither shows; a caller span with two children (a server span, not a
+// client span) gives no wait.
+TEST(Serializer, ADelayedCallShowsAsTheCallersWait) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  const std::int32_t b = t.component_id("svc-b-6f94c49ccd-bbbbb");
+  std::vector<Span> children;
+  std::uint64_t id = 100;
+  for (auto& x : t.spans) {  // every svc-a span (2 s) is a client span of one svc-b call (0.5 s): a wait of 1.5 s
+    x.span_id = id++;
+    children.push_back({x.trace_id, x.span_id + 5000, x.span_id, x.start_ns + test::S / 4, test::S / 2, b, x.operation, 0});
+    if (x.start_ns >= test::T0 + 150 * test::S && x.start_ns < test::T0 + 210 * test::S) x.duration_ns *= 10;
+  }
+  t.spans.insert(t.spans.end(), children.begin(), children.end());
+  t.sort_by_time();
+  const auto kept = fixture_store(dir, t, "delayed.h5");
+  const WindowStoreReader& store = *kept;
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer words(store, tok, {256, false, true, 2.0, true}), without(store, tok, {256});
+  const auto usual = words.serialize(store.windows()[0], store.read_window(0)).traces;
+  EXPECT_NE(usual.find("svc-a -> svc-b calls 6 p50 500ms p95 500ms wait 1500ms err 0.0%"), std::string::npos) << usual;
+  EXPECT_EQ(usual.find("delayed"), std::string::npos) << usual;
+  const auto delayed = words.serialize(store.windows()[5], store.read_window(5)).traces;  // [T0+150 s, T0+210 s)
+  EXPECT_NE(delayed.find("\nsvc-a -> svc-b delayed\n"), std::string::npos) << delayed;
+  EXPECT_NE(delayed.find("svc-a -> svc-b delayed calls 6 p50 500ms p95 500ms wait"), std::string::npos) << delayed;
+  const auto off = without.serialize(store.windows()[5], store.read_window(5)).traces;  // the option's default
+  EXPECT_EQ(off.find("wait"), std::string::npos) << off;
+  EXPECT_EQ(off.find("delayed"), std::string::npos) << off;
+
+  // The same calls from a server span that also calls svc-a itself: two children, no client span, no wait.
+  Telemetry two = t;
+  for (const auto& x : t.spans)
+    if (x.component != b) two.spans.push_back({x.trace_id, x.span_id + 9000, x.span_id, x.start_ns, 1000, x.component, x.operation, 0});
+  two.sort_by_time();
+  const auto server = fixture_store(dir, two, "server.h5");
+  const auto plain = WindowSerializer(*server, tok, {256, false, true, 2.0, true}).serialize(server->windows()[5], server->read_window(5)).traces;
+  EXPECT_EQ(plain.find("wait"), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("delayed"), std::string::npos) << plain;
+}
+
 // The call graph FL reads: the service edges of the store's traces, caller -> callee, without the entry.
 TEST(EdgeBaseline, CallsAreTheServiceEdgesOfTheTraces) {
   test::TempDir dir;
@@ -487,7 +530,8 @@ TEST(Loader, FaultPairsAreRootCauseViewsOfKnownType) {
   options.fault_pairs = 1;
   WindowLoader loader({store}, tok, options);
   const WindowSerializer serializer(
-      *store, *tok, SerializerOptions{options.max_tokens, options.show_time, options.mask_event_params, options.level_z});
+      *store, *tok, SerializerOptions{options.max_tokens, options.show_time, options.mask_event_params, options.level_z,
+                                      options.caller_wait});
   for (std::uint64_t step = 0; step < 3; ++step) {
     const Batch b = loader.build(step);
     ASSERT_EQ(b.samples.size(), 2u);

@@ -126,6 +126,41 @@ TEST(Losses, FaultTypeTermByHand) {
               (terms.modal + o.lambda_temp * terms.temporal + o.lambda_anom * terms.anomaly + 0.5 * terms.type).item<double>(), 1e-6);
 }
 
+// The neighbourhood term by hand: rows 0 and 1 (normal, 5 minutes apart, not overlapping) are each other's positive,
+// row 2 (label unknown, two hours away) is a negative, row 3 (abnormal, between them) is neither; z of 0 and 1 along
+// e1, of 2 and 3 along e2: each anchor's loss is -log(e^{1/t} / (e^{1/t} + 1)) (with row 3 counted it would be
+// -log(e^{1/t} / (e^{1/t} + 2))).
+TEST(Losses, NeighbourhoodTermByHand) {
+  constexpr std::int64_t s = 1000000000;
+  LossInputs in;
+  in.z = rows({{1, 0}, {1, 0}, {0, 1}, {0, 1}});
+  in.e_m = in.e_t = in.e_l = in.z;
+  in.begin_ns = torch::tensor({0L, 300 * s, 7200 * s, 100 * s}, torch::kInt64);
+  in.end_ns = in.begin_ns + 60 * s;
+  in.labels = torch::tensor({0, 0, -1, 1}, torch::kInt64);
+  const double t = 0.5;
+  const std::int64_t horizon = 600 * s;
+  EXPECT_NEAR(neighbourhood_loss(in, self(), t, horizon).item<double>(), std::log(1 + std::exp(-1 / t)), 1e-6);
+  // Beyond the horizon no row has a positive; nor when the two windows overlap (the temporal term's pairs).
+  EXPECT_EQ(neighbourhood_loss(in, self(), t, 200 * s).item<double>(), 0.0);
+  LossInputs overlapping = in;
+  overlapping.begin_ns = torch::tensor({0L, 30 * s, 7200 * s, 100 * s}, torch::kInt64);
+  overlapping.end_ns = overlapping.begin_ns + 60 * s;
+  EXPECT_EQ(neighbourhood_loss(overlapping, self(), t, horizon).item<double>(), 0.0);
+  // runtime_slicer_loss adds it only when weighted, with the horizon in seconds.
+  LossOptions o;
+  o.temperature = t;
+  EXPECT_EQ(runtime_slicer_loss(in, self(), o).neighbourhood.item<double>(), 0.0);
+  o.lambda_neighbourhood = 0.5;
+  o.neighbourhood_s = 600;
+  const LossTerms terms = runtime_slicer_loss(in, self(), o);
+  EXPECT_NEAR(terms.neighbourhood.item<double>(), std::log(1 + std::exp(-1 / t)), 1e-6);
+  EXPECT_NEAR(terms.total.item<double>(),
+              (terms.modal + o.lambda_temp * terms.temporal + o.lambda_anom * terms.anomaly + 0.5 * terms.neighbourhood)
+                  .item<double>(),
+              1e-6);
+}
+
 TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "Debian's /usr/bin/python3 with python3-torch is not installed";
@@ -142,6 +177,8 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   in.fault_types = torch::tensor({-1, -1, 2, 7, -1, 2, 2, -1}, torch::kInt64);  // rows 2 and 6 of one type
   LossOptions o{0.1, 0.7, 0.9, 0.8, 0.1};
   o.lambda_type = 0.6;
+  o.lambda_neighbourhood = 0.4;  // rows 0 and 1 have rows 4 and 5 as neighbours, row 7 as a negative
+  o.neighbourhood_s = 600;
   LossTerms terms = runtime_slicer_loss(in, self(), o);
   terms.total.backward();
 
@@ -164,6 +201,8 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
                           {"options", {{"temperature", o.temperature}, {"delta", o.delta}, {"gamma", o.gamma},
                                        {"lambda_temp", o.lambda_temp}, {"lambda_anom", o.lambda_anom},
                                        {"lambda_type", o.lambda_type},
+                                       {"lambda_neighbourhood", o.lambda_neighbourhood},
+                                       {"neighbourhood_ns", o.neighbourhood_s * 1e9},
                                        {"mask_overlapping", o.mask_overlapping}}}};
   std::ofstream(dir / "in.json") << input.dump();
   std::string cmd = "/usr/bin/python3 '" + std::string(RSLICER_TEST_DIR) + "/reference/losses_reference.py' '" +
@@ -175,10 +214,12 @@ TEST(Losses, ValuesAndGradientsMatchPyTorch) {
   EXPECT_NEAR(terms.temporal.item<double>(), ref["temporal"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.anomaly.item<double>(), ref["anomaly"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.type.item<double>(), ref["type"].get<double>(), 1e-5);
+  EXPECT_NEAR(terms.neighbourhood.item<double>(), ref["neighbourhood"].get<double>(), 1e-5);
   EXPECT_NEAR(terms.total.item<double>(), ref["total"].get<double>(), 1e-5);
   EXPECT_GT(terms.temporal.item<double>(), 0.0);  // the fixture exercises every term
   EXPECT_GT(terms.anomaly.item<double>(), 0.0);
   EXPECT_GT(terms.type.item<double>(), 0.0);
+  EXPECT_GT(terms.neighbourhood.item<double>(), 0.0);
   for (auto [name, t] : {std::pair{"grad_e_m", in.e_m}, {"grad_e_t", in.e_t}, {"grad_e_l", in.e_l}, {"grad_z", in.z}}) {
     auto expected = ref[name].get<std::vector<std::vector<float>>>();
     for (int i = 0; i < n; ++i)

@@ -45,19 +45,26 @@ TEST(Losses, OneGatherEqualsTheGathersTensorByTensor) {
   o.lambda_anom = 0.3;
   o.gamma = -0.5;  // every (normal, abnormal) pair above the margin: the anomaly term has a gradient on every rank
   o.lambda_type = 0.4;
+  o.lambda_neighbourhood = 0.25;
+  o.neighbourhood_s = 150e-9;  // 150 ns on these inputs' axis: rows 0 and 2 of a rank are neighbours
   const LossInputs fast = rank_inputs(comm.rank());
   const LossTerms terms = runtime_slicer_loss(fast, comm, o);
   terms.total.backward();
 
   const LossInputs ref = rank_inputs(comm.rank());
   const torch::Tensor modal = modal_loss(ref, comm, o.temperature, o.mask_overlapping), temporal = temporal_loss(ref, comm, o.delta),
-                      anomaly = anomaly_loss(ref, comm, o.gamma), type = type_loss(ref, comm, o.temperature);
-  (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly + o.lambda_type * type).backward();
+                      anomaly = anomaly_loss(ref, comm, o.gamma), type = type_loss(ref, comm, o.temperature),
+                      neighbourhood = neighbourhood_loss(ref, comm, o.temperature, 150);
+  (modal + o.lambda_temp * temporal + o.lambda_anom * anomaly + o.lambda_type * type +
+   o.lambda_neighbourhood * neighbourhood)
+      .backward();
 
   EXPECT_NEAR(terms.modal.item<double>(), modal.item<double>(), 1e-6);
   EXPECT_NEAR(terms.temporal.item<double>(), temporal.item<double>(), 1e-6);
   EXPECT_NEAR(terms.anomaly.item<double>(), anomaly.item<double>(), 1e-6);
   EXPECT_NEAR(terms.type.item<double>(), type.item<double>(), 1e-6);
+  EXPECT_NEAR(terms.neighbourhood.item<double>(), neighbourhood.item<double>(), 1e-6);
+  EXPECT_GT(neighbourhood.item<double>(), 0.0);  // every rank's rows 0 and 2 are positives
   torch::Tensor type_sum = type.detach().clone().reshape({1});
   comm.allreduce(type_sum, dist::ReduceOp::sum)->wait();
   EXPECT_GT(type_sum.item<double>(), 0.0);  // same-type rows apart in time on ranks 0 and 1 (each rank has its share)
@@ -99,12 +106,14 @@ TEST(Losses, UnevenRowsPerRankGiveTheGlobalBatchsLossAndGradients) {
   o.lambda_anom = 0.3;
   o.gamma = -0.5;
   o.lambda_type = 0.4;
+  o.lambda_neighbourhood = 0.25;
+  o.neighbourhood_s = 250e-9;  // rank 1's rows 0 and 2 (normal, unknown) are neighbours
   LossInputs mine = uneven_inputs(comm.rank());
   for (int r = 0; r < world; ++r) mine.rows_per_rank.push_back(r + 2);
   const LossTerms terms = runtime_slicer_loss(mine, comm, o);
   terms.total.backward();
   torch::Tensor values =
-      torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly, terms.type}).detach().to(torch::kFloat64);
+      torch::stack({terms.total, terms.modal, terms.temporal, terms.anomaly, terms.type, terms.neighbourhood}).detach().to(torch::kFloat64);
   comm.allreduce(values, dist::ReduceOp::avg)->wait();
 
   // The reference: one process, the whole global batch.
@@ -128,11 +137,14 @@ TEST(Losses, UnevenRowsPerRankGiveTheGlobalBatchsLossAndGradients) {
   const LossTerms ref = runtime_slicer_loss(all, self, o);
   ref.total.backward();
   const double expected[] = {ref.total.item<double>(), ref.modal.item<double>(), ref.temporal.item<double>(),
-                             ref.anomaly.item<double>(), ref.type.item<double>()};
-  for (int i = 0; i < 5; ++i) EXPECT_NEAR(values[i].item<double>(), expected[i], 1e-5 * std::abs(expected[i]) + 1e-7) << "term " << i;
+                             ref.anomaly.item<double>(), ref.type.item<double>(), ref.neighbourhood.item<double>()};
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(values[i].item<double>(), expected[i], 1e-5 * std::abs(expected[i]) + 1e-7) << "term " << i;
   EXPECT_GT(expected[2], 0.0);  // the windows overlap across ranks: the temporal term is not trivially zero
   EXPECT_GT(expected[3], 0.0);
   EXPECT_GT(expected[4], 0.0);
+  // The neighbourhood term needs a negative beside an anchor's positive: 3 rows not abnormal, from world 3 on (at
+  // world 2 its one anchor's softmax holds only its positive: 0; OneGatherEqualsTheGathersTensorByTensor has it).
+  if (world >= 3) EXPECT_GT(expected[5], 0.0);
   std::int64_t begin = 0;
   for (int r = 0; r < comm.rank(); ++r) begin += r + 2;
   const std::int64_t n = comm.rank() + 2;

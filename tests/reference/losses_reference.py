@@ -2,8 +2,8 @@
 
 usage: /usr/bin/python3 losses_reference.py <in.json> <out.json>
   in:  {"e_m","e_t","e_l","z": [[...]], "begin","end","labels","fault_types": [...], "options": {temperature, delta,
-        gamma, lambda_temp, lambda_anom, lambda_type, mask_overlapping}}
-  out: {"modal","temporal","anomaly","type","total": float, "grad_e_m","grad_e_t","grad_e_l","grad_z": [[...]]}
+        gamma, lambda_temp, lambda_anom, lambda_type, lambda_neighbourhood, neighbourhood_ns, mask_overlapping}}
+  out: {"modal","temporal","anomaly","type","neighbourhood","total": float, "grad_e_m","grad_e_t","grad_e_l","grad_z": [[...]]}
 Written from the equations, independently of the C++ code.
 """
 import json
@@ -71,10 +71,28 @@ def main():
         per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
     type_term = sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
 
-    total = modal + o["lambda_temp"] * temporal + o["lambda_anom"] * anomaly + o.get("lambda_type", 0) * type_term
+    # Supervised contrastive over the rows not labelled abnormal: positives are the other such rows that begin within
+    # the horizon and do not overlap the anchor; the softmax runs over the other such rows that do not overlap it.
+    member = [labels[i] != 1 for i in range(n)]
+    horizon = o.get("neighbourhood_ns", 0)
+    per_anchor = []
+    for i in range(n):
+        if not member[i]:
+            continue
+        pos = [j for j in range(n) if j != i and member[j] and abs(begin[i] - begin[j]) <= horizon and not overlaps(i, j)]
+        if not pos:
+            continue
+        cand = [j for j in range(n) if j != i and member[j] and not overlaps(i, j)]
+        logits = sim[i, cand] / o["temperature"]
+        log_prob = logits - torch.logsumexp(logits, 0)
+        per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
+    neighbourhood = sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
+
+    total = (modal + o["lambda_temp"] * temporal + o["lambda_anom"] * anomaly + o.get("lambda_type", 0) * type_term +
+             o.get("lambda_neighbourhood", 0) * neighbourhood)
     total.backward()
     out = {"modal": modal.item(), "temporal": float(temporal), "anomaly": float(anomaly), "type": float(type_term),
-           "total": total.item()}
+           "neighbourhood": float(neighbourhood), "total": total.item()}
     for k in t:
         out["grad_" + k] = t[k].grad.tolist()
     json.dump(out, open(sys.argv[2], "w"))
