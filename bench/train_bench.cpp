@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   train::TrainOptions o = train::read_train_options(train::compose_pretrain(RSLICER_SOURCE_CONFIG_DIR));
   o.max_steps = steps;
   o.warmup_steps = 1;
+  o.loss.lambda_neighbourhood = 0;  // ddp_train.py's loss: the modal and temporal terms (its labels are all unknown)
   o.zero1 = std::atoi(argv[4]) != 0;
   o.sparse_embedding = argc > 6 ? std::atoi(argv[6]) != 0 : true;
   train::Trainer trainer(m, comm, o);

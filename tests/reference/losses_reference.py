@@ -54,39 +54,30 @@ def main():
     pairs = [(i, j) for i in range(n) for j in range(n) if labels[i] == 0 and labels[j] == 1]
     anomaly = sum(torch.clamp(sim[i, j] - o["gamma"], min=0) for i, j in pairs) / len(pairs) if pairs else torch.zeros(())
 
-    # Supervised contrastive over abnormal rows of known fault type: positives are the other rows of the anchor's
-    # type that do not overlap it; the softmax runs over the other such rows that do not overlap it.
+    def supervised_contrastive(member, related):
+        """Each member's positives: the other members related to it that do not overlap it; its softmax runs over
+        the other members that do not overlap it. The mean over anchors (members with a positive)."""
+        per_anchor = []
+        for i in range(n):
+            if not member[i]:
+                continue
+            pos = [j for j in range(n) if j != i and member[j] and related(i, j) and not overlaps(i, j)]
+            if not pos:
+                continue
+            cand = [j for j in range(n) if j != i and member[j] and not overlaps(i, j)]
+            logits = sim[i, cand] / o["temperature"]
+            log_prob = logits - torch.logsumexp(logits, 0)
+            per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
+        return sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
+
+    # Fault type: over abnormal rows of known type, positives of the anchor's type.
     types = inp.get("fault_types", [-1] * n)
     typed = [labels[i] == 1 and types[i] >= 0 for i in range(n)]
-    per_anchor = []
-    for i in range(n):
-        if not typed[i]:
-            continue
-        pos = [j for j in range(n) if j != i and typed[j] and types[j] == types[i] and not overlaps(i, j)]
-        if not pos:
-            continue
-        cand = [j for j in range(n) if j != i and typed[j] and not overlaps(i, j)]
-        logits = sim[i, cand] / o["temperature"]
-        log_prob = logits - torch.logsumexp(logits, 0)
-        per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
-    type_term = sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
-
-    # Supervised contrastive over the rows not labelled abnormal: positives are the other such rows that begin within
-    # the horizon and do not overlap the anchor; the softmax runs over the other such rows that do not overlap it.
-    member = [labels[i] != 1 for i in range(n)]
+    type_term = supervised_contrastive(typed, lambda i, j: types[j] == types[i])
+    # Neighbourhood: over the rows not labelled abnormal, positives that begin within the horizon.
     horizon = o.get("neighbourhood_ns", 0)
-    per_anchor = []
-    for i in range(n):
-        if not member[i]:
-            continue
-        pos = [j for j in range(n) if j != i and member[j] and abs(begin[i] - begin[j]) <= horizon and not overlaps(i, j)]
-        if not pos:
-            continue
-        cand = [j for j in range(n) if j != i and member[j] and not overlaps(i, j)]
-        logits = sim[i, cand] / o["temperature"]
-        log_prob = logits - torch.logsumexp(logits, 0)
-        per_anchor.append(-sum(log_prob[cand.index(p)] for p in pos) / len(pos))
-    neighbourhood = sum(per_anchor) / len(per_anchor) if per_anchor else torch.zeros(())
+    neighbourhood = supervised_contrastive([labels[i] != 1 for i in range(n)],
+                                           lambda i, j: abs(begin[i] - begin[j]) <= horizon)
 
     total = (modal + o["lambda_temp"] * temporal + o["lambda_anom"] * anomaly + o.get("lambda_type", 0) * type_term +
              o.get("lambda_neighbourhood", 0) * neighbourhood)

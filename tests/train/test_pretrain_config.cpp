@@ -33,11 +33,15 @@ TEST(PretrainConfig, EveryFieldComesFromTheComposedConfig) {
                            "loader.max_tokens=77", "train.balance.enabled=true", "train.balance.smoothing=0.7",
                            "checkpoint.keep_last=9", "train.stop_after_steps=4", "train.cached_loss.enabled=true",
                            "train.cached_loss.chunk_windows=5", "dist.backend=mpi", "loader.worker_cpus=[0,1]",
-                           "train.epochs=2.5", "train.resume=auto"});
+                           "train.epochs=2.5", "train.resume=auto", "loss.lambda_neighbourhood=0.25",
+                           "loss.neighbourhood_s=900", "loader.serializer.caller_wait=true"});
   EXPECT_DOUBLE_EQ(c.train.lr, 0.123);
   EXPECT_EQ(c.train.grad_accum, 3);
   EXPECT_EQ(c.global_batch, 48u);
   EXPECT_DOUBLE_EQ(c.train.loss.temperature, 0.3);
+  EXPECT_DOUBLE_EQ(c.train.loss.lambda_neighbourhood, 0.25);
+  EXPECT_DOUBLE_EQ(c.train.loss.neighbourhood_s, 900);
+  EXPECT_TRUE(c.loader.caller_wait);
   EXPECT_EQ(c.loader.max_tokens, 77u);
   ASSERT_TRUE(c.balance.has_value());
   EXPECT_DOUBLE_EQ(c.balance->smoothing, 0.7);
@@ -66,4 +70,5 @@ TEST(PretrainConfig, BadValuesNameTheirKey) {
                 .find("train.cached_loss.chunk_windows"), std::string::npos);
   EXPECT_NE(error_of({"train.global_batch=0"}).find("train.global_batch"), std::string::npos);
   EXPECT_NE(error_of({"train.trainer.optimizer_kernel=gpu_magic"}).find("optimizer_kernel"), std::string::npos);
+  EXPECT_NE(error_of({"loss.neighbourhood_s=0"}).find("loss.neighbourhood_s"), std::string::npos);
 }
