@@ -52,7 +52,10 @@ int run_inspect(const InspectArgs& args) {
                   "an index below " + std::to_string(store.windows().size()));
     const auto tok = data::Tokenizer::from_file(args.tokenizer.empty() ? data::default_tokenizer_path()
                                                                         : std::filesystem::path(args.tokenizer));
-    data::WindowSerializer serializer(store, tok, {args.max_tokens});
+    data::SerializerOptions shown;
+    shown.max_tokens = args.max_tokens;
+    shown.caller_wait = args.caller_wait;
+    data::WindowSerializer serializer(store, tok, shown);
     const auto index = static_cast<std::size_t>(args.serialize);
     const auto& window = store.windows()[index];
     auto texts = args.component.empty()

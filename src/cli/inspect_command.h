@@ -13,6 +13,7 @@ struct InspectArgs {
   std::string tokenizer;      // empty: the installed Qwen3 tokenizer
   std::size_t max_tokens = 512;
   std::string component;      // with --serialize: one pod's texts (what failure localization embeds)
+  bool caller_wait = false;   // with --serialize: trace edges with the caller's wait (serializer.caller_wait)
 };
 
 int run_inspect(const InspectArgs& args);

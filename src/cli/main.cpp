@@ -60,6 +60,8 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslic
   inspect->add_option("--max-tokens", inspect_args.max_tokens, "Token budget per modality for --serialize");
   inspect->add_option("--component", inspect_args.component,
                       "With --serialize: one pod's texts, as failure localization embeds them (a component name)");
+  inspect->add_flag("--caller-wait", inspect_args.caller_wait,
+                    "With --serialize: trace edges with the caller's wait, as serializer.caller_wait shows them");
 
   rslicer::cli::TokenizeArgs tokenize_args;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize stdin lines with the Qwen3 tokenizer (ids per line)");

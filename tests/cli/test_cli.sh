@@ -38,6 +38,11 @@ check missing_config_dir 2 "^error: config directory not found" "" -- "$bin" pre
 # BLAS kernels (core/blas_kernel.h): on a CPU with AVX-512 a DYNAMIC_ARCH OpenBLAS runs AVX-512 kernels, even
 # where the library does not know the CPU model and fell back to Prescott; a user's OPENBLAS_CORETYPE is kept.
 check version_blas 0 "" "BLAS: " -- env -u OPENBLAS_CORETYPE "$bin" --version
+# inspect --serialize prints the texts the model reads; --caller-wait adds the caller's wait to trace edges that have
+# one (a caller span with one child: cartservice -> redis-cart in the simulator), as serializer.caller_wait does.
+"$bin" simulate system=online_boutique duration=10m seed=1 out=ob > /dev/null 2>&1
+check serialize_wait 0 "" "cartservice -> redis-cart calls [0-9]+ p50 [^ ]+ p95 [^ ]+ wait [0-9]" -- "$bin" inspect ob.h5 --serialize 3 --caller-wait
+if "$bin" inspect ob.h5 --serialize 3 | grep -q " wait "; then echo "FAIL serialize_no_wait: a wait without --caller-wait"; fails=$((fails+1)); else passes=$((passes+1)); fi
 if [[ $(env -u OPENBLAS_CORETYPE "$bin" --version) != *DYNAMIC_ARCH* ]]; then
   echo "skip blas kernel checks: the BLAS is not a DYNAMIC_ARCH OpenBLAS"
 else
