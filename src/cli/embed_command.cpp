@@ -1,6 +1,7 @@
 // rslicer embed: each rank embeds its share of the windows (round robin), writes a partial file; rank 0 merges
 // them and checks that every window is there exactly once.
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -11,6 +12,7 @@
 #include "cli/post_training_config.h"
 #include "core/error.h"
 #include "data/serializer.h"
+#include "data/serializer_record.h"
 #include "data/tokenizer.h"
 #include "dist/mpi_context.h"
 #include "model/autocast.h"
@@ -83,10 +85,21 @@ void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
   }
 }
 
+// Embedding with other serializer options than the release was pre-trained with is allowed (ablations), but said.
+void warn_of_other_texts(const model::ReleaseInfo& info, const data::SerializerOptions& shown, const std::string& release) {
+  const auto summary = nlohmann::json::parse(info.summary_json, nullptr, false);
+  if (summary.is_discarded() || !summary.contains("serializer")) return;
+  for (const auto& difference : data::serializer_differences(summary["serializer"], shown))
+    spdlog::warn("embedding texts unlike pre-training's: {} (embed.serializer.* against the loader.serializer.* of {})",
+                 difference, release);
+}
+
 // The model an embedding run uses: a release, or the untrained backbone (the baseline) from model.* and the seed;
 // how it computes (packing, fused attention) from the config.
 model::RuntimeSlicer embedding_model(const EmbedConfig& c, const config::Config& model_cfg) {
-  model::RuntimeSlicer model = c.release ? model::load_release(*c.release) : train::build_model(model_cfg, c.seed);
+  model::ReleaseInfo info;
+  model::RuntimeSlicer model = c.release ? model::load_release(*c.release, &info) : train::build_model(model_cfg, c.seed);
+  if (c.release) warn_of_other_texts(info, c.serializer, *c.release);
   model->eval();
   model->model->pack_sequences = c.pack_sequences;
   model::apply_fused_attention(*model->model, c.fused_attention);

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
+
+#include "core/error.h"
 #include "dist/all_gather_with_grad.h"
 
 namespace rslicer::losses {
@@ -208,6 +211,21 @@ torch::Tensor neighbourhood_loss(const LossInputs& in, dist::Communicator& comm,
   g.labels = dist::all_gather(in.labels, comm, in.rows_per_rank);
   g.offset = row_offset(in, comm.rank());
   return neighbourhood_loss(in, g, comm.world_size(), temperature, horizon_ns);
+}
+
+void check_loss_options(const LossOptions& o) {
+  auto positive = [](double x, const char* key, const char* expected) {
+    if (!(std::isfinite(x) && x > 0)) throw ConfigError(fmt::format("{} {}", key, x), key, expected);
+  };
+  positive(o.temperature, "loss.temperature", "a positive temperature (0.07 is CLIP's)");
+  positive(o.neighbourhood_s, "loss.neighbourhood_s", "a positive number of seconds");
+  const std::pair<double, const char*> weights[] = {
+      {o.lambda_modal, "loss.lambda_modal"}, {o.lambda_temp, "loss.lambda_temp"}, {o.lambda_anom, "loss.lambda_anom"},
+      {o.lambda_type, "loss.lambda_type"},   {o.lambda_neighbourhood, "loss.lambda_neighbourhood"}};
+  for (const auto& [w, key] : weights)
+    if (!(std::isfinite(w) && w >= 0)) throw ConfigError(fmt::format("{} {}", key, w), key, "a weight >= 0 (0: the term off)");
+  for (const auto& [x, key] : {std::pair{o.delta, "loss.delta"}, std::pair{o.gamma, "loss.gamma"}})
+    if (!(x >= -1 && x <= 1)) throw ConfigError(fmt::format("{} {}", key, x), key, "a cosine similarity in [-1, 1]");
 }
 
 LossTerms runtime_slicer_loss(const LossInputs& in, dist::Communicator& comm, const LossOptions& o) {

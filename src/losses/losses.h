@@ -45,6 +45,11 @@ struct LossOptions {
   double neighbourhood_s = 600;       // its horizon: rows that begin at most this far apart are positives
 };
 
+// Throws ConfigError naming the loss.* key of the first option out of its range: a positive, finite temperature and
+// neighbourhood horizon; finite, non-negative weights (a negative weight would maximise its term); delta and gamma,
+// cosine similarities, in [-1, 1]. One check for the config reader and for code that builds LossOptions itself.
+void check_loss_options(const LossOptions& options);
+
 struct LossInputs {
   torch::Tensor e_m, e_t, e_l, z;  // [B_local, d] (this rank's rows; gradients flow through all of them)
   torch::Tensor begin_ns, end_ns;  // [B_local] int64

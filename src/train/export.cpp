@@ -7,9 +7,11 @@
 #include "config/config.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/serializer_record.h"
 #include "model/release.h"
 #include "train/checkpoint.h"
 #include "train/pretrain.h"
+#include "train/pretrain_config.h"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +50,8 @@ void export_release(const fs::path& checkpoint_dir, const fs::path& out_dir, con
                             {"world_size", manifest.at("world_size")},
                             {"loss_tail", manifest.at("loss_tail")},
                             {"stores", cfg.get_string_list("data.stores")},
-                            {"training_config", manifest.at("config")}};
+                            {"training_config", manifest.at("config")},
+                            {"serializer", data::serializer_record(read_loader_serializer(cfg))}};
   std::string evaluation = "No evaluation report was given (`rslicer export ... report=<run>/report.json`).";
   if (report) {
     if (!fs::exists(*report)) throw ConfigError("report not found", report->string(), "a report.json of rslicer evaluate");

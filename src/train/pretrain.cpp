@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "data/cpu_affinity.h"
 #include "data/loader.h"
+#include "data/serializer_record.h"
 #include "data/tokenizer.h"
 #include "model/safetensors.h"
 #include "train/batch_balancer.h"
@@ -266,7 +267,8 @@ void write_final_release(const config::Config& cfg, const fs::path& run_dir, con
   nlohmann::json summary = {{"steps", result.steps}, {"first_loss", result.first_loss},
                             {"last_loss", result.last_loss}, {"world_size", world},
                             {"global_batch", global_batch}, {"stores", cfg.get_string_list("data.stores")},
-                            {"seconds", seconds}, {"stopped_by_signal", result.stopped_by_signal}};
+                            {"seconds", seconds}, {"stopped_by_signal", result.stopped_by_signal},
+                            {"serializer", data::serializer_record(read_loader_serializer(cfg))}};
   info.summary_json = summary.dump();
   info.tokenizer_dir = tokenizer_path.parent_path();
   info.model_card = model::model_card(

@@ -25,10 +25,11 @@ data::LoaderOptions loader_settings(const config::Config& cfg) {
   lo.workers = static_cast<std::size_t>(cfg.get_int("loader.workers"));
   lo.prefetch = static_cast<std::size_t>(cfg.get_int("loader.prefetch"));
   lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
-  lo.show_time = cfg.get_bool("loader.serializer.show_time");
-  lo.mask_event_params = cfg.get_bool("loader.serializer.mask_event_params");
-  lo.level_z = cfg.get_double("loader.serializer.level_z");
-  lo.caller_wait = cfg.get_bool("loader.serializer.caller_wait");
+  const data::SerializerOptions shown = read_loader_serializer(cfg);
+  lo.show_time = shown.show_time;
+  lo.mask_event_params = shown.mask_event_params;
+  lo.level_z = shown.level_z;
+  lo.caller_wait = shown.caller_wait;
   lo.component_views = cfg.get_double("loader.component_views");
   lo.fault_pairs = static_cast<std::size_t>(cfg.get_int("loader.fault_pairs"));
   const std::string view = cfg.get_string("loader.fault_pair_view");
@@ -113,6 +114,19 @@ std::size_t global_batch(const config::Config& cfg) {
 
 }  // namespace
 
+data::SerializerOptions read_loader_serializer(const config::Config& cfg) {
+  data::SerializerOptions o;
+  auto flag = [&](const char* key, bool& out) {
+    if (cfg.has(key)) out = cfg.get_bool(key);
+  };
+  if (cfg.has("loader.max_tokens")) o.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
+  flag("loader.serializer.show_time", o.show_time);
+  flag("loader.serializer.mask_event_params", o.mask_event_params);
+  flag("loader.serializer.caller_wait", o.caller_wait);
+  if (cfg.has("loader.serializer.level_z")) o.level_z = cfg.get_double("loader.serializer.level_z");
+  return o;
+}
+
 TrainOptions read_train_options(const config::Config& cfg) {
   TrainOptions o;
   o.max_steps = cfg.get_int("train.max_steps");
@@ -139,9 +153,7 @@ TrainOptions read_train_options(const config::Config& cfg) {
     throw ConfigError("train.nonfinite '" + o.nonfinite + "'", "train.nonfinite", "skip or stop");
   o.max_consecutive_skips = cfg.get_int("train.max_consecutive_skips");
   o.loss = loss_options(cfg);
-  if (!(o.loss.neighbourhood_s > 0))
-    throw ConfigError(fmt::format("loss.neighbourhood_s {}", o.loss.neighbourhood_s), "loss.neighbourhood_s",
-                      "a positive number of seconds");
+  losses::check_loss_options(o.loss);
   o.reducer.first_bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.first_bucket_mb") * (1 << 20));
   o.reducer.bucket_bytes = static_cast<std::size_t>(cfg.get_double("dist.bucket_mb") * (1 << 20));
   return o;

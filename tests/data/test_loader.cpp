@@ -15,6 +15,7 @@
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "data/serializer.h"
+#include "data/serializer_record.h"
 #include "data/windowing.h"
 #include "test_util.h"
 
@@ -180,6 +181,32 @@ TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
   const auto ablated = plain.serialize(store.windows()[5], store.read_window(5)).traces;
   EXPECT_EQ(ablated.find("slow"), std::string::npos) << ablated;
   EXPECT_EQ(ablated.find("erroring"), std::string::npos) << ablated;
+}
+
+// What a release records of its serializer, and the one line per option an embedding run sets otherwise.
+TEST(Serializer, ARecordNamesTheOptionsEmbeddingSetsOtherwise) {
+  SerializerOptions pretrained;
+  pretrained.caller_wait = true;
+  pretrained.level_z = 3.0;
+  const nlohmann::json record = serializer_record(pretrained);
+  EXPECT_EQ(record.at("caller_wait"), true);
+  EXPECT_FALSE(record.contains("max_tokens"));  // each stage has its own budget
+  EXPECT_TRUE(serializer_differences(record, pretrained).empty());
+  SerializerOptions embedding = pretrained;
+  embedding.max_tokens = 64;  // not compared
+  EXPECT_TRUE(serializer_differences(record, embedding).empty());
+  embedding.caller_wait = false;
+  const auto differences = serializer_differences(record, embedding);
+  ASSERT_EQ(differences.size(), 1u);
+  EXPECT_EQ(differences[0], "caller_wait: true in pre-training, false here");
+  embedding.level_z = 2.0;
+  EXPECT_EQ(serializer_differences(record, embedding).size(), 2u);
+  // A record without an option (a release written before it) does not compare it; nor does no record at all.
+  nlohmann::json older = record;
+  older.erase("caller_wait");
+  older.erase("level_z");
+  EXPECT_TRUE(serializer_differences(older, embedding).empty());
+  EXPECT_TRUE(serializer_differences(nlohmann::json(), embedding).empty());
 }
 
 // A network delay on a callee: its own spans keep their length, the caller's client span grows. With caller_wait the

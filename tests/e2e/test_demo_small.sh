@@ -46,6 +46,13 @@ expect "[[ -s '$out/report_time/tsne_states.png' ]]"
 expect "/usr/bin/python3 -c \"import json, math, sys; p = json.load(open(sys.argv[1])); sys.exit(0 if all(len(p[s]['tsne']['map']) == len(p[s]['tsne']['index']) > 10 and math.isfinite(p[s]['tsne']['kl']) for s in ('trained', 'baseline')) else 1)\" '$out/report_time/plot_inputs.json'"
 expect "[[ \$(wc -l < '$out/runs/pretrain_time/metrics.jsonl') -ge 3 ]]"
 expect "ls '$out'/runs/pretrain_time/checkpoints/step-*/DONE > /dev/null"
+# Each release records the serializer its model read (pretrain's final and export's), and an embedding run with other
+# texts says so in one line per option.
+for release in runs/pretrain_time/final release_time; do
+  expect "/usr/bin/python3 -c \"import json, sys; s = json.load(open(sys.argv[1]))['rslicer']['summary']['serializer']; sys.exit(0 if s['caller_wait'] is False and s['mask_event_params'] is True else 1)\" '$out/$release/config.json'"
+done
+expect "! grep -q 'embedding texts unlike' '$out.log'"
+expect "'$build/bin/rslicer' embed data.stores=[$out/online_boutique.h5] embed.release='$out/release_time' embed.serializer.caller_wait=true embed.components.enabled=false embed.max_tokens=32 out='$out/other_texts.h5' hydra.run.dir='$out/runs/other_texts' 2>&1 | grep -q 'embedding texts unlike pre-training.s: caller_wait: false in pre-training, true here'"
 # Each pre-training read its split's training side only (the held-out system's store not at all).
 expect "grep -q 'pre-training on [0-9]* of [0-9]* windows (split=system: the test side held out' '$out.log'"
 echo "$passes passed, $fails failed"

@@ -71,4 +71,10 @@ TEST(PretrainConfig, BadValuesNameTheirKey) {
   EXPECT_NE(error_of({"train.global_batch=0"}).find("train.global_batch"), std::string::npos);
   EXPECT_NE(error_of({"train.trainer.optimizer_kernel=gpu_magic"}).find("optimizer_kernel"), std::string::npos);
   EXPECT_NE(error_of({"loss.neighbourhood_s=0"}).find("loss.neighbourhood_s"), std::string::npos);
+  EXPECT_NE(error_of({"loss.temperature=0"}).find("loss.temperature"), std::string::npos);
+  EXPECT_NE(error_of({"loss.lambda_temp=-0.5"}).find("loss.lambda_temp"), std::string::npos);
+  EXPECT_NE(error_of({"loss.lambda_neighbourhood=-1"}).find("loss.lambda_neighbourhood"), std::string::npos);
+  EXPECT_NE(error_of({"loss.delta=1.5"}).find("loss.delta"), std::string::npos);
+  EXPECT_NE(error_of({"loss.gamma=-2"}).find("loss.gamma"), std::string::npos);
+  EXPECT_TRUE(error_of({"loss.lambda_anom=0", "loss.gamma=-1"}).empty());  // the edges of the ranges are accepted
 }
