@@ -7,7 +7,8 @@
 #   (held-out period) -> results tables, report and plots.
 # DEMO_SCALE=small shortens everything (used by the end-to-end test); DEMO_DURATION sets the simulated span;
 # DEMO_PRETRAIN_ARGS adds pre-training overrides
-# (a recipe variant, e.g. "loss.lambda_modal=0.5").
+# (a recipe variant, e.g. "loss.lambda_modal=0.5"), DEMO_EMBED_ARGS embedding overrides (a serializer variant must be
+# given to both: "loader.serializer.caller_wait=true" and "embed.serializer.caller_wait=true").
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,7 +61,7 @@ done
 step "5/9 embed both systems with each trained model and with the untrained backbone (baseline), 2 ranks"
 embed() {
   run "${mpirun[@]}" "$bin" embed data.stores="$stores" "$@" embed.max_tokens=$tokens \
-    embed.batch_size=32 embed.components.normal_stride=$stride
+    embed.batch_size=32 embed.components.normal_stride=$stride ${DEMO_EMBED_ARGS:-}
 }
 for split in time system; do embed embed.release="$out/release_$split" out="$out/embeddings_trained_$split.h5"; done
 embed out="$out/embeddings_baseline.h5"
