@@ -6,7 +6,7 @@
 Stores such as Nezha's record traces and logs only in fault minutes, so every pod's text gains trace and log lines
 at the onset; the matched reference asks whether comparing like with like finds the root cause. Scores are the
 cosine distance over the pod's spread shrunk halfway to the window's median spread, averaged over the event's test
-windows (split=fault_time); the product's callee discount is left out (0.5-1 MRR point on Nezha).
+windows (split=fault_time); the product's callee discount is left out (0 to 0.6 MRR points on Nezha).
 
 usage: /usr/bin/python3 bench/quality/fl_modality_probe.py <embeddings.h5> [train fraction, default 0.6]
 """
