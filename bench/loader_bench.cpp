@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   LoaderOptions o;
   o.global_batch = std::strtoul(argv[2], nullptr, 10);
   o.workers = std::strtoul(argv[4], nullptr, 10);
-  o.max_tokens = std::strtoul(argv[5], nullptr, 10);
+  o.serializer.max_tokens = std::strtoul(argv[5], nullptr, 10);
   o.prefetch = 2 * o.workers;
   o.rank = mpi.rank();
   o.world = mpi.world_size();

@@ -75,9 +75,8 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
   if (options_.fault_pairs > 0 && fault_pairs_.pairs() == 0)
     spdlog::warn("loader.fault_pairs={}: no fault type has two events in the training windows; batches hold no pairs",
                  options_.fault_pairs);
-  const SerializerOptions shown{options_.max_tokens, options_.show_time, options_.mask_event_params, options_.level_z,
-                                options_.caller_wait};
-  for (const auto& s : stores_) serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, shown));
+  for (const auto& s : stores_)
+    serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, options_.serializer));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
 
@@ -185,9 +184,9 @@ Batch WindowLoader::build_with(std::uint64_t step, const std::vector<std::int64_
     b.regimes.push_back(w.regime);
     b.fault_types.push_back(w.fault >= 0 ? store.faults().at(static_cast<std::size_t>(w.fault)).type : std::int16_t{-1});
   }
-  b.metrics = tokenizer_->encode_batch(metric_texts, options_.max_tokens);
-  b.traces = tokenizer_->encode_batch(trace_texts, options_.max_tokens);
-  b.logs = tokenizer_->encode_batch(log_texts, options_.max_tokens);
+  b.metrics = tokenizer_->encode_batch(metric_texts, options_.serializer.max_tokens);
+  b.traces = tokenizer_->encode_batch(trace_texts, options_.serializer.max_tokens);
+  b.logs = tokenizer_->encode_batch(log_texts, options_.serializer.max_tokens);
   return b;
 }
 

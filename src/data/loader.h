@@ -26,10 +26,7 @@ struct LoaderOptions {
   std::size_t cluster_size = 8;  // adjacent windows kept together
   std::size_t workers = 2;
   std::size_t prefetch = 4;      // batches ready ahead of the trainer
-  std::size_t max_tokens = 256;  // per modality text
-  bool show_time = false, mask_event_params = true;  // serializer ablations (data/serializer.h)
-  double level_z = 2.0;                                // deviation words from this |z| on (data/serializer.h)
-  bool caller_wait = false;                            // trace edges show the caller's wait (data/serializer.h)
+  SerializerOptions serializer{256};  // the texts (data/serializer.h): 256 tokens per modality text
   // Share of the samples shown as one pod's view of their window (its series, edges and logs: what failure
   // localization and classification embed) instead of the whole window; chosen by a hash of (step, store, window),
   // so the same on any number of ranks. In an abnormal window the pod is the root cause half the time (label 1),

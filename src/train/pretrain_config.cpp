@@ -1,7 +1,5 @@
 #include "train/pretrain_config.h"
 
-#include <fmt/format.h>
-
 #include "config/composer.h"
 #include "core/error.h"
 
@@ -24,12 +22,8 @@ data::LoaderOptions loader_settings(const config::Config& cfg) {
   lo.cluster_size = static_cast<std::size_t>(cfg.get_int("loader.cluster_size"));
   lo.workers = static_cast<std::size_t>(cfg.get_int("loader.workers"));
   lo.prefetch = static_cast<std::size_t>(cfg.get_int("loader.prefetch"));
-  lo.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
-  const data::SerializerOptions shown = read_loader_serializer(cfg);
-  lo.show_time = shown.show_time;
-  lo.mask_event_params = shown.mask_event_params;
-  lo.level_z = shown.level_z;
-  lo.caller_wait = shown.caller_wait;
+  lo.serializer = read_loader_serializer(cfg);
+  lo.serializer.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));  // required here
   lo.component_views = cfg.get_double("loader.component_views");
   lo.fault_pairs = static_cast<std::size_t>(cfg.get_int("loader.fault_pairs"));
   const std::string view = cfg.get_string("loader.fault_pair_view");

@@ -45,6 +45,7 @@ BatchTensors to_tensors(const data::Batch& batch) {
 
 namespace {
 // The terms as logged, in this order: total, modal, temporal, anomaly, type, neighbourhood.
+constexpr std::int64_t kLoggedTerms = 6;
 torch::Tensor logged_terms(const losses::LossTerms& t) {
   return torch::stack({t.total, t.modal, t.temporal, t.anomaly, t.type, t.neighbourhood});
 }
@@ -180,8 +181,8 @@ StepStats Trainer::step(const std::vector<data::Batch>& micro_batches) {
   StepStats s;
   s.step = step_;
   s.lr = lr_at(step_);
-  // total, modal, temporal, anomaly, type: the global batch's mean
-  torch::Tensor logged = torch::zeros({6}, torch::TensorOptions().device(options_.device));
+  // The logged terms (logged_terms' order): the global batch's mean
+  torch::Tensor logged = torch::zeros({kLoggedTerms}, torch::TensorOptions().device(options_.device));
   const std::shared_ptr<dist::Work> logged_work = forward_backward(micro_batches, s, logged);
   const auto o0 = std::chrono::steady_clock::now();
   s.grad_norm = std::sqrt(data_parallel_->reduce_gradients());

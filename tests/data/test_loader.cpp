@@ -556,9 +556,7 @@ TEST(Loader, FaultPairsAreRootCauseViewsOfKnownType) {
   LoaderOptions options = rank1_of_2_options();
   options.fault_pairs = 1;
   WindowLoader loader({store}, tok, options);
-  const WindowSerializer serializer(
-      *store, *tok, SerializerOptions{options.max_tokens, options.show_time, options.mask_event_params, options.level_z,
-                                      options.caller_wait});
+  const WindowSerializer serializer(*store, *tok, options.serializer);
   for (std::uint64_t step = 0; step < 3; ++step) {
     const Batch b = loader.build(step);
     ASSERT_EQ(b.samples.size(), 2u);
@@ -572,6 +570,6 @@ TEST(Loader, FaultPairsAreRootCauseViewsOfKnownType) {
       const auto root = store->faults().at(static_cast<std::size_t>(w.fault)).root_cause;
       views.push_back(serializer.serialize_component(w, store->read_window(b.samples[i].window), root).metrics);
     }
-    EXPECT_EQ(b.metrics.ids, tok->encode_batch(views, options.max_tokens).ids) << "each is its root cause's view";
+    EXPECT_EQ(b.metrics.ids, tok->encode_batch(views, options.serializer.max_tokens).ids) << "each is its root cause's view";
   }
 }

@@ -46,7 +46,7 @@ data::LoaderOptions fixture_loader_options(const dist::Communicator& comm) {
   lo.global_batch = 8;
   lo.cluster_size = 4;
   lo.workers = 1;
-  lo.max_tokens = 48;
+  lo.serializer.max_tokens = 48;
   lo.rank = comm.rank();
   lo.world = comm.world_size();
   return lo;

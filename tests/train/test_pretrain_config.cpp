@@ -41,8 +41,8 @@ TEST(PretrainConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_DOUBLE_EQ(c.train.loss.temperature, 0.3);
   EXPECT_DOUBLE_EQ(c.train.loss.lambda_neighbourhood, 0.25);
   EXPECT_DOUBLE_EQ(c.train.loss.neighbourhood_s, 900);
-  EXPECT_TRUE(c.loader.caller_wait);
-  EXPECT_EQ(c.loader.max_tokens, 77u);
+  EXPECT_TRUE(c.loader.serializer.caller_wait);
+  EXPECT_EQ(c.loader.serializer.max_tokens, 77u);
   ASSERT_TRUE(c.balance.has_value());
   EXPECT_DOUBLE_EQ(c.balance->smoothing, 0.7);
   EXPECT_EQ(c.checkpoint.keep_last, 9);
