@@ -2,13 +2,17 @@
 """Failure localization per fault event, replayed on an embeddings file with two references for a pod's move:
   product: the mean of the pod's last 8 embedded normal windows before the fault's onset (as rslicer evaluate);
   matched: the same, from windows that carry the same modalities as the window ranked (the store's modality mask:
-           metrics, traces, logs); where fewer than 2 normal ones do, from earlier faults' windows that do.
+           metrics, traces, logs); where fewer than 2 normal ones do, from earlier faults' windows that do;
+  construct (with a second embeddings file, of a fault-free store of the same system such as Nezha's construct
+           phase, `rslicer ingest data.phase=construct`): the mean of the same-named pod's windows there that carry
+           the same modalities.
 Stores such as Nezha's record traces and logs only in fault minutes, so every pod's text gains trace and log lines
 at the onset; the matched reference asks whether comparing like with like finds the root cause. Scores are the
 cosine distance over the pod's spread shrunk halfway to the window's median spread, averaged over the event's test
 windows (split=fault_time); the product's callee discount is left out (0 to 0.6 MRR points on Nezha).
 
 usage: /usr/bin/python3 bench/quality/fl_modality_probe.py <embeddings.h5> [train fraction, default 0.6]
+                                                            [construct embeddings.h5]
 """
 import math
 import sys
@@ -22,6 +26,24 @@ def unit(x):
     return x / max(np.linalg.norm(x), 1e-12)
 
 
+def pod_names(store_path):
+    return [n.decode() if isinstance(n, bytes) else n for n in h5py.File(store_path, "r")["components/name"][()]]
+
+
+def construct_reference(path):
+    """The construct store's pod embeddings by (pod name, window modality mask)."""
+    f = h5py.File(path, "r")
+    store_path = f["stores"][()][0]
+    store_path = store_path.decode() if isinstance(store_path, bytes) else store_path
+    mask = h5py.File(store_path, "r")["windows/modality_mask"][()][f["window"][()]]
+    names = pod_names(store_path)
+    comp_row, comp_id = f["comp_row"][()], f["comp_id"][()]
+    rows = defaultdict(list)
+    for c in range(len(comp_row)):
+        rows[(names[comp_id[c]], mask[comp_row[c]])].append(c)
+    return {"comp": f["comp"][()], "rows": rows}
+
+
 def main():
     f = h5py.File(sys.argv[1], "r")
     fraction = float(sys.argv[2]) if len(sys.argv) > 2 else 0.6
@@ -32,6 +54,8 @@ def main():
     stores = [s.decode() if isinstance(s, bytes) else s for s in f["stores"][()]]
     masks = [h5py.File(p, "r")["windows/modality_mask"][()] for p in stores]
     modalities = np.array([masks[s][w] for s, w in zip(store, window)])
+    names = [pod_names(p) for p in stores]
+    construct = construct_reference(sys.argv[3]) if len(sys.argv) > 3 else None
 
     onset = {}
     for r in np.where((fault >= 0) & (label == 1))[0]:
@@ -53,6 +77,12 @@ def main():
         comps_of[comp_row[c]].append(c)
 
     def reference(key, before, fault_now, wanted, matched, n=8):
+        if matched == "construct":
+            pick = construct["rows"].get((names[key[0]][key[1]], wanted), [])
+            if len(pick) < 2:
+                return None, 0.0
+            mean = construct["comp"][pick].mean(0)
+            return mean, float(np.mean([1 - unit(construct["comp"][c]) @ unit(mean) for c in pick]))
         earlier = [c for b, c in history[key] if b < before]
         normal = [c for c in earlier if label[comp_row[c]] != 1]
         pick = normal[-n:]
@@ -87,7 +117,8 @@ def main():
             ranks.append(order.index(truth) + 1 if truth in order else len(order) + 1)
         return ranks
 
-    for name, matched in (("product", False), ("matched", True)):
+    variants = [("product", False), ("matched", True)] + ([("construct", "construct")] if construct else [])
+    for name, matched in variants:
         ranks = replay(matched)
         print(f"{name:8s} pod AS@1 {100 * np.mean([k == 1 for k in ranks]):5.1f}  MRR "
               f"{100 * np.mean([1 / k for k in ranks]):5.1f}  events {len(ranks)}  root-cause ranks {ranks}")
