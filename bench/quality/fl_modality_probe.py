@@ -26,15 +26,24 @@ def unit(x):
     return x / max(np.linalg.norm(x), 1e-12)
 
 
+def decoded(values):
+    return [v.decode() if isinstance(v, bytes) else v for v in values]
+
+
+def mean_and_spread(vectors):
+    """The reference's mean and its members' mean cosine distance from it."""
+    mean = vectors.mean(0)
+    return mean, float(np.mean([1 - unit(v) @ unit(mean) for v in vectors]))
+
+
 def pod_names(store_path):
-    return [n.decode() if isinstance(n, bytes) else n for n in h5py.File(store_path, "r")["components/name"][()]]
+    return decoded(h5py.File(store_path, "r")["components/name"][()])
 
 
 def construct_reference(path):
     """The construct store's pod embeddings by (pod name, window modality mask)."""
     f = h5py.File(path, "r")
-    store_path = f["stores"][()][0]
-    store_path = store_path.decode() if isinstance(store_path, bytes) else store_path
+    store_path = decoded(f["stores"][()])[0]
     mask = h5py.File(store_path, "r")["windows/modality_mask"][()][f["window"][()]]
     names = pod_names(store_path)
     comp_row, comp_id = f["comp_row"][()], f["comp_id"][()]
@@ -51,7 +60,7 @@ def main():
     store, window, label, fault, begin, root = (f[k][()] for k in ("store", "window", "label", "fault", "begin_ns",
                                                                    "root_cause"))
     comp, comp_row, comp_id = cols("comp"), f["comp_row"][()], f["comp_id"][()]
-    stores = [s.decode() if isinstance(s, bytes) else s for s in f["stores"][()]]
+    stores = decoded(f["stores"][()])
     masks = [h5py.File(p, "r")["windows/modality_mask"][()] for p in stores]
     modalities = np.array([masks[s][w] for s, w in zip(store, window)])
     names = [pod_names(p) for p in stores]
@@ -76,33 +85,27 @@ def main():
     for c in range(len(comp_row)):
         comps_of[comp_row[c]].append(c)
 
-    def reference(key, before, fault_now, wanted, matched, n=8):
-        if matched == "construct":
+    def reference(key, before, fault_now, wanted, mode, n=8):
+        if mode == "construct":
             pick = construct["rows"].get((names[key[0]][key[1]], wanted), [])
-            if len(pick) < 2:
-                return None, 0.0
-            mean = construct["comp"][pick].mean(0)
-            return mean, float(np.mean([1 - unit(construct["comp"][c]) @ unit(mean) for c in pick]))
+            return mean_and_spread(construct["comp"][pick]) if len(pick) >= 2 else (None, 0.0)
         earlier = [c for b, c in history[key] if b < before]
         normal = [c for c in earlier if label[comp_row[c]] != 1]
         pick = normal[-n:]
-        if matched:
+        if mode == "matched":
             pick = [c for c in normal if modalities[comp_row[c]] == wanted][-n:]
             if len(pick) < 2:
                 pick = [c for c in earlier if label[comp_row[c]] == 1 and fault[comp_row[c]] != fault_now and
                         modalities[comp_row[c]] == wanted][-n:]
-        if len(pick) < 2:
-            return None, 0.0
-        mean = comp[pick].mean(0)
-        return mean, float(np.mean([1 - unit(comp[c]) @ unit(mean) for c in pick]))
+        return mean_and_spread(comp[pick]) if len(pick) >= 2 else (None, 0.0)
 
-    def replay(matched):
+    def replay(mode):
         events = defaultdict(lambda: defaultdict(list))
         for r in test:
             key = (store[r], fault[r])
             moves = []
             for c in comps_of[r]:
-                mean, spread = reference((store[r], comp_id[c]), onset[key], fault[r], modalities[r], matched)
+                mean, spread = reference((store[r], comp_id[c]), onset[key], fault[r], modalities[r], mode)
                 if mean is not None:
                     moves.append((comp_id[c], 1 - unit(comp[c]) @ unit(mean), spread))
             if not moves:
@@ -117,10 +120,9 @@ def main():
             ranks.append(order.index(truth) + 1 if truth in order else len(order) + 1)
         return ranks
 
-    variants = [("product", False), ("matched", True)] + ([("construct", "construct")] if construct else [])
-    for name, matched in variants:
-        ranks = replay(matched)
-        print(f"{name:8s} pod AS@1 {100 * np.mean([k == 1 for k in ranks]):5.1f}  MRR "
+    for mode in ["product", "matched"] + (["construct"] if construct else []):
+        ranks = replay(mode)
+        print(f"{mode:9s} pod AS@1 {100 * np.mean([k == 1 for k in ranks]):5.1f}  MRR "
               f"{100 * np.mean([1 / k for k in ranks]):5.1f}  events {len(ranks)}  root-cause ranks {ranks}")
 
 
