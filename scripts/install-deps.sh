@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # train_bench: 7.7 -> 35.2 windows/s on 2 ranks).
 packages=(
   build-essential cmake ccache pkg-config git zstd
+  clang libclang-rt-14-dev  # the fuzzers (scripts/fuzz.sh: libFuzzer) and the sanitizer trees (scripts/sanitize.sh)
   libtorch-dev libopenblas0-openmp libssl-dev libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev libfmt-dev libgtest-dev
   libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev libzstd-dev
   nodejs npm

@@ -25,7 +25,14 @@ esac
 # about half the compile time of -O2 -g for the torch-including sources, most of this tree (ASan tree without
 # ccache on 2 cores: 19 min instead of 32; its runs take as long as before).
 opt="-O1 -g1 -DNDEBUG"
-cmake -S "$root" -B "$build" -DRSLICER_SANITIZE="$flags" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# clang where it is installed (scripts/install-deps.sh installs it; the fuzzers need it too): it compiles this tree
+# in half gcc's time at these flags (ASan tree without ccache on 2 cores: 9 min instead of 19). The compiler is
+# chosen when the tree is first configured; an existing tree keeps its own.
+compiler=()
+if [[ ! -f $build/CMakeCache.txt ]] && command -v clang++ > /dev/null; then
+  compiler=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
+fi
+cmake -S "$root" -B "$build" "${compiler[@]+"${compiler[@]}"}" -DRSLICER_SANITIZE="$flags" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$opt" -DCMAKE_C_FLAGS_RELWITHDEBINFO="$opt" > "$build.configure.log" 2>&1 \
   || { tail -20 "$build.configure.log"; exit 1; }
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" > "$build.build.log" 2>&1 || { tail -30 "$build.build.log"; exit 1; }
