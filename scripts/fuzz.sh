@@ -16,6 +16,8 @@ CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DRSLICER_FUZZ=ON -DCMAKE_BUIL
   || { tail -20 "$build.configure.log"; exit 1; }
 cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" > "$build.build.log" 2>&1 || { tail -30 "$build.build.log"; exit 1; }
 status=0
+export TMPDIR="$build/tmp"  # the targets' scratch files (removed at exit; kept beside a crash) stay in the build tree
+mkdir -p "$TMPDIR"
 for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t"
   seeds=(); [[ -d $root/tests/fuzz/corpus/$t ]] && seeds=("$root/tests/fuzz/corpus/$t")

@@ -2,11 +2,12 @@
 # The rslicer binary as a user meets it: help, exit codes, one-line errors, --cfg, --info, multirun listing.
 set -u
 bin=$1
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT  # the commands' outputs/ and stores, and each check's stderr
 fails=0; passes=0
 check() {  # check NAME EXPECTED_RC EXPECTED_STDERR_REGEX [STDOUT_REGEX] -- CMD...
   local name=$1 rc_want=$2 err_re=$3 out_re=$4; shift 5
   local out err rc
-  out=$("$@" 2>/tmp/rslicer_cli_err.$$); rc=$?; err=$(cat /tmp/rslicer_cli_err.$$)
+  out=$("$@" 2>"$work/stderr"); rc=$?; err=$(cat "$work/stderr")
   local ok=1
   [[ $rc == "$rc_want" ]] || { echo "FAIL $name: exit $rc, expected $rc_want"; ok=0; }
   if [[ -n $err_re ]]; then
@@ -18,7 +19,7 @@ check() {  # check NAME EXPECTED_RC EXPECTED_STDERR_REGEX [STDOUT_REGEX] -- CMD.
   fi
   if ((ok)); then passes=$((passes+1)); else fails=$((fails+1)); fi
 }
-cd "$(mktemp -d)"
+cd "$work"
 check help 0 "" "pretrain" -- "$bin" --help
 check sub_help 0 "" "multirun" -- "$bin" pretrain --help
 check no_subcommand 2 "^error: .*command line" "" -- "$bin"
@@ -64,5 +65,4 @@ else
   echo "skip device_cuda_unbuilt: this build has the CUDA training path"
 fi
 echo "$passes passed, $fails failed"
-rm -f /tmp/rslicer_cli_err.$$
 ((fails == 0))
