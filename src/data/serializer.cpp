@@ -31,11 +31,10 @@ std::string number(double v) {
 // state and are kept.
 bool identifies_the_event(const std::string& p) {
   if (p.empty() || p.size() > 40) return !p.empty();
-  std::size_t digits = 0, run = 0, max_run = 0, hex_run = 0, max_hex_run = 0, letters = 0;
+  std::size_t digits = 0, run = 0, max_run = 0, hex_run = 0, max_hex_run = 0;
   for (unsigned char c : p) {
     const bool digit = std::isdigit(c) != 0, hex = std::isxdigit(c) != 0;
     digits += digit;
-    letters += std::isalpha(c) != 0;
     run = digit ? run + 1 : 0;
     hex_run = hex ? hex_run + 1 : 0;
     max_run = std::max(max_run, run);
