@@ -1,17 +1,19 @@
 """The quality table of `make quality` (bench/quality/run): per experiment, trained beside the untrained baseline
-and a non-learned reference (FL: BARO-style, bench/reference/baro_reference.py; FC per event:
-bench/reference/fc_reference.py), from the report.json files the run wrote.
+and a non-learned reference (AD: BARO-style, bench/reference/ad_reference.py; FL: BARO-style,
+bench/reference/baro_reference.py; FC per event: bench/reference/fc_reference.py), from the report.json files the
+run wrote.
 usage: /usr/bin/python3 table.py <quality out dir>   -> <dir>/quality.md, <dir>/quality.json"""
 import datetime
 import json
 import os
 import sys
 
-# (label, path in report.json, path in the reference's json or None; "fc:" marks the FC reference's file)
+# (label, path in report.json, path in the reference's json or None; "ad:" and "fc:" mark the AD and FC references'
+# files, the rest are the FL reference's)
 ROWS = [
     ("AD F1 (tuned threshold)", "ad/f1", None),
-    ("AD AUROC", "ad/auroc", None),
-    ("AD AUPRC", "ad/auprc", None),
+    ("AD AUROC", "ad/auroc", "ad:ad/auroc"),
+    ("AD AUPRC", "ad/auprc", "ad:ad/auprc"),
     ("AD base rate (AUPRC of chance)", "ad/base_rate", None),
     ("AD share of windows flagged", "ad/flagged_share", None),
     ("FL pod Top-1 (per window)", "fl/pod/top1", None),
@@ -25,15 +27,17 @@ ROWS = [
     ("regime NMI (clusters vs ground truth)", "regimes/nmi", None),
 ]
 
-# The FC reference's file per experiment, beside its report directory (bench/quality/run writes them).
-FC_REFERENCE = {
-    "demo, held-out period (split=time)": "fc_reference_time.json",
-    "demo, held-out system (tune OB, test TT)": "fc_reference_system.json",
-    "Nezha TT 2023-01-30 (split=fault_time)": "fc_reference.json",
-    "Nezha OB 2022-08-22 (split=fault_time)": "fc_reference.json",
-    "Nezha held-out system OB -> TT": "fc_reference.json",
-    "Nezha held-out system TT -> OB": "fc_reference.json",
-}
+# The AD and FC references' files per experiment, beside its report directory (bench/quality/run writes them).
+def reference_files(kind):
+    return {"demo, held-out period (split=time)": f"{kind}_reference_time.json",
+            "demo, held-out system (tune OB, test TT)": f"{kind}_reference_system.json",
+            "Nezha TT 2023-01-30 (split=fault_time)": f"{kind}_reference.json",
+            "Nezha OB 2022-08-22 (split=fault_time)": f"{kind}_reference.json",
+            "Nezha held-out system OB -> TT": f"{kind}_reference.json",
+            "Nezha held-out system TT -> OB": f"{kind}_reference.json"}
+
+
+REFERENCE_FILES = {"ad": reference_files("ad"), "fc": reference_files("fc")}
 
 EXPERIMENTS = [
     ("demo, held-out period (split=time)", "demo/report_time/report.json",
@@ -75,7 +79,9 @@ def main():
     out = {"date": datetime.date.today().isoformat(), "experiments": []}
     md = [f"# Representation quality ({out['date']}, `make quality`)", "",
           "Percentages. trained: the pre-trained encoder; baseline: the untrained backbone (same seed, same task "
-          "models); non-learned reference: for FL the BARO-style metric ranking (bench/reference/baro_reference.py), "
+          "models); non-learned reference: for AD each window's largest robust z of a KPI against the 30 minutes "
+          "before it (bench/reference/ad_reference.py; no labels, no training), "
+          "for FL the BARO-style metric ranking (bench/reference/baro_reference.py), "
           "for FC per event the 1-NN over tuning events of the true root-cause pod's KPI z-scores "
           "(bench/reference/fc_reference.py; it is given the root cause, the learned FC is not), per event. "
           "Each pre-training read its split's training side only.", "",
@@ -87,13 +93,18 @@ def main():
             continue
         r = json.load(open(path))
         baros = [json.load(open(os.path.join(root, p))) for p in baro_paths if os.path.exists(os.path.join(root, p))]
-        fc_path = os.path.join(root, os.path.dirname(report_path).rsplit("/report", 1)[0], FC_REFERENCE[name])
-        fc_ref = [json.load(open(fc_path))] if os.path.exists(fc_path) else []
+        experiment_dir = os.path.join(root, os.path.dirname(report_path).rsplit("/report", 1)[0])
+        references = {}
+        for kind, files in REFERENCE_FILES.items():
+            p = os.path.join(experiment_dir, files[name])
+            references[kind] = [json.load(open(p))] if os.path.exists(p) else []
         rows = []
         for label, rp, bp in ROWS:
             t, b = get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)
-            if bp and bp.startswith("fc:"):
-                ref = baro_value(fc_ref, bp[3:]) if fc_ref else None
+            if bp and bp[:3] in ("ad:", "fc:"):
+                kind, files = bp[:2], references[bp[:2]]
+                # FC's is event-weighted as FL's (None without events); AD's pools its test windows in one file.
+                ref = None if not files else baro_value(files, bp[3:]) if kind == "fc" else get(files[0], bp[3:])
             else:
                 ref = baro_value(baros, bp) if bp and baros else None
             if t is None and b is None:

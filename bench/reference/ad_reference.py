@@ -1,0 +1,106 @@
+"""BARO-style non-learned anomaly detection over window stores' metrics (the reference beside the learned AD).
+
+Each window is scored against the minutes before it, as baro_reference.py scores a fault phase:
+  per series (component, KPI), x = the series' mean over the window's rows, and its robust z against the means of
+  the windows that end by the window's begin and begin at most --before-s earlier,
+  z = |x - median(before)| / IQR(before)   (BARO's RobustScaler; IQR floored as in baro_reference.py);
+the window's score is its largest |z| over series with 3 or more earlier values. No labels and no training: the
+reference needs nothing from the tuning split, so it is threshold-free (AUROC, AUPRC over the test windows).
+
+Test windows follow the evaluation's split (src/tuning/split.h), per store: fault_time (from the onset of fault
+number ceil(f x n) on, the onset being the fault's first window), time (each store's later 1 - f of its windows),
+all (a held-out store or system). The AUROC and AUPRC pool the test windows of every store given.
+usage: /usr/bin/python3 ad_reference.py <fault_time|time|all> <train_fraction> <out.json> <store.h5>...
+       [--before-s 1800]
+"""
+import argparse
+import json
+import math
+
+import h5py
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def window_means(f):
+    """[windows, series] mean of each (component, KPI) series over each window's metric rows; NaN where none."""
+    comps, metrics = f["metrics/component"][:].astype(np.int64), f["metrics/metric"][:].astype(np.int64)
+    values = f["metrics/value"][:].astype(np.float64)
+    ranges = f["windows/metric_range"][:]
+    n_metrics = len(f["metric_names"])
+    keys = comps * n_metrics + metrics
+    used, series = np.unique(keys, return_inverse=True)
+    x = np.full((len(ranges), len(used)), np.nan)
+    for w, (a, b) in enumerate(ranges):
+        if b <= a:
+            continue
+        sums = np.bincount(series[a:b], weights=values[a:b], minlength=len(used))
+        counts = np.bincount(series[a:b], minlength=len(used))
+        x[w, counts > 0] = sums[counts > 0] / counts[counts > 0]
+    return x
+
+
+def test_windows(f, split, fraction):
+    begin = f["windows/begin_ns"][:]
+    if split == "all":
+        return np.ones(len(begin), bool)
+    if split == "time":
+        return begin >= np.sort(begin)[int(fraction * len(begin))]
+    fault = f["windows/fault"][:]
+    onsets = sorted(begin[fault == k].min() for k in np.unique(fault[fault >= 0]))
+    k = math.ceil(fraction * len(onsets))
+    return begin >= onsets[k] if k < len(onsets) else np.zeros(len(begin), bool)
+
+
+def scores(f, rows, before_s):
+    """The score of each window in `rows` (indices into the store's windows)."""
+    x = window_means(f)
+    begin, end = f["windows/begin_ns"][:], f["windows/end_ns"][:]
+    out = np.zeros(len(rows))
+    for i, w in enumerate(rows):
+        before = np.where((end <= begin[w]) & (begin >= begin[w] - int(before_s * 1e9)))[0]
+        if len(before) < 3:
+            continue
+        h = x[before]
+        enough = np.sum(~np.isnan(h), axis=0) >= 3
+        if not enough.any():
+            continue
+        h = h[:, enough]
+        median = np.nanmedian(h, axis=0)
+        q75, q25 = np.nanpercentile(h, [75, 25], axis=0)
+        iqr = np.maximum(q75 - q25, 1e-6 * np.abs(median) + 1e-9)
+        z = np.abs(x[w, enough] - median) / iqr
+        out[i] = np.nanmax(z) if np.any(~np.isnan(z)) else 0.0
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("split", choices=["fault_time", "time", "all"])
+    ap.add_argument("train_fraction", type=float)
+    ap.add_argument("out")
+    ap.add_argument("stores", nargs="+")
+    ap.add_argument("--before-s", type=float, default=1800)
+    a = ap.parse_args()
+    all_scores, all_labels = [], []
+    for path in a.stores:
+        with h5py.File(path, "r") as f:
+            test = test_windows(f, a.split, a.train_fraction)
+            labels = f["windows/label"][:]
+            rows = np.where(test & (labels >= 0))[0]
+            all_scores.append(scores(f, rows, a.before_s))
+            all_labels.append(labels[rows] == 1)
+    s, y = np.concatenate(all_scores), np.concatenate(all_labels)
+    both = 0 < y.sum() < len(y)
+    out = {"method": f"BARO-style robust z of each window against the {a.before_s / 60:g} minutes before it "
+                     "(metrics only, max over series; no labels, no training)",
+           "windows": int(len(y)), "abnormal": int(y.sum()),
+           "ad": {"auroc": float(roc_auc_score(y, s)) if both else None,
+                  "auprc": float(average_precision_score(y, s)) if both else None,
+                  "base_rate": float(y.mean()) if len(y) else None}}
+    json.dump(out, open(a.out, "w"), indent=2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
