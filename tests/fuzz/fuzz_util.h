@@ -2,39 +2,21 @@
 // read files), and the rule that a parser may reject input only with rslicer::Error (one clear line), never crash.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <system_error>
 #include <vector>
 #include <algorithm>
 
+#include "../test_util.h"
+
 namespace rslicer::fuzz {
 
-// The process's scratch directory, removed when the process exits normally (libFuzzer's end of run calls exit());
-// after a crash it stays, beside the reproducer.
-class ScratchDir {
- public:
-  ScratchDir() : path_(std::filesystem::temp_directory_path() / ("rslicer-fuzz-" + std::to_string(::getpid()))) {
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
+// The process's scratch directory (test_util.h's TempDir), removed when the process exits normally (libFuzzer's
+// end of run calls exit()); after a crash it stays, beside the reproducer.
 inline std::filesystem::path scratch_dir() {
-  static const ScratchDir dir;
+  static const test::TempDir dir;
   return dir.path();
 }
 
