@@ -7,19 +7,19 @@ Each window is scored against the minutes before it, as baro_reference.py scores
 the window's score is its largest |z| over series with 3 or more earlier values. No labels and no training: the
 reference needs nothing from the tuning split, so it is threshold-free (AUROC, AUPRC over the test windows).
 
-Test windows follow the evaluation's split (src/tuning/split.h), per store: fault_time (from the onset of fault
-number ceil(f x n) on, the onset being the fault's first window), time (each store's later 1 - f of its windows),
-all (a held-out store or system). The AUROC and AUPRC pool the test windows of every store given.
+Test windows follow the evaluation's split (src/tuning/split.h, mirrored in split.py), per store: fault_time,
+time or all (a held-out store or system). The AUROC and AUPRC pool the test windows of every store given.
 usage: /usr/bin/python3 ad_reference.py <fault_time|time|all> <train_fraction> <out.json> <store.h5>...
        [--before-s 1800]
 """
 import argparse
 import json
-import math
 
 import h5py
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+import split as split_rules
 
 
 def window_means(f):
@@ -38,18 +38,6 @@ def window_means(f):
         counts = np.bincount(series[a:b], minlength=len(used))
         x[w, counts > 0] = sums[counts > 0] / counts[counts > 0]
     return x
-
-
-def test_windows(f, split, fraction):
-    begin = f["windows/begin_ns"][:]
-    if split == "all":
-        return np.ones(len(begin), bool)
-    if split == "time":
-        return begin >= np.sort(begin)[int(fraction * len(begin))]
-    fault = f["windows/fault"][:]
-    onsets = sorted(begin[fault == k].min() for k in np.unique(fault[fault >= 0]))
-    k = math.ceil(fraction * len(onsets))
-    return begin >= onsets[k] if k < len(onsets) else np.zeros(len(begin), bool)
 
 
 def scores(f, rows, before_s):
@@ -76,16 +64,13 @@ def scores(f, rows, before_s):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("split", choices=["fault_time", "time", "all"])
-    ap.add_argument("train_fraction", type=float)
-    ap.add_argument("out")
-    ap.add_argument("stores", nargs="+")
+    split_rules.add_arguments(ap, ["fault_time", "time", "all"])
     ap.add_argument("--before-s", type=float, default=1800)
     a = ap.parse_args()
     all_scores, all_labels = [], []
     for path in a.stores:
         with h5py.File(path, "r") as f:
-            test = test_windows(f, a.split, a.train_fraction)
+            test = split_rules.test_windows(f, a.split, a.train_fraction)
             labels = f["windows/label"][:]
             rows = np.where(test & (labels >= 0))[0]
             all_scores.append(scores(f, rows, a.before_s))

@@ -18,18 +18,7 @@ import math
 import h5py
 import numpy as np
 
-
-def test_faults(f, split, fraction):
-    begins = f["faults/begin_ns"][:]
-    order = np.argsort(begins, kind="stable")
-    if split == "all":
-        return list(order)
-    if split == "fault_time":
-        k = math.ceil(fraction * len(order))
-        return list(order[k:])
-    windows = np.sort(f["windows/begin_ns"][:])
-    cut = windows[int(fraction * len(windows))]
-    return [i for i in order if begins[i] >= cut]
+from split import test_faults
 
 
 def rank_event(times, comps, metrics, values, pods, begin, end, before_s, phase_s):
@@ -84,7 +73,7 @@ def main():
         pods = [int(i) for i, k in zip(ids, kind) if k == 0]
         service_of = {int(i): int(s) if s >= 0 else int(i) for i, s in zip(ids, service)}
         pod_ranks, service_ranks = [], []
-        for i in test_faults(f, a.split, a.train_fraction):
+        for i in np.flatnonzero(test_faults(f, a.split, a.train_fraction)):
             root = int(f["faults/root_cause"][i])
             if root < 0:
                 continue

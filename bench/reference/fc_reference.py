@@ -14,11 +14,12 @@ usage: /usr/bin/python3 fc_reference.py <time|fault_time|system> <train_fraction
 """
 import argparse
 import json
-import math
 from collections import Counter
 
 import h5py
 import numpy as np
+
+import split as split_rules
 
 
 def event_features(f, before_s, phase_s):
@@ -51,16 +52,10 @@ def event_features(f, before_s, phase_s):
 
 
 def test_mask(f, split, fraction, store_index):
-    begins = f["faults/begin_ns"][:]
+    """The store's test faults; split=system: the first store tunes, the others test."""
     if split == "system":
-        return np.full(len(begins), store_index > 0)
-    if split == "fault_time":
-        order = np.argsort(begins, kind="stable")
-        test = np.zeros(len(begins), bool)
-        test[order[math.ceil(fraction * len(order)):]] = True
-        return test
-    windows = np.sort(f["windows/begin_ns"][:])
-    return begins >= windows[int(fraction * len(windows))]
+        return np.full(len(f["faults/begin_ns"]), store_index > 0)
+    return split_rules.test_faults(f, split, fraction)
 
 
 def macro_f1(truth, predicted):
@@ -74,10 +69,7 @@ def macro_f1(truth, predicted):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("split", choices=["time", "fault_time", "system"])
-    ap.add_argument("train_fraction", type=float)
-    ap.add_argument("out")
-    ap.add_argument("stores", nargs="+")
+    split_rules.add_arguments(ap, ["time", "fault_time", "system"])
     ap.add_argument("--before-s", type=float, default=1800)
     ap.add_argument("--phase-s", type=float, default=300)
     a = ap.parse_args()
