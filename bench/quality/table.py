@@ -70,6 +70,19 @@ def baro_value(files, path):
     return total / events if events else None
 
 
+def reference_value(spec, baros, references):
+    """A row's non-learned reference: spec is None, an FL path (BARO files, event-weighted), "fc:<path>" (the FC
+    reference's file, event-weighted as FL's: None without events) or "ad:<path>" (the AD reference's file, which
+    pools its test windows: read as is)."""
+    if spec is None:
+        return None
+    kind, _, path = spec.partition(":") if spec[:3] in ("ad:", "fc:") else ("fl", "", spec)
+    files = baros if kind == "fl" else references[kind]
+    if not files:
+        return None
+    return get(files[0], path) if kind == "ad" else baro_value(files, path)
+
+
 def fmt(v):
     return "-" if v is None else f"{100 * v:.1f}"
 
@@ -101,12 +114,7 @@ def main():
         rows = []
         for label, rp, bp in ROWS:
             t, b = get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)
-            if bp and bp[:3] in ("ad:", "fc:"):
-                kind, files = bp[:2], references[bp[:2]]
-                # FC's is event-weighted as FL's (None without events); AD's pools its test windows in one file.
-                ref = None if not files else baro_value(files, bp[3:]) if kind == "fc" else get(files[0], bp[3:])
-            else:
-                ref = baro_value(baros, bp) if bp and baros else None
+            ref = reference_value(bp, baros, references)
             if t is None and b is None:
                 continue
             rows.append({"metric": label, "key": rp, "trained": t, "baseline": b, "reference": ref})

@@ -18,7 +18,7 @@ import math
 import h5py
 import numpy as np
 
-from split import test_faults
+import split as split_rules
 
 
 def rank_event(times, comps, metrics, values, pods, begin, end, before_s, phase_s):
@@ -73,7 +73,7 @@ def main():
         pods = [int(i) for i, k in zip(ids, kind) if k == 0]
         service_of = {int(i): int(s) if s >= 0 else int(i) for i, s in zip(ids, service)}
         pod_ranks, service_ranks = [], []
-        for i in np.flatnonzero(test_faults(f, a.split, a.train_fraction)):
+        for i in np.flatnonzero(split_rules.test_faults(f, a.split, a.train_fraction)):
             root = int(f["faults/root_cause"][i])
             if root < 0:
                 continue
