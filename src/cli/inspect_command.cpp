@@ -55,6 +55,7 @@ int run_inspect(const InspectArgs& args) {
     data::SerializerOptions shown;
     shown.max_tokens = args.max_tokens;
     shown.caller_wait = args.caller_wait;
+    shown.system_kpis = args.system_kpis;
     data::WindowSerializer serializer(store, tok, shown);
     const auto index = static_cast<std::size_t>(args.serialize);
     const auto& window = store.windows()[index];

@@ -26,7 +26,8 @@ EmbedConfig read_embed_config(const config::Config& cfg) {
   c.batch_size = at_least(cfg, "embed.batch_size", 1);
   c.serializer = {static_cast<std::size_t>(cfg.get_int("embed.max_tokens")), cfg.get_bool("embed.serializer.show_time"),
                   cfg.get_bool("embed.serializer.mask_event_params"), cfg.get_double("embed.serializer.level_z"),
-                  cfg.get_bool("embed.serializer.caller_wait")};
+                  cfg.get_bool("embed.serializer.caller_wait"),
+                  static_cast<std::size_t>(cfg.get_int("embed.serializer.system_kpis"))};
   c.components = cfg.get_bool("embed.components.enabled");
   c.component_embedding = cfg.get_string("embed.components.embedding");
   if (c.component_embedding != "state" && c.component_embedding != "text")

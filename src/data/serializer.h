@@ -1,6 +1,7 @@
 // Window -> text per modality, the way the model reads it (deterministic):
 //   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
-//            (high, very high, low, very low) where |z| >= level_z, the most deviating series first;
+//            (high, very high, low, very low) where |z| >= level_z, the most deviating series first; optionally
+//            (system_kpis) first the system's move per KPI, the median z over its components;
 //   traces:  per caller -> callee service edge, calls, latency p50/p95, the caller's wait beyond it (below), error
 //            rate; slowest and erroring first, with a word (slow, very slow, delayed, erroring) where a value is
 //            level_z above the edge's typical one (EdgeBaseline), those edges first in short lines as the metrics'
@@ -81,6 +82,10 @@ struct SerializerOptions {
   // A trace edge shows the caller's wait beyond the callee's span (and "delayed" where it is level_z above its
   // typical value; see above). Off by default: on the demo and on Nezha it did not help (docs/data.md).
   bool caller_wait = false;
+  // The metrics text of a window starts with the system's move on its `system_kpis` most moved KPIs ("all
+  // CpuUsage(m) high z +2.3": the median z over the components reporting the KPI), the workload's level, which no
+  // single pod's line says. 0: none. Not in one component's text (failure localization compares pods).
+  std::size_t system_kpis = 0;
 };
 
 struct ModalityTexts {
@@ -108,6 +113,7 @@ class WindowSerializer {
 
   ModalityTexts render(const Window& window, const WindowData& data, std::int32_t only_component) const;
   std::string fit(const std::string& header, const std::vector<std::string>& lines) const;
+  std::vector<std::string> system_lines(const std::map<std::int32_t, std::vector<double>>& z_by_metric) const;
 };
 
 }  // namespace rslicer::data

@@ -118,6 +118,8 @@ data::SerializerOptions read_loader_serializer(const config::Config& cfg) {
   flag("loader.serializer.mask_event_params", o.mask_event_params);
   flag("loader.serializer.caller_wait", o.caller_wait);
   if (cfg.has("loader.serializer.level_z")) o.level_z = cfg.get_double("loader.serializer.level_z");
+  if (cfg.has("loader.serializer.system_kpis"))
+    o.system_kpis = static_cast<std::size_t>(cfg.get_int("loader.serializer.system_kpis"));
   return o;
 }
 

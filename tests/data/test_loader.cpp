@@ -159,6 +159,42 @@ TEST(Serializer, AConstantSeriesThatFallsIsVeryLow) {
   EXPECT_NE(calm.find("svc-a success 100 z +0.0"), std::string::npos) << calm;
 }
 
+// A load that moves every pod a little (1.5 sd each, below level_z and so without a word on any pod) shows as the
+// system's move when system_kpis asks for it: the median z over the pods, first; a spike on one pod does not.
+TEST(Serializer, TheSystemsMoveOnAKpiIsTheMedianOverItsPods) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  const std::int32_t rps = t.metric_names.intern("rps"), mem = t.metric_names.intern("mem");
+  std::vector<std::int32_t> pods = {t.component_id("svc-a-6f94c49ccd-aaaaa"), t.component_id("svc-b-6f94c49ccd-bbbbb"),
+                                    t.add_pod("svc-c-6f94c49ccd-ccccc", "node-1")};
+  for (std::int64_t k = 0; k < 60; ++k) {
+    const bool window_14 = k >= 42 && k < 48;  // [T0+420 s, T0+480 s)
+    for (std::size_t p = 0; p < pods.size(); ++p) {
+      // rps alternates 9 / 11 (sd 1) and is 11.5 in window 14 on every pod; mem spikes on pod a only there
+      const float base = k % 2 ? 11.0f : 9.0f;
+      t.metrics.push_back({test::T0 + k * 10 * test::S, pods[p], rps, window_14 ? base + 1.5f + (k % 2 ? -1.0f : 1.0f) : base});
+      t.metrics.push_back({test::T0 + k * 10 * test::S, pods[p], mem, window_14 && p == 0 ? 500.0f : base});
+    }
+  }
+  t.sort_by_time();
+  const auto kept = fixture_store(dir, t, "load.h5");
+  const WindowStoreReader& store = *kept;
+  auto tok = Tokenizer::from_file(kTokenizer);
+  SerializerOptions with_system{256};
+  with_system.system_kpis = 1;
+  WindowSerializer system(store, tok, with_system), plain(store, tok, {256});
+  const auto loaded = system.serialize(store.windows()[14], store.read_window(14)).metrics;
+  EXPECT_EQ(loaded.rfind("metrics window 60s\nall rps z +", 0), 0u) << loaded;  // not mem: one pod's spike
+  EXPECT_EQ(plain.serialize(store.windows()[14], store.read_window(14)).metrics.find("all "), std::string::npos);
+  // One pod's text compares that pod with itself: no system line.
+  const auto pod = system.serialize_component(store.windows()[14], store.read_window(14), pods[0]).metrics;
+  EXPECT_EQ(pod.find("all "), std::string::npos) << pod;
+  // The option is recorded with a release, and a difference is named.
+  EXPECT_EQ(serializer_record(with_system)["system_kpis"], 1);
+  EXPECT_EQ(serializer_differences(serializer_record(with_system), SerializerOptions{256}).size(), 1u);
+}
+
 // A trace edge far above its typical p95 (or error rate) over the store's windows with spans says so in a word,
 // named first in a short line; with level_z 0 only its values show.
 TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
