@@ -185,25 +185,13 @@ std::vector<std::pair<std::int32_t, std::int32_t>> EdgeBaseline::calls() const {
 
 MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
   MetricBaseline b;
-  std::unordered_map<std::uint64_t, std::array<double, 3>> acc;  // n, sum, sum of squares
+  std::unordered_map<std::uint64_t, std::vector<double>> samples;
   const auto& windows = store.windows();
-  std::vector<std::size_t> chosen;
-  for (std::size_t i = 0; i < windows.size(); ++i)
-    if (windows[i].label <= 0) chosen.push_back(i);
-  const std::size_t step = std::max<std::size_t>(1, chosen.size() / std::max<std::size_t>(max_windows, 1));
-  for (std::size_t k = 0; k < chosen.size(); k += step) {
-    for (const auto& m : store.read_window(chosen[k]).metrics) {
-      auto& a = acc[key(m.component, m.metric)];
-      a[0] += 1;
-      a[1] += m.value;
-      a[2] += static_cast<double>(m.value) * m.value;
-    }
-  }
-  for (const auto& [k, a] : acc) {
-    const double mean = a[1] / a[0];
-    const double var = std::max(0.0, a[2] / a[0] - mean * mean);
-    b.stats[k] = {mean, std::sqrt(var)};
-  }
+  const std::size_t step = std::max<std::size_t>(1, windows.size() / std::max<std::size_t>(max_windows, 1));
+  for (std::size_t i = 0; i < windows.size(); i += step)
+    for (const auto& m : store.read_window(i).metrics) samples[key(m.component, m.metric)].push_back(m.value);
+  for (const auto& [k, v] : samples)
+    b.stats[k] = {percentile(v, 0.5), (percentile(v, 0.95) - percentile(v, 0.05)) / kCentralNinetyInSds};
   return b;
 }
 

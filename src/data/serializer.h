@@ -38,15 +38,21 @@ namespace rslicer::data {
 
 class Tokenizer;
 
-// Mean and standard deviation per (component, metric), from windows labelled normal (or unknown).
+// Each (component, metric) series' typical value and spread over up to `max_windows` of the store's windows, evenly
+// spaced, without reading labels: the median of its samples, and their central 90% range (P95 - P5) in standard
+// deviations of a normal distribution. Labels would make a store's texts depend on its test windows' labels (a
+// store whose windows test is read with them too) and differ from what an unlabelled store gets; a fault moves a
+// few pods for minutes, under 5% of a series' samples, which the central range leaves out, while it keeps the
+// workload's swings, so that a busy hour is not "very high" everywhere (the median absolute deviation did that).
 struct MetricBaseline {
   std::unordered_map<std::uint64_t, std::pair<double, double>> stats;  // key: component << 32 | metric
   static MetricBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
-  // How far `value` is from the series' normal mean in standard deviations, the deviation floored at 1% of the
-  // mean (and 1e-3): a series constant in normal windows (a success rate of exactly 100%) has a deviation of 0,
-  // and its fall to 50% is the largest deviation there is, not none. 0 for a series without a baseline.
+  // How far `value` is from the series' typical value in spreads, the spread floored at 1% of the typical value
+  // (and 1e-3): a series constant nearly always (a success rate of exactly 100%) has a spread of 0, and its fall
+  // to 50% is the largest deviation there is, not none. 0 for a series without a baseline.
   double z_of(std::int32_t component, std::int32_t metric, double value) const;
   static constexpr double kRelativeFloor = 0.01, kAbsoluteFloor = 1e-3;
+  static constexpr double kCentralNinetyInSds = 3.29;  // P95 - P5 of a normal distribution, in standard deviations
 };
 
 // Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
