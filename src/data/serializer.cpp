@@ -63,10 +63,16 @@ std::string shown_params(const std::string& joined, bool mask) {
   return out;
 }
 
+// The q-quantile of values already in ascending order (the element at floor(q n)); 0 for none.
+double sorted_percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  return sorted[static_cast<std::size_t>(
+      std::min<double>(sorted.size() - 1, std::floor(q * static_cast<double>(sorted.size()))))];
+}
+
 double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(std::min<double>(v.size() - 1, std::floor(q * static_cast<double>(v.size()))))];
+  return sorted_percentile(v, q);
 }
 
 std::int32_t service_of(const std::vector<Component>& comps, std::int32_t c) {
@@ -190,8 +196,11 @@ MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::s
   const std::size_t step = std::max<std::size_t>(1, windows.size() / std::max<std::size_t>(max_windows, 1));
   for (std::size_t i = 0; i < windows.size(); i += step)
     for (const auto& m : store.read_window(i).metrics) samples[key(m.component, m.metric)].push_back(m.value);
-  for (const auto& [k, v] : samples)
-    b.stats[k] = {percentile(v, 0.5), (percentile(v, 0.95) - percentile(v, 0.05)) / kCentralNinetyInSds};
+  for (auto& [k, v] : samples) {
+    std::sort(v.begin(), v.end());  // once for the three quantiles
+    const double central_ninety = sorted_percentile(v, 0.95) - sorted_percentile(v, 0.05);
+    b.stats[k] = {sorted_percentile(v, 0.5), central_ninety / kCentralNinetyInSds};
+  }
   return b;
 }
 
@@ -257,9 +266,8 @@ std::vector<std::string> WindowSerializer::system_lines(const std::map<std::int3
     const std::string& metric_name = store_.metric_names().at(static_cast<std::size_t>(metric));
     medians.emplace_back(-std::fabs(z), fmt::format("all {}{} z {:+.1f}", metric_name, level_word(z, options_.level_z), z));
   }
-  std::stable_sort(medians.begin(), medians.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::string> lines;
-  for (std::size_t i = 0; i < std::min(medians.size(), options_.system_kpis); ++i) lines.push_back(medians[i].second);
+  std::vector<std::string> lines = ranked_lines({}, std::move(medians));
+  lines.resize(std::min(lines.size(), options_.system_kpis));
   return lines;
 }
 
@@ -289,7 +297,8 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     for (const auto& m : data.metrics)
       if (only < 0 || m.component == only) series[key(m.component, m.metric)].push_back(m.value);
     Scored scored, deviating;
-    std::map<std::int32_t, std::vector<double>> z_by_metric;  // the system's move per KPI (system_kpis)
+    const bool system_wide = options_.system_kpis > 0 && only < 0;  // the system's move per KPI first
+    std::map<std::int32_t, std::vector<double>> z_by_metric;
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
       double sum = 0;
@@ -301,10 +310,10 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
       if (*level) deviating.emplace_back(-std::fabs(z), subject(component) + metric_name + level);
       scored.emplace_back(-std::fabs(z), fmt::format("{}{}{} {} z {:+.1f}", subject(component), metric_name, level,
                                                      number(mean), z));
-      z_by_metric[metric].push_back(z);
+      if (system_wide) z_by_metric[metric].push_back(z);
     }
     const bool none = scored.empty();
-    std::vector<std::string> lines = only < 0 ? system_lines(z_by_metric) : std::vector<std::string>{};
+    std::vector<std::string> lines = system_wide ? system_lines(z_by_metric) : std::vector<std::string>{};
     for (auto& line : ranked_lines(std::move(deviating), std::move(scored))) lines.push_back(std::move(line));
     out.metrics = fit("metrics " + when + (none ? " none" : ""), lines);
   }
