@@ -59,25 +59,29 @@ for split in time system; do
 done
 
 step "5/9 embed both systems with each trained model and with the untrained backbone (baseline), 2 ranks"
+# Per split: a metric's z in the texts is against the normal windows of the split's tuning side (the labels tune
+# reads), so the embeddings are made with the split they are evaluated with.
 embed() {
   run "${mpirun[@]}" "$bin" embed data.stores="$stores" "$@" embed.max_tokens=$tokens \
     embed.batch_size=32 embed.components.normal_stride=$stride ${DEMO_EMBED_ARGS:-}
 }
-for split in time system; do embed embed.release="$out/release_$split" out="$out/embeddings_trained_$split.h5"; done
-embed out="$out/embeddings_baseline.h5"
+for split in time system; do
+  embed $(split_args $split) embed.release="$out/release_$split" out="$out/embeddings_trained_$split.h5"
+  embed $(split_args $split) out="$out/embeddings_baseline_$split.h5"
+done
 
 for split in system time; do
   sel=($(split_args $split)); label=$(split_label $split)
   step "6-8/9 [$split] cluster states, tune per-state AD/FL/FC models ($label)"
   for which in trained baseline; do
-    emb="$out/embeddings_$which.h5"; [[ $which == trained ]] && emb="$out/embeddings_trained_$split.h5"
+    emb="$out/embeddings_${which}_$split.h5"
     run "$bin" cluster "${sel[@]}" embeddings="$emb" out="$out/clusters_${which}_$split.json"
     run "$bin" tune "${sel[@]}" embeddings="$emb" clusters="$out/clusters_${which}_$split.json" \
       out="$out/models_${which}_$split.json"
   done
   step "9/9 [$split] evaluate: trained beside the untrained baseline ($label)"
   "$bin" evaluate "${sel[@]}" embeddings="$out/embeddings_trained_$split.h5" clusters="$out/clusters_trained_$split.json" \
-    models="$out/models_trained_$split.json" baseline.embeddings="$out/embeddings_baseline.h5" \
+    models="$out/models_trained_$split.json" baseline.embeddings="$out/embeddings_baseline_$split.h5" \
     baseline.clusters="$out/clusters_baseline_$split.json" baseline.models="$out/models_baseline_$split.json" \
     hydra.run.dir="$out/report_$split"
 done

@@ -18,7 +18,7 @@ tar --zstd -xf "$archive" -C "$out/raw"
 "${mpirun[@]}" "$bin" pretrain +experiment=nezha_$which split=fault_time hydra.run.dir="$out/runs/pretrain"
 for m in trained baseline; do
   extra=(); [[ $m == trained ]] && extra=(embed.release="$out/runs/pretrain/final")
-  "${mpirun[@]}" "$bin" embed data.stores="[$out/nezha_$which.h5]" "${extra[@]}" embed.max_tokens=96 \
+  "${mpirun[@]}" "$bin" embed data.stores="[$out/nezha_$which.h5]" split=fault_time "${extra[@]}" embed.max_tokens=96 \
     embed.batch_size=32 embed.components.normal_stride=50 out="$out/embeddings_$m.h5" hydra.run.dir="$out/runs/embed_$m"
   "$bin" cluster split=fault_time embeddings="$out/embeddings_$m.h5" out="$out/clusters_$m.json" hydra.run.dir="$out/runs/cluster_$m"
   "$bin" tune split=fault_time embeddings="$out/embeddings_$m.h5" clusters="$out/clusters_$m.json" \

@@ -3,7 +3,8 @@
 # when the previous one succeeded (--dependency=afterok). Run from the repository root on a login node:
 #   slurm/post_training.sh RELEASE STORES OUT_DIR [split overrides...]
 #   e.g. slurm/post_training.sh runs/rslicer-pretrain/123/final "[data/ob.h5,data/tt.h5]" post/ split=system split.test_systems=[train_ticket]
-# Split overrides go to cluster, tune and evaluate; EMBED_ARGS (word-split) to embed, e.g. "embed.max_tokens=128".
+# Split overrides go to embed (its metric baseline reads the tuning side's labels only), cluster, tune and evaluate;
+# EMBED_ARGS (word-split) to embed, e.g. "embed.max_tokens=128".
 # Environment: RANKS (embed tasks, default 2), PARTITION, SBATCH_EXTRA (more sbatch options), DEPENDENCY (a job
 # the chain waits for, e.g. the pre-training job: afterok:<id>). Prints the job ids, last line: the evaluate job.
 set -euo pipefail
@@ -13,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 common=(--parsable --chdir="$root" --output="$out/%x-%j.out" ${PARTITION:+--partition=$PARTITION} ${SBATCH_EXTRA:-})
 export RSLICER_ROOT=$root
 dep=${DEPENDENCY:+--dependency=$DEPENDENCY}
-embed=$(sbatch "${common[@]}" $dep -J rslicer-embed --ntasks="${RANKS:-2}" "$root/slurm/step.sbatch" embed \
+embed=$(sbatch "${common[@]}" $dep -J rslicer-embed --ntasks="${RANKS:-2}" "$root/slurm/step.sbatch" embed "$@" \
   data.stores="$stores" embed.release="$release" ${EMBED_ARGS:-} out="$out/embeddings.h5" hydra.run.dir="$out/embed")
 cluster=$(sbatch "${common[@]}" --dependency=afterok:$embed -J rslicer-cluster "$root/slurm/step.sbatch" cluster "$@" \
   embeddings="$out/embeddings.h5" out="$out/clusters.json" hydra.run.dir="$out/cluster")

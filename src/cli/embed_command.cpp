@@ -20,6 +20,7 @@
 #include "train/pretrain.h"
 #include "train/trainer.h"
 #include "tuning/embeddings.h"
+#include "tuning/split.h"
 
 namespace fs = std::filesystem;
 
@@ -110,22 +111,26 @@ model::RuntimeSlicer embedding_model(const EmbedConfig& c, const config::Config&
 
 // The stores to embed, and the rows of the embeddings file that name them and their call graphs.
 struct EmbedStores {
-  std::vector<std::unique_ptr<data::WindowStoreReader>> readers;
+  std::vector<std::shared_ptr<const data::WindowStoreReader>> readers;
   std::vector<std::unique_ptr<data::WindowSerializer>> serializers;
   std::vector<std::vector<bool>> with_components;  // per store and window
   std::size_t windows = 0;
 };
 
+// Each store's serializer reads the labels of its split's tuning side at most (its metric baseline), and the file
+// records how many windows' labels it read, so that no later step tests one of them.
 EmbedStores open_embed_stores(const EmbedConfig& c, const data::Tokenizer& tok, tuning::EmbeddingSet& out) {
   EmbedStores s;
-  for (const auto& p : c.stores) {
-    s.readers.push_back(std::make_unique<data::WindowStoreReader>(p));
-    const auto& store = *s.readers.back();
-    out.stores.push_back(p);
+  for (const auto& p : c.stores) s.readers.push_back(std::make_shared<const data::WindowStoreReader>(p));
+  const std::vector<std::size_t> tuning_windows = tuning::training_prefix(tuning::window_rows(s.readers), c.split);
+  for (std::size_t k = 0; k < s.readers.size(); ++k) {
+    const auto& store = *s.readers[k];
+    out.stores.push_back(c.stores[k]);
     out.systems.push_back(store.meta().system);
     s.windows += store.windows().size();
     s.with_components.push_back(windows_with_components(store, c.normal_stride, c.before_fault));
-    s.serializers.push_back(std::make_unique<data::WindowSerializer>(store, tok, c.serializer));
+    s.serializers.push_back(std::make_unique<data::WindowSerializer>(store, tok, c.serializer, tuning_windows[k]));
+    out.baseline_label_windows.push_back(static_cast<std::int64_t>(s.serializers.back()->metric_baseline().label_windows));
     for (const auto& [caller, callee] : s.serializers.back()->edge_baseline().calls()) {
       out.call_store.push_back(static_cast<std::int32_t>(out.stores.size() - 1));
       out.call_caller.push_back(caller);

@@ -56,7 +56,8 @@ int run_inspect(const InspectArgs& args) {
     shown.max_tokens = args.max_tokens;
     shown.caller_wait = args.caller_wait;
     shown.system_kpis = args.system_kpis;
-    data::WindowSerializer serializer(store, tok, shown);
+    if (args.tuning_windows > 0) shown.metric_baseline = "tuning_normal";
+    data::WindowSerializer serializer(store, tok, shown, args.tuning_windows);
     const auto index = static_cast<std::size_t>(args.serialize);
     const auto& window = store.windows()[index];
     auto texts = args.component.empty()

@@ -64,6 +64,9 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslic
                     "With --serialize: trace edges with the caller's wait, as serializer.caller_wait shows them");
   inspect->add_option("--system-kpis", inspect_args.system_kpis,
                       "With --serialize: the system's move on this many KPIs first, as serializer.system_kpis shows it");
+  inspect->add_option("--tuning-windows", inspect_args.tuning_windows,
+                      "With --serialize: the store's first N windows are its tuning side, and a metric's z is against "
+                      "their normal windows (serializer.metric_baseline=tuning_normal); 0: all windows, labels unread");
 
   rslicer::cli::TokenizeArgs tokenize_args;
   CLI::App* tokenize = app.add_subcommand("tokenize", "Tokenize stdin lines with the Qwen3 tokenizer (ids per line)");

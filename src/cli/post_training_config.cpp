@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "train/pretrain_config.h"
 
 namespace rslicer::cli {
 
@@ -24,10 +25,8 @@ EmbedConfig read_embed_config(const config::Config& cfg) {
   c.precision = model::parse_precision(cfg.get_string("model.precision"));
   c.stores = cfg.get_string_list("data.stores");
   c.batch_size = at_least(cfg, "embed.batch_size", 1);
-  c.serializer = {static_cast<std::size_t>(cfg.get_int("embed.max_tokens")), cfg.get_bool("embed.serializer.show_time"),
-                  cfg.get_bool("embed.serializer.mask_event_params"), cfg.get_double("embed.serializer.level_z"),
-                  cfg.get_bool("embed.serializer.caller_wait"),
-                  static_cast<std::size_t>(cfg.get_int("embed.serializer.system_kpis"))};
+  c.serializer = train::read_serializer_options(cfg, "embed");
+  c.split = tuning::split_options(cfg);
   c.components = cfg.get_bool("embed.components.enabled");
   c.component_embedding = cfg.get_string("embed.components.embedding");
   if (c.component_embedding != "state" && c.component_embedding != "text")

@@ -28,6 +28,9 @@ struct EmbedConfig {
   std::vector<std::string> stores;
   std::size_t batch_size = 0;
   data::SerializerOptions serializer;  // max_tokens is embed.max_tokens
+  // The split the embeddings will be evaluated with: its tuning side's labels are all the metric baseline may read
+  // (serializer.metric_baseline); cluster, tune and evaluate refuse a split that tests a window whose label it read.
+  tuning::SplitOptions split;
   bool components = false;             // pod-level embeddings (failure localization)
   std::string component_embedding;     // state | text
   std::size_t normal_stride = 0, before_fault = 0;

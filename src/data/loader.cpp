@@ -75,8 +75,11 @@ WindowLoader::WindowLoader(std::vector<std::shared_ptr<const WindowStoreReader>>
   if (options_.fault_pairs > 0 && fault_pairs_.pairs() == 0)
     spdlog::warn("loader.fault_pairs={}: no fault type has two events in the training windows; batches hold no pairs",
                  options_.fault_pairs);
-  for (const auto& s : stores_)
-    serializers_.push_back(std::make_unique<WindowSerializer>(*s, *tokenizer_, options_.serializer));
+  // The windows drawn are the stores' tuning side (the split's training prefix): their labels are the metric
+  // baseline's to read.
+  for (std::size_t k = 0; k < stores_.size(); ++k)
+    serializers_.push_back(std::make_unique<WindowSerializer>(*stores_[k], *tokenizer_, options_.serializer,
+                                                              sampler_.windows_per_store().at(k)));
   for (std::size_t w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { work(); });
 }
 

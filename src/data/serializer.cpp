@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <numeric>
 
+#include "core/error.h"
 #include "data/time_parse.h"
 #include "data/tokenizer.h"
 
@@ -189,19 +191,56 @@ std::vector<std::pair<std::int32_t, std::int32_t>> EdgeBaseline::calls() const {
   return out;
 }
 
-MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
-  MetricBaseline b;
+namespace {
+// Each series' samples over up to `max_windows` of `rows` (window indices), evenly spaced.
+std::unordered_map<std::uint64_t, std::vector<double>> series_samples(const WindowStoreReader& store,
+                                                                      const std::vector<std::size_t>& rows,
+                                                                      std::size_t max_windows) {
   std::unordered_map<std::uint64_t, std::vector<double>> samples;
-  const auto& windows = store.windows();
-  const std::size_t step = std::max<std::size_t>(1, windows.size() / std::max<std::size_t>(max_windows, 1));
-  for (std::size_t i = 0; i < windows.size(); i += step)
-    for (const auto& m : store.read_window(i).metrics) samples[key(m.component, m.metric)].push_back(m.value);
-  for (auto& [k, v] : samples) {
+  const std::size_t step = std::max<std::size_t>(1, rows.size() / std::max<std::size_t>(max_windows, 1));
+  for (std::size_t i = 0; i < rows.size(); i += step)
+    for (const auto& m : store.read_window(rows[i]).metrics) samples[key(m.component, m.metric)].push_back(m.value);
+  return samples;
+}
+}  // namespace
+
+MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
+  std::vector<std::size_t> all(store.windows().size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  MetricBaseline b;
+  for (auto& [k, v] : series_samples(store, all, max_windows)) {
     std::sort(v.begin(), v.end());  // once for the three quantiles
     const double central_ninety = sorted_percentile(v, 0.95) - sorted_percentile(v, 0.05);
     b.stats[k] = {sorted_percentile(v, 0.5), central_ninety / kCentralNinetyInSds};
   }
   return b;
+}
+
+std::optional<MetricBaseline> MetricBaseline::from_normal_windows(const WindowStoreReader& store,
+                                                                  std::size_t tuning_windows, std::size_t max_windows) {
+  const auto& windows = store.windows();
+  std::vector<std::size_t> normal;
+  for (std::size_t i = 0; i < std::min(tuning_windows, windows.size()); ++i)
+    if (windows[i].label == 0) normal.push_back(i);
+  if (normal.size() < kMinNormalWindows) return std::nullopt;
+  MetricBaseline b;
+  b.label_windows = std::min(tuning_windows, windows.size());
+  for (const auto& [k, v] : series_samples(store, normal, max_windows)) {
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+    double squares = 0;
+    for (double x : v) squares += (x - mean) * (x - mean);
+    b.stats[k] = {mean, std::sqrt(squares / static_cast<double>(v.size()))};
+  }
+  return b;
+}
+
+MetricBaseline MetricBaseline::for_store(const WindowStoreReader& store, const std::string& mode,
+                                         std::size_t tuning_windows) {
+  if (mode == "all_windows") return from_store(store);
+  if (mode != "tuning_normal")
+    throw ConfigError("metric baseline '" + mode + "'", "serializer.metric_baseline", "tuning_normal or all_windows");
+  if (auto tuned = from_normal_windows(store, tuning_windows)) return *tuned;
+  return from_store(store);
 }
 
 double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double value) const {
@@ -211,8 +250,10 @@ double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double 
   return (value - mean) / std::max({sd, kRelativeFloor * std::fabs(mean), kAbsoluteFloor});
 }
 
-WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options)
-    : store_(store), tokenizer_(tokenizer), options_(options), baseline_(MetricBaseline::from_store(store)),
+WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options,
+                                   std::size_t tuning_windows)
+    : store_(store), tokenizer_(tokenizer), options_(options),
+      baseline_(MetricBaseline::for_store(store, options_.metric_baseline, tuning_windows)),
       edge_baseline_(EdgeBaseline::from_store(store)) {
   const auto& comps = store.components();
   std::unordered_map<std::int32_t, int> replicas;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -38,21 +39,38 @@ namespace rslicer::data {
 
 class Tokenizer;
 
-// Each (component, metric) series' typical value and spread over up to `max_windows` of the store's windows, evenly
-// spaced, without reading labels: the median of its samples, and their central 90% range (P95 - P5) in standard
-// deviations of a normal distribution. Labels would make a store's texts depend on its test windows' labels (a
-// store whose windows test is read with them too) and differ from what an unlabelled store gets; a fault moves a
-// few pods for minutes, under 5% of a series' samples, which the central range leaves out, while it keeps the
-// workload's swings, so that a busy hour is not "very high" everywhere (the median absolute deviation did that).
+// Each (component, metric) series' typical value and spread: what a metric's z in the texts is against. Two
+// statistics, by what the store's labels may tell (SerializerOptions::metric_baseline):
+//   - of the normal windows of the store's tuning side (the windows whose labels the user has and tunes on; those
+//     before the split, tuning::training_prefix): the mean and standard deviation of their samples. Labels of test
+//     windows are never read: a store's texts would depend on what it is evaluated on (a leak of test labels);
+//   - of all windows, without labels (a store with no tuning side: a new system or date, a test store): the median
+//     of the samples and their central 90% range (P95 - P5) in standard deviations of a normal distribution. A
+//     fault moves a few pods for minutes, under 5% of a series' samples, which the central range leaves out, while
+//     it keeps the workload's swings, so that a busy hour is not "very high" everywhere (the median absolute
+//     deviation did that). The faults still widen it: on the demo and Nezha a fault stands out less than against
+//     the normal windows (bench/quality/baseline-without-labels-2026-12-07.md).
+// Samples come from up to `max_windows` windows, evenly spaced.
 struct MetricBaseline {
   std::unordered_map<std::uint64_t, std::pair<double, double>> stats;  // key: component << 32 | metric
+  // The store's first windows whose labels the statistic read (0: none, label-free): every one of them must be on
+  // the tuning side of any split the texts are evaluated with (tuning::split_rows checks it).
+  std::size_t label_windows = 0;
   static MetricBaseline from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
+  // The normal windows (label 0) among the store's first `tuning_windows`; none when they are fewer than
+  // kMinNormalWindows (too few to tell a series' spread).
+  static std::optional<MetricBaseline> from_normal_windows(const WindowStoreReader& store, std::size_t tuning_windows,
+                                                           std::size_t max_windows = 200);
+  // The statistic `mode` asks for ("tuning_normal": the tuning side's normal windows where there are enough, else all
+  // windows; "all_windows": all windows, labels unread).
+  static MetricBaseline for_store(const WindowStoreReader& store, const std::string& mode, std::size_t tuning_windows);
   // How far `value` is from the series' typical value in spreads, the spread floored at 1% of the typical value
   // (and 1e-3): a series constant nearly always (a success rate of exactly 100%) has a spread of 0, and its fall
   // to 50% is the largest deviation there is, not none. 0 for a series without a baseline.
   double z_of(std::int32_t component, std::int32_t metric, double value) const;
   static constexpr double kRelativeFloor = 0.01, kAbsoluteFloor = 1e-3;
   static constexpr double kCentralNinetyInSds = 3.29;  // P95 - P5 of a normal distribution, in standard deviations
+  static constexpr std::size_t kMinNormalWindows = 20;
 };
 
 // Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
@@ -92,6 +110,11 @@ struct SerializerOptions {
   // CpuUsage(m) high z +2.3": the median z over the components reporting the KPI), the workload's level, which no
   // single pod's line says. 0: none. Not in one component's text (failure localization compares pods).
   std::size_t system_kpis = 0;
+  // What a metric's z is against (MetricBaseline): "all_windows" (labels never read), or "tuning_normal", the
+  // normal windows of the store's tuning side (given to WindowSerializer; a store without one: all windows). The
+  // latter lifts the demo's held-out period and lowers Nezha's later faults, whose normal differs from the earlier
+  // one (bench/quality/metric-baseline-tuning-2026-12-07.md): off by default.
+  std::string metric_baseline = "all_windows";
 };
 
 struct ModalityTexts {
@@ -100,7 +123,10 @@ struct ModalityTexts {
 
 class WindowSerializer {
  public:
-  WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options);
+  // `tuning_windows`: the store's first windows are its tuning side, whose labels the metric baseline may read
+  // (tuning::training_prefix of the split the texts are evaluated with; 0: none, a store only tested or unlabelled).
+  WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options,
+                   std::size_t tuning_windows = 0);
 
   ModalityTexts serialize(const Window& window, const WindowData& data) const;
   // The same, restricted to one component (a pod: its own series, its edges as caller or callee, its logs).
@@ -108,6 +134,7 @@ class WindowSerializer {
   // The store's edges as read for the texts (the words use them only with level_z > 0); their calls are the
   // store's call graph.
   const EdgeBaseline& edge_baseline() const { return edge_baseline_; }
+  const MetricBaseline& metric_baseline() const { return baseline_; }
 
  private:
   const WindowStoreReader& store_;

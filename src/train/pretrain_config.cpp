@@ -108,18 +108,22 @@ std::size_t global_batch(const config::Config& cfg) {
 
 }  // namespace
 
-data::SerializerOptions read_loader_serializer(const config::Config& cfg) {
+data::SerializerOptions read_serializer_options(const config::Config& cfg, const std::string& section) {
   data::SerializerOptions o;
-  auto flag = [&](const char* key, bool& out) {
-    if (cfg.has(key)) out = cfg.get_bool(key);
+  const std::string options = section + ".serializer.";
+  auto flag = [&](const std::string& key, bool& out) {
+    if (cfg.has(options + key)) out = cfg.get_bool(options + key);
   };
-  if (cfg.has("loader.max_tokens")) o.max_tokens = static_cast<std::size_t>(cfg.get_int("loader.max_tokens"));
-  flag("loader.serializer.show_time", o.show_time);
-  flag("loader.serializer.mask_event_params", o.mask_event_params);
-  flag("loader.serializer.caller_wait", o.caller_wait);
-  if (cfg.has("loader.serializer.level_z")) o.level_z = cfg.get_double("loader.serializer.level_z");
-  if (cfg.has("loader.serializer.system_kpis"))
-    o.system_kpis = static_cast<std::size_t>(cfg.get_int("loader.serializer.system_kpis"));
+  if (cfg.has(section + ".max_tokens")) o.max_tokens = static_cast<std::size_t>(cfg.get_int(section + ".max_tokens"));
+  flag("show_time", o.show_time);
+  flag("mask_event_params", o.mask_event_params);
+  flag("caller_wait", o.caller_wait);
+  if (cfg.has(options + "level_z")) o.level_z = cfg.get_double(options + "level_z");
+  if (cfg.has(options + "system_kpis")) o.system_kpis = static_cast<std::size_t>(cfg.get_int(options + "system_kpis"));
+  if (cfg.has(options + "metric_baseline")) o.metric_baseline = cfg.get_string(options + "metric_baseline");
+  if (o.metric_baseline != "tuning_normal" && o.metric_baseline != "all_windows")
+    throw ConfigError("metric baseline '" + o.metric_baseline + "'", options + "metric_baseline",
+                      "tuning_normal or all_windows");
   return o;
 }
 

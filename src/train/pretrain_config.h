@@ -68,9 +68,13 @@ struct PretrainConfig {
 PretrainConfig read_pretrain_config(const config::Config& cfg, const std::filesystem::path& run_dir);
 // The trainer's options alone (train.*, loss.*, dist bucket sizes, model.precision; train.max_steps as given).
 TrainOptions read_train_options(const config::Config& cfg);
-// loader.serializer.* and loader.max_tokens: the texts pre-training reads (and its release records). A key a training
-// config lacks (a checkpoint's manifest written before the key existed) takes the default.
-data::SerializerOptions read_loader_serializer(const config::Config& cfg);
+// <section>.serializer.* and <section>.max_tokens: the texts pre-training reads (section "loader"; its release records
+// them) or an embedding run (section "embed"). A key a config lacks (a checkpoint's manifest written before the key
+// existed) takes the default.
+data::SerializerOptions read_serializer_options(const config::Config& cfg, const std::string& section);
+inline data::SerializerOptions read_loader_serializer(const config::Config& cfg) {
+  return read_serializer_options(cfg, "loader");
+}
 // train.balance.* (whether enabled or not).
 BalanceOptions read_balance_options(const config::Config& cfg);
 // configs/pretrain.yaml under `config_dir` composed with `overrides`, for programs that build a Trainer or a

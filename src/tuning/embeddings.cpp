@@ -66,6 +66,7 @@ void EmbeddingSet::write(const fs::path& path) const {
     h5::write_array(f, "call_store", call_store);
     h5::write_array(f, "call_caller", call_caller);
     h5::write_array(f, "call_callee", call_callee);
+    h5::write_array(f, "baseline_label_windows", baseline_label_windows);
   }
   fs::rename(tmp, path);
   fsync_directory(path.has_parent_path() ? path.parent_path() : fs::path("."));
@@ -102,6 +103,11 @@ EmbeddingSet EmbeddingSet::read(const fs::path& path) {
     e.call_caller = h5::read_array<std::int32_t>(f, "call_caller");
     e.call_callee = h5::read_array<std::int32_t>(f, "call_callee");
   }
+  if (h5::exists(f, "baseline_label_windows"))
+    e.baseline_label_windows = h5::read_array<std::int64_t>(f, "baseline_label_windows");
+  if (!e.baseline_label_windows.empty() && e.baseline_label_windows.size() != e.stores.size())
+    throw Error("baseline_label_windows has " + std::to_string(e.baseline_label_windows.size()) + " entries for " +
+                    std::to_string(e.stores.size()) + " stores", path.string(), "one per store");
   if (e.call_caller.size() != e.call_store.size() || e.call_callee.size() != e.call_store.size())
     throw Error("call graph arrays differ in length", path.string(), "call_store, call_caller, call_callee alike");
   return e;
@@ -109,6 +115,7 @@ EmbeddingSet EmbeddingSet::read(const fs::path& path) {
 
 void EmbeddingSet::append(const EmbeddingSet& o) {
   const auto offset = static_cast<std::int64_t>(size());
+  if (baseline_label_windows.empty()) baseline_label_windows = o.baseline_label_windows;  // per store, alike
   append_vec(store, o.store);
   append_vec(window, o.window);
   append_vec(regime, o.regime);

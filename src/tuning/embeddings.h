@@ -28,6 +28,9 @@ struct EmbeddingSet {
   // per service call seen in a store's traces: its store, caller and callee service (component ids in the store);
   // the call graph failure localization reads. Files written before it have none.
   std::vector<std::int32_t> call_store, call_caller, call_callee;
+  // Per store: its first windows whose labels its texts' metric baseline read (data::MetricBaseline::label_windows;
+  // 0: none). A split may not test them (split_rows). Files written before it have none (not checked).
+  std::vector<std::int64_t> baseline_label_windows;
 
   std::size_t size() const { return store.size(); }
   void write(const std::filesystem::path& path) const;  // atomic

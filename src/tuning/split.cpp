@@ -57,6 +57,22 @@ std::vector<std::size_t> training_prefix(const EmbeddingSet& rows, const SplitOp
   return prefix;
 }
 
+namespace {
+// The texts of a store whose metric baseline read the labels of windows this split tests carry those labels (a
+// fault stands out more against the normal windows): embedded with another split (or none) than it is evaluated with.
+void check_no_test_labels_read(const EmbeddingSet& e, const Split& s, const SplitOptions& o) {
+  if (e.baseline_label_windows.empty()) return;
+  for (auto r : s.test) {
+    const auto store = static_cast<std::size_t>(e.store[r]);
+    if (e.window[r] < e.baseline_label_windows.at(store))
+      throw ConfigError("the embeddings of " + e.stores.at(store) + " read the labels of its first " +
+                            std::to_string(e.baseline_label_windows[store]) + " windows (the metric baseline), and split '" +
+                            o.by + "' tests window " + std::to_string(e.window[r]),
+                        "split", "the split the embeddings were made with (rslicer embed split=...)");
+  }
+}
+}  // namespace
+
 Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
   Split s;
   if (o.by == "time") {
@@ -122,6 +138,7 @@ Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
     throw ConfigError("the split leaves " + std::to_string(s.train.size()) + " training and " +
                           std::to_string(s.test.size()) + " test windows",
                       "split", "both sides non-empty");
+  check_no_test_labels_read(e, s, o);
   return s;
 }
 

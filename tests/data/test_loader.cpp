@@ -196,6 +196,50 @@ TEST(Serializer, TheSystemsMoveOnAKpiIsTheMedianOverItsPods) {
 
 // A trace edge far above its typical p95 (or error rate) over the store's windows with spans says so in a word,
 // named first in a short line; with level_z 0 only its values show.
+// With a tuning side, a metric's z is against its normal windows (mean and sd), and no label beyond it is read: a
+// store whose later fault is unlabelled gives the same baseline. Too few normal windows, or all_windows, and the
+// baseline is the label-free one of all windows.
+TEST(MetricBaseline, ReadsTheLabelsOfTheTuningSideOnly) {
+  test::TempDir dir;
+  auto hour = [](bool label_later_fault) {
+    Telemetry t;
+    t.system = "fixture";
+    t.source_format = "test";
+    t.labels_known = true;
+    const std::int32_t a = t.add_pod("svc-a-6f94c49ccd-aaaaa", "node-1");
+    const std::int32_t cpu = t.metric_names.intern("cpu");
+    const auto in = [](std::int64_t s, std::int64_t from) { return s >= from && s < from + 120; };
+    for (std::int64_t k = 0; k < 360; ++k) {  // an hour, every 10 s: 10..15, and 100 in both faults' two minutes
+      const std::int64_t at = k * 10;
+      t.metrics.push_back({test::T0 + at * test::S, a, cpu, in(at, 600) || in(at, 3000) ? 100.0f : 10.0f + k % 6});
+    }
+    t.faults.push_back({test::T0 + 600 * test::S, test::T0 + 720 * test::S, 4, a, ComponentKind::pod});
+    if (label_later_fault) t.faults.push_back({test::T0 + 3000 * test::S, test::T0 + 3120 * test::S, 4, a, ComponentKind::pod});
+    t.sort_by_time();
+    return t;
+  };
+  const auto labelled = fixture_store(dir, hour(true), "labelled.h5");
+  const auto unlabelled_later = fixture_store(dir, hour(false), "unlabelled_later.h5");
+  const std::size_t tuning = labelled->windows().size() / 2;  // the later fault is beyond it
+  ASSERT_GT(labelled->windows()[tuning + 10].begin_ns, test::T0 + 720 * test::S);
+  const auto b = MetricBaseline::for_store(*labelled, "tuning_normal", tuning);
+  EXPECT_EQ(b.label_windows, tuning);
+  ASSERT_EQ(b.stats.size(), 1u);
+  const auto [mean, sd] = b.stats.begin()->second;
+  EXPECT_NEAR(mean, 12.5, 0.3);  // the normal windows' 10..15: the fault's 100s left out by its label
+  EXPECT_NEAR(sd, 1.71, 0.1);
+  EXPECT_EQ(MetricBaseline::for_store(*unlabelled_later, "tuning_normal", tuning).stats, b.stats);
+  const auto label_free = MetricBaseline::from_store(*labelled);
+  EXPECT_EQ(label_free.label_windows, 0u);
+  for (const auto& other : {MetricBaseline::for_store(*labelled, "all_windows", tuning),
+                            MetricBaseline::for_store(*labelled, "tuning_normal", 10),  // under 20 normal windows
+                            MetricBaseline::for_store(*labelled, "tuning_normal", 0)}) {
+    EXPECT_EQ(other.label_windows, 0u);
+    EXPECT_EQ(other.stats, label_free.stats);
+  }
+  EXPECT_THROW(MetricBaseline::for_store(*labelled, "labels", tuning), ConfigError);
+}
+
 TEST(Serializer, ASlowOrErroringEdgeSaysSoInAWord) {
   if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
   test::TempDir dir;

@@ -11,7 +11,7 @@ fi
 fails=0; passes=0
 expect() { if eval "$1"; then passes=$((passes+1)); else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 for f in online_boutique.h5 train_ticket.h5 embeddings_trained_time.h5 embeddings_trained_system.h5 \
-         embeddings_baseline.h5 runs/pretrain_time/final/model.safetensors runs/pretrain_time/final/config.json \
+         embeddings_baseline_time.h5 embeddings_baseline_system.h5 runs/pretrain_time/final/model.safetensors runs/pretrain_time/final/config.json \
          runs/pretrain_time/final/README.md runs/pretrain_time/metrics.jsonl report_system/report.md \
          report_system/report.json report_time/report.md report_time/report.json release_time/model.safetensors \
          release_time/config.json release_time/README.md release_system/model.safetensors; do

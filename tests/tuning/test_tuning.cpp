@@ -577,6 +577,36 @@ TEST(Split, StoreHoldsOutTheListedStoresByPathFileNameOrStem) {
   EXPECT_THROW(split_rows(e, bad), rslicer::ConfigError);
 }
 
+// Embeddings whose texts read the labels of a store's first windows (the metric baseline of the tuning side) may be
+// evaluated with a split that tunes on those windows, and with none that tests one of them; the count travels with
+// the file.
+TEST(Split, RefusesToTestAWindowWhoseLabelTheTextsRead) {
+  test::TempDir dir;
+  EmbeddingSet e;
+  e.stores = {"a", "b"};
+  e.systems = {"x", "y"};
+  for (int s = 0; s < 2; ++s)
+    for (int w = 0; w < 100; ++w) {
+      e.store.push_back(s);
+      e.window.push_back(w);
+      e.begin_ns.push_back(w);
+      e.fault.push_back(-1);
+      e.label.push_back(0);
+    }
+  e.baseline_label_windows = {60, 60};  // embedded with split=time train_fraction=0.6
+  e.write(dir / "e.h5");
+  const EmbeddingSet read = EmbeddingSet::read(dir / "e.h5");
+  EXPECT_EQ(read.baseline_label_windows, e.baseline_label_windows);
+  EXPECT_EQ(split_rows(read, {"time", 0.6, {}}).train.size(), 120u);
+  EXPECT_EQ(split_rows(read, {"time", 0.8, {}}).test.size(), 40u);  // a later cut tests none of them
+  EXPECT_THROW(split_rows(read, {"time", 0.5, {}}), rslicer::ConfigError);
+  EXPECT_THROW(split_rows(read, {"system", 0.6, {"y"}}), rslicer::ConfigError);  // store b read its labels
+  EmbeddingSet held_out = read;
+  held_out.baseline_label_windows = {100, 0};  // embedded with split=system test_systems=[y]
+  EXPECT_EQ(split_rows(held_out, {"system", 0.6, {"y"}}).test.size(), 100u);
+  EXPECT_THROW(split_rows(held_out, {"time", 0.6, {}}), rslicer::ConfigError);
+}
+
 TEST(Clustering, FastNearestCentroidEqualsTheReference) {
   // The vectorised fp32 distances (Lloyd's fast path) against the double reference: the same assignment for every
   // row of overlapping blobs in 37 dimensions (not a multiple of the 8 lanes, so the tail runs too).
