@@ -19,7 +19,9 @@ mpirun=(mpirun -np 2 --bind-to none)
 
 # 12 simulated hours: about 28 faults a store, so that each of the 8 fault types has several events on each side of
 # a split (at 3 hours the held-out period had 5 events and one tuning event a type: FC and FL figures were noise).
-duration=${DEMO_DURATION:-12h}; steps=150; tokens=96; batch=16; stride=30
+# 300 steps of 16 windows, about three passes over the tuning side: the held-out period's FL pod Top-1 was 82-85 in
+# three seeds (60-81 at 150 steps; bench/quality/steps-label-free-2026-12-07.md).
+duration=${DEMO_DURATION:-12h}; steps=300; tokens=96; batch=16; stride=30
 if [[ ${DEMO_SCALE:-} == small ]]; then duration=40m; steps=3; tokens=48; batch=8; stride=60; fi
 
 rm -rf "$out"; mkdir -p "$out"
