@@ -234,11 +234,15 @@ std::optional<MetricBaseline> MetricBaseline::from_normal_windows(const WindowSt
   return b;
 }
 
+void MetricBaseline::check_mode(const std::string& mode, const std::string& key) {
+  if (mode != "tuning_normal" && mode != "all_windows")
+    throw ConfigError("metric baseline '" + mode + "'", key, "tuning_normal or all_windows");
+}
+
 MetricBaseline MetricBaseline::for_store(const WindowStoreReader& store, const std::string& mode,
                                          std::size_t tuning_windows) {
+  check_mode(mode, "serializer.metric_baseline");
   if (mode == "all_windows") return from_store(store);
-  if (mode != "tuning_normal")
-    throw ConfigError("metric baseline '" + mode + "'", "serializer.metric_baseline", "tuning_normal or all_windows");
   if (auto tuned = from_normal_windows(store, tuning_windows)) return *tuned;
   return from_store(store);
 }

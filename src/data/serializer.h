@@ -64,6 +64,8 @@ struct MetricBaseline {
   // The statistic `mode` asks for ("tuning_normal": the tuning side's normal windows where there are enough, else all
   // windows; "all_windows": all windows, labels unread).
   static MetricBaseline for_store(const WindowStoreReader& store, const std::string& mode, std::size_t tuning_windows);
+  // A ConfigError naming `key` unless `mode` is one of the two statistics.
+  static void check_mode(const std::string& mode, const std::string& key);
   // How far `value` is from the series' typical value in spreads, the spread floored at 1% of the typical value
   // (and 1e-3): a series constant nearly always (a success rate of exactly 100%) has a spread of 0, and its fall
   // to 50% is the largest deviation there is, not none. 0 for a series without a baseline.

@@ -121,9 +121,7 @@ data::SerializerOptions read_serializer_options(const config::Config& cfg, const
   if (cfg.has(options + "level_z")) o.level_z = cfg.get_double(options + "level_z");
   if (cfg.has(options + "system_kpis")) o.system_kpis = static_cast<std::size_t>(cfg.get_int(options + "system_kpis"));
   if (cfg.has(options + "metric_baseline")) o.metric_baseline = cfg.get_string(options + "metric_baseline");
-  if (o.metric_baseline != "tuning_normal" && o.metric_baseline != "all_windows")
-    throw ConfigError("metric baseline '" + o.metric_baseline + "'", options + "metric_baseline",
-                      "tuning_normal or all_windows");
+  data::MetricBaseline::check_mode(o.metric_baseline, options + "metric_baseline");  // at start, naming the key
   return o;
 }
 
