@@ -7,7 +7,7 @@ import json
 import sys
 
 GOALS = ["ad/f1", "ad/auprc", "fl/pod/top1", "fl/pod/mrr", "fl/events/service/as1", "fc/f1", "fc/events/f1",
-         "regimes/nmi"]
+         "regimes/nmi", "regimes/nmi_within_store"]
 
 
 def rows_by_key(experiment):

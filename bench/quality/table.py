@@ -25,6 +25,7 @@ ROWS = [
     ("FC macro F1 (types seen in tuning, per window)", "fc/f1", None),
     ("FC macro F1 (per event)", "fc/events/f1", "fc:f1"),
     ("regime NMI (clusters vs ground truth)", "regimes/nmi", None),
+    ("regime NMI within each store", "regimes/nmi_within_store", None),
 ]
 
 # The AD and FC references' files per experiment, beside its report directory (bench/quality/run writes them).

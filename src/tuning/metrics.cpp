@@ -138,6 +138,19 @@ double normalized_mutual_info(const std::vector<int>& x, const std::vector<int>&
   return norm > 0 ? std::max(0.0, mi) / norm : 0.0;
 }
 
+double normalized_mutual_info_within(const std::vector<int>& truth, const std::vector<int>& clusters,
+                                     const std::vector<int>& group) {
+  std::map<int, std::pair<std::vector<int>, std::vector<int>>> by_group;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    by_group[group[i]].first.push_back(truth[i]);
+    by_group[group[i]].second.push_back(clusters[i]);
+  }
+  double weighted = 0;
+  for (const auto& [g, rows] : by_group)
+    weighted += static_cast<double>(rows.first.size()) * normalized_mutual_info(rows.first, rows.second);
+  return truth.empty() ? 0.0 : weighted / static_cast<double>(truth.size());
+}
+
 double adjusted_rand_index(const std::vector<int>& x, const std::vector<int>& y) {
   Contingency t(x, y);
   auto comb2 = [](double v) { return v * (v - 1) / 2; };

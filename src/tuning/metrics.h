@@ -24,6 +24,11 @@ struct BestF1 {
 };
 BestF1 best_f1(const std::vector<double>& scores, const std::vector<int>& truth);
 double normalized_mutual_info(const std::vector<int>& a, const std::vector<int>& b);  // arithmetic mean normaliser
+// The NMI within each group (a store: its windows' regimes against the clusters they fall in), averaged with the
+// groups' sizes as weights. Clusters that only tell the groups apart score 0 here, and the NMI over all rows would
+// let them score what separating the groups is worth: two systems pooled, each with its own regimes.
+double normalized_mutual_info_within(const std::vector<int>& truth, const std::vector<int>& clusters,
+                                     const std::vector<int>& group);
 double adjusted_rand_index(const std::vector<int>& a, const std::vector<int>& b);
 double purity(const std::vector<int>& truth, const std::vector<int>& clusters);
 // Rank (1-based) of `truth` in `ranking`, or 0 when absent.

@@ -54,6 +54,16 @@ TEST(Metrics, HandCheckedValues) {
   EXPECT_NEAR(top_k({1, 2, 4, 0}, 3), 0.5, 1e-12);
 }
 
+TEST(Metrics, NmiWithinGroupsScoresClustersThatOnlySplitTheGroupsAsZero) {
+  // Two stores (groups), each with the regimes 0 and 1.
+  const std::vector<int> regime = {0, 1, 0, 1, 0, 1, 0, 1, 0, 1}, store = {0, 0, 0, 0, 1, 1, 1, 1, 1, 1};
+  EXPECT_NEAR(normalized_mutual_info_within(regime, {7, 7, 7, 7, 8, 8, 8, 8, 8, 8}, store), 0.0, 1e-12);
+  EXPECT_NEAR(normalized_mutual_info_within(regime, {0, 1, 0, 1, 2, 3, 2, 3, 2, 3}, store), 1.0, 1e-12);
+  EXPECT_LT(normalized_mutual_info(regime, {0, 1, 0, 1, 2, 3, 2, 3, 2, 3}), 0.9);  // pooled: the store split costs
+  // Weighted by the groups' sizes: store 0 follows its regimes (1), store 1 does not (0): 4 / 10.
+  EXPECT_NEAR(normalized_mutual_info_within(regime, {0, 1, 0, 1, 5, 5, 5, 5, 5, 5}, store), 0.4, 1e-12);
+}
+
 TEST(Clustering, KMeansRecoversBlobsAndGmmAgrees) {
   std::vector<int> truth;
   Matrix x = blobs(60, 3, 5, 7, &truth);
