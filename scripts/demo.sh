@@ -69,7 +69,13 @@ embed() {
 }
 for split in time system; do
   embed $(split_args $split) embed.release="$out/release_$split" out="$out/embeddings_trained_$split.h5"
-  embed $(split_args $split) out="$out/embeddings_baseline_$split.h5"
+  # The untrained backbone reads the same texts under both splits unless a metric's z reads the tuning side's labels
+  # (serializer.metric_baseline=tuning_normal): then one embedding serves both (the files are identical).
+  if [[ $split == system && ${DEMO_EMBED_ARGS:-} != *tuning_normal* ]]; then
+    cp "$out/embeddings_baseline_time.h5" "$out/embeddings_baseline_system.h5"
+  else
+    embed $(split_args $split) out="$out/embeddings_baseline_$split.h5"
+  fi
 done
 
 for split in system time; do
