@@ -28,11 +28,20 @@ std::string number(double v) {
 }
 
 // A log parameter that identifies its event rather than the state: a number (a duration, a count, a random
-// value), an id (hex of 8+ digits, a UUID, 4+ digits in a row: order, trace and request ids, timestamps) or a long
-// blob. HTTP status classes (3-digit 1xx-5xx) and words (an operation, a callee, an exception class) describe the
-// state and are kept.
+// value), an id (hex of 8+ digits, a UUID, 4+ digits in a row: order, trace and request ids, timestamps), a clock
+// time (digits on both sides of a ':', as 22:01:38.359: Nezha's Train-Ticket logs end with the time of day, the
+// window's time in other words) or a long blob. HTTP status classes (3-digit 1xx-5xx) and words (an operation, a
+// callee, an exception class) describe the state and are kept.
+bool is_clock_time(const std::string& p) {
+  for (std::size_t i = 1; i + 1 < p.size(); ++i)
+    if (p[i] == ':' && std::isdigit(static_cast<unsigned char>(p[i - 1])) && std::isdigit(static_cast<unsigned char>(p[i + 1])))
+      return true;
+  return false;
+}
+
 bool identifies_the_event(const std::string& p) {
   if (p.empty() || p.size() > 40) return !p.empty();
+  if (is_clock_time(p)) return true;
   std::size_t digits = 0, run = 0, max_run = 0, hex_run = 0, max_hex_run = 0;
   for (unsigned char c : p) {
     const bool digit = std::isdigit(c) != 0, hex = std::isxdigit(c) != 0;

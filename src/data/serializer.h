@@ -19,9 +19,9 @@
 //   - the window's time and index: not shown (the header says only the window's length). A timestamp in every
 //     text is the strongest such key: the loss falls to ~0 by matching clock tokens.
 //   - trace, span and request ids: never shown (edges are aggregated per service pair).
-//   - log parameters: numbers (durations, counts, random values) and ids (4+ digits in a row, hex of 8+, UUIDs,
-//     blobs over 40 characters: order/trace/request ids, timestamps) are masked as <*>; words (an operation, a
-//     callee, an exception class) and HTTP status codes describe the state and are kept.
+//   - log parameters: numbers (durations, counts, random values), ids (4+ digits in a row, hex of 8+, UUIDs,
+//     blobs over 40 characters: order/trace/request ids, timestamps) and clock times (12:01:38.359) are masked as
+//     <*>; words (an operation, a callee, an exception class) and HTTP status codes describe the state and are kept.
 //   - metric values, call counts, latencies, error rates: the state itself; rounded to 3 significant digits.
 // Two windows with the same events at different times serialize to the same texts (tested).
 #pragma once
