@@ -8,13 +8,14 @@ import json
 import os
 import sys
 
-# (label, path in report.json, path in the reference's json or None; "ad:" and "fc:" mark the AD and FC references'
-# files, the rest are the FL reference's)
+# (label, path in report.json or None (a reference's row alone), path in the reference's json or None; "ad:" and "fc:"
+# mark the AD and FC references' files, the rest are the FL reference's)
 ROWS = [
     ("AD F1 (tuned threshold)", "ad/f1", None),
     ("AD AUROC", "ad/auroc", "ad:ad/auroc"),
     ("AD AUPRC", "ad/auprc", "ad:ad/auprc"),
     ("AD base rate (AUPRC of chance)", "ad/base_rate", None),
+    ("AD AUPRC of which modalities a window has (a shortcut check, no model)", None, "ad:presence/auprc"),
     ("AD share of windows flagged", "ad/flagged_share", None),
     ("FL pod Top-1 (per window)", "fl/pod/top1", None),
     ("FL pod MRR (per window)", "fl/pod/mrr", None),
@@ -98,6 +99,8 @@ def main():
           "for FL the BARO-style metric ranking (bench/reference/baro_reference.py), "
           "for FC per event the 1-NN over tuning events of the true root-cause pod's KPI z-scores "
           "(bench/reference/fc_reference.py; it is given the root cause, the learned FC is not), per event. "
+          "The shortcut check scores a window by which modalities it has (spans, logs; no model): far above chance, "
+          "the data set's recording marks its faults, and a detector reading trace or log texts can take that. "
           "Each pre-training read its split's training side only.", "",
           "![t-SNE of z on the demo's held-out period: trained (left) and untrained (right), by state cluster and "
           "by label](tsne_demo_time.png)", ""]
@@ -114,11 +117,11 @@ def main():
             references[kind] = [json.load(open(p))] if os.path.exists(p) else []
         rows = []
         for label, rp, bp in ROWS:
-            t, b = get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)
+            t, b = (get(r.get("trained", {}), rp), get(r.get("baseline", {}), rp)) if rp else (None, None)
             ref = reference_value(bp, baros, references)
-            if t is None and b is None:
+            if t is None and b is None and ref is None:
                 continue
-            rows.append({"metric": label, "key": rp, "trained": t, "baseline": b, "reference": ref})
+            rows.append({"metric": label, "key": rp or bp, "trained": t, "baseline": b, "reference": ref})
         events = get(r, "trained/fl/events/events")
         out["experiments"].append({"name": name, "report": report_path, "events": events,
                                    "test_windows": get(r, "trained/test_windows"), "rows": rows})

@@ -7,6 +7,11 @@ Each window is scored against the minutes before it, as baro_reference.py scores
 the window's score is its largest |z| over series with 3 or more earlier values. No labels and no training: the
 reference needs nothing from the tuning split, so it is threshold-free (AUROC, AUPRC over the test windows).
 
+Beside it, a shortcut check ("presence"): the number of modalities beyond metrics a window has (spans, logs) as the
+score. A data set that records traces or logs only around its faults (Nezha's shipped dates) lets this read the
+labels without reading any state; where it is far above chance, so can a detector that reads the trace or log texts
+(bench/quality/nezha-modality-presence-2026-12-07.md).
+
 Test windows follow the evaluation's split (src/tuning/split.h, mirrored in split.py), per store: fault_time,
 time or all (a held-out store or system). The AUROC and AUPRC pool the test windows of every store given.
 usage: /usr/bin/python3 ad_reference.py <fault_time|time|all> <train_fraction> <out.json> <store.h5>...
@@ -62,27 +67,39 @@ def scores(f, rows, before_s):
     return out
 
 
+def modalities_beyond_metrics(f, rows):
+    """Per window in `rows`: 1 if it has spans, plus 1 if it has log lines."""
+    spans, logs = f["windows/span_range"][:], f["windows/log_range"][:]
+    return ((spans[rows, 1] > spans[rows, 0]).astype(float) + (logs[rows, 1] > logs[rows, 0])).astype(float)
+
+
+def threshold_free(y, s):
+    both = 0 < y.sum() < len(y)
+    return {"auroc": float(roc_auc_score(y, s)) if both else None,
+            "auprc": float(average_precision_score(y, s)) if both else None,
+            "base_rate": float(y.mean()) if len(y) else None}
+
+
 def main():
     ap = argparse.ArgumentParser()
     split_rules.add_arguments(ap, ["fault_time", "time", "all"])
     ap.add_argument("--before-s", type=float, default=1800)
     a = ap.parse_args()
-    all_scores, all_labels = [], []
+    all_scores, all_presence, all_labels = [], [], []
     for path in a.stores:
         with h5py.File(path, "r") as f:
             test = split_rules.test_windows(f, a.split, a.train_fraction)
             labels = f["windows/label"][:]
             rows = np.where(test & (labels >= 0))[0]
             all_scores.append(scores(f, rows, a.before_s))
+            all_presence.append(modalities_beyond_metrics(f, rows))
             all_labels.append(labels[rows] == 1)
-    s, y = np.concatenate(all_scores), np.concatenate(all_labels)
-    both = 0 < y.sum() < len(y)
+    y = np.concatenate(all_labels)
     out = {"method": f"BARO-style robust z of each window against the {a.before_s / 60:g} minutes before it "
                      "(metrics only, max over series; no labels, no training)",
            "windows": int(len(y)), "abnormal": int(y.sum()),
-           "ad": {"auroc": float(roc_auc_score(y, s)) if both else None,
-                  "auprc": float(average_precision_score(y, s)) if both else None,
-                  "base_rate": float(y.mean()) if len(y) else None}}
+           "ad": threshold_free(y, np.concatenate(all_scores)),
+           "presence": threshold_free(y, np.concatenate(all_presence))}
     json.dump(out, open(a.out, "w"), indent=2)
     print(json.dumps(out))
 
