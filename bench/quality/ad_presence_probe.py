@@ -19,6 +19,10 @@ import h5py
 import numpy as np
 from sklearn.metrics import average_precision_score
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+import ad_reference  # noqa: E402
+import split as split_rules  # noqa: E402
+
 HISTORY = 60
 EXPERIMENTS = [("demo, held-out period", "demo/embeddings_{}_time.h5", "time"),
                ("demo, held-out system", "demo/embeddings_{}_system.h5", "system"),
@@ -61,34 +65,36 @@ def gaussian_score(x, fit_rows, shrinkage=0.1):
     return np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
 
 
+def store_path(f, i):
+    path = f["stores"][()][i]
+    return path.decode() if isinstance(path, bytes) else path
+
+
 def test_side(f, how, name):
-    """As tuning/split.h: time (the first 60% of each store tunes), fault_time (cut where fault ceil(0.6 n) begins),
-    system (the held-out system's stores test; Nezha's held-out stores are one system each)."""
-    store, window, fault = f["store"][()], f["window"][()], f["fault"][()]
+    """The rows that test: time and fault_time per store as the evaluation splits (bench/reference/split.py,
+    mirroring src/tuning/split.h); system: the held-out system's stores (Nezha's held-out stores are one system
+    each)."""
+    store, window = f["store"][()], f["window"][()]
+    systems = [s.decode() if isinstance(s, bytes) else s for s in f["systems"][()]]
     test = np.zeros(len(store), bool)
-    if how == "system":
-        systems = [s.decode() if isinstance(s, bytes) else s for s in f["systems"][()]]
-        held_out = [i for i, s in enumerate(systems) if s == TEST_SYSTEM[name]]
-        return np.isin(store, held_out)
-    for rows in rows_in_time(store, window).values():
-        if how == "time":
-            test[rows[int(len(rows) * 0.6):]] = True
-            continue
-        faults = list(dict.fromkeys(int(x) for x in fault[rows] if x >= 0))
-        k = int(np.ceil(0.6 * len(faults)))
-        cut = list(fault[rows]).index(faults[k]) if k < len(faults) else len(rows)
-        test[rows[cut:]] = True
+    for i in np.unique(store):
+        rows = store == i
+        if how == "system":
+            test[rows] = systems[i] == TEST_SYSTEM[name]
+        else:
+            with h5py.File(store_path(f, i), "r") as s:
+                test[rows] = split_rules.test_windows(s, how, 0.6)[window[rows]]
     return test
 
 
 def modalities_beyond_metrics(f):
+    """ad_reference.py's shortcut check, per row of the embeddings file."""
     store, window = f["store"][()], f["window"][()]
     out = np.zeros(len(store))
-    for i, path in enumerate(f["stores"][()]):
-        w = h5py.File(path.decode() if isinstance(path, bytes) else path, "r")["windows"]
-        spans, logs = w["span_range"][()], w["log_range"][()]
+    for i in np.unique(store):
         rows = store == i
-        out[rows] = (np.diff(spans[window[rows]], axis=1)[:, 0] > 0).astype(float) + (np.diff(logs[window[rows]], axis=1)[:, 0] > 0)
+        with h5py.File(store_path(f, i), "r") as s:
+            out[rows] = ad_reference.modalities_beyond_metrics(s, window[rows])
     return out
 
 
