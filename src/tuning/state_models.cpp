@@ -363,6 +363,8 @@ void check_tune_options(const TuneOptions& o) {
     throw ConfigError("unknown AD reference '" + o.ad_reference + "'", "tune.ad_reference", "auto, state or history");
   if (o.fc_signature != "culprit" && o.fc_signature != "state_and_culprit")
     throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
+  if (o.fc_evidence != "incident" && o.fc_evidence != "window")
+    throw ConfigError("unknown FC evidence '" + o.fc_evidence + "'", "tune.fc_evidence", "incident or window");
   if (o.fc_model != "gaussian" && o.fc_model != "prototype")
     throw ConfigError("unknown FC model '" + o.fc_model + "'", "tune.fc_model", "gaussian or prototype");
   if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
@@ -478,12 +480,12 @@ std::vector<int> rank_by_prototypes(const StateModels& m, const std::vector<floa
   return ranking;
 }
 
-// Window r's fault types ranked against its state's prototypes (the global ones fill the types the state lacks);
-// `culprit` is FL's top-ranked pod.
-std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
+// Window r's fault types ranked by `sig` against its state's prototypes (the global ones fill the types the state
+// lacks).
+std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const std::vector<float>& sig) {
   std::map<int, std::vector<float>> protos = m.global_prototypes;
   for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
-  return rank_by_prototypes(m, signature(m, s, r, culprit), protos);
+  return rank_by_prototypes(m, sig, protos);
 }
 
 // FL per fault event: each event's pods scored by the mean of their scores over its test windows, discounted by
@@ -508,6 +510,11 @@ class EventRanking {
     return out;
   }
   std::size_t size() const { return events_.size(); }
+  // FC per window with fc_evidence "incident": the mean signature of window r's fault over its windows added so
+  // far, with the incident's top-ranked pod so far as the culprit.
+  std::vector<float> signature_so_far(const StateModels& m, const Scene& s, std::size_t r) const {
+    return mean_signature(m, s, events_.at({s.e.store[r], s.e.fault[r]}));
+  }
   // The pods of window r's fault ranked by their mean score over the fault's windows added so far.
   std::vector<std::pair<double, std::size_t>> ranked_so_far(const EmbeddingSet& e, std::size_t r) const {
     return ranked(e, events_.at({e.store[r], e.fault[r]}));
@@ -521,17 +528,7 @@ class EventRanking {
     for (const auto& [key, ev] : events_) {
       const int type = e.fault_type[ev.rows.back()];
       if (type < 0 || !m.global_prototypes.count(type)) continue;
-      const int culprit = e.comp_id[ranked(e, ev).front().second];
-      std::vector<float> mean;
-      for (std::size_t k = 0; k < ev.rows.size(); ++k) {
-        const Deviation* d = nullptr;
-        for (const auto& x : ev.devs[k])
-          if (e.comp_id[x.comp] == culprit) d = &x;
-        const auto sig = signature(m, s, ev.rows[k], d);
-        if (mean.empty()) mean.assign(sig.size(), 0.0f);
-        for (std::size_t j = 0; j < sig.size(); ++j) mean[j] += sig[j] / static_cast<float>(ev.rows.size());
-      }
-      const std::vector<int> ranking = rank_by_prototypes(m, mean, m.global_prototypes);
+      const std::vector<int> ranking = rank_by_prototypes(m, mean_signature(m, s, ev), m.global_prototypes);
       type_ranks.push_back(rank_of(ranking, type));
       truth.push_back(type);
       predicted.push_back(ranking.front());
@@ -547,6 +544,22 @@ class EventRanking {
   std::map<std::pair<int, int>, Event> events_;
   const CallGraph& graph_;
   double callee_discount_;
+
+  // The mean of the event's windows' signatures, each with the event's top-ranked pod as the culprit.
+  std::vector<float> mean_signature(const StateModels& m, const Scene& s, const Event& ev) const {
+    const EmbeddingSet& e = s.e;
+    const int culprit = e.comp_id[ranked(e, ev).front().second];
+    std::vector<float> mean;
+    for (std::size_t k = 0; k < ev.rows.size(); ++k) {
+      const Deviation* d = nullptr;
+      for (const auto& x : ev.devs[k])
+        if (e.comp_id[x.comp] == culprit) d = &x;
+      const auto sig = signature(m, s, ev.rows[k], d);
+      if (mean.empty()) mean.assign(sig.size(), 0.0f);
+      for (std::size_t j = 0; j < sig.size(); ++j) mean[j] += sig[j] / static_cast<float>(ev.rows.size());
+    }
+    return mean;
+  }
 
   // The event's pods by their mean score less what their callees explain, highest first, as (-score, a comp row).
   std::vector<std::pair<double, std::size_t>> ranked(const EmbeddingSet& e, const Event& ev) const {
@@ -611,7 +624,11 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
         ++unseen_windows;
         unseen_types.insert(e.fault_type[r]);
       } else {
-        const auto ranking = rank_fault_types(m, s, r, culprit_of(e, devs, ranked));
+        // The incident so far (as FL's culprit) where the window belongs to a fault with ranked pods; else the
+        // window alone.
+        const bool incident = m.options.fc_evidence == "incident" && ranked_pods && e.fault[r] >= 0;
+        const auto sig = incident ? per_event.signature_so_far(m, s, r) : signature(m, s, r, culprit_of(e, devs, ranked));
+        const auto ranking = rank_fault_types(m, s, r, sig);
         type_ranks.push_back(rank_of(ranking, e.fault_type[r]));
         out.true_fault_type.push_back(e.fault_type[r]);
         out.predicted_fault_type.push_back(ranking.front());
@@ -677,6 +694,7 @@ nlohmann::json StateModels::to_json() const {
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
                   {"fc_signature", options.fc_signature}, {"fc_model", options.fc_model},
+                  {"fc_evidence", options.fc_evidence},
                   {"ad_reference", options.ad_reference},
                   {"fl_callee_discount", options.fl_callee_discount}};
   return j;
@@ -727,6 +745,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.threshold = j["options"].value("threshold", std::string("f1"));
   m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));  // older models
   m.options.fc_model = j["options"].value("fc_model", std::string("prototype"));  // older models
+  m.options.fc_evidence = j["options"].value("fc_evidence", std::string("window"));  // older models
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;

@@ -60,6 +60,10 @@ struct TuneOptions {
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)
   std::string fc_signature = "culprit";  // FC: culprit (the top-ranked pod's move) or state_and_culprit (and z's)
   std::string fc_model = "gaussian";     // FC: gaussian (shared shrunk covariance: LDA) or prototype (cosine)
+  // FC per window: window (the window's own signature) or incident (the mean signature of the fault's windows so
+  // far, its culprit FL's top pod so far, as FL ranks by the incident so far: lower on the demo's held-out period
+  // in 3 of 3 seeds, bench/quality/fc-evidence-2026-12-07.md).
+  std::string fc_evidence = "window";
   std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history
 };
 

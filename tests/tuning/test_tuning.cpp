@@ -147,7 +147,8 @@ namespace {
 // moves along dimension 6 by a large amount and along 5 by noise n (one draw a fault) that also adds to 7, where the
 // types differ by +-1, less than n varies: the cosine to the type means mixes them up, while the shared within-type
 // covariance subtracts n (dimension 5) from dimension 7. Without `nuisance` no draw is made for it (the same data).
-EmbeddingSet known_answer_set(bool nuisance = false) {
+// `noisy_second`: in a fault's second window (row 8 of ten) its root cause moves at random, with no type's mark.
+EmbeddingSet known_answer_set(bool nuisance = false, bool noisy_second = false) {
   std::mt19937_64 rng(5);
   std::normal_distribution<float> noise(0, 0.3f), wide(0, 2.0f);
   EmbeddingSet e;
@@ -178,7 +179,12 @@ EmbeddingSet known_answer_set(bool nuisance = false) {
       e.comp_service.push_back(static_cast<int>(10 + c));
       std::vector<float> v(d);
       for (std::size_t j = 0; j < d; ++j) v[j] = noise(rng) + (j == c ? 3.0f : 0.0f);
-      if (abnormal && static_cast<int>(c) == type + 1 && !nuisance) v[static_cast<std::size_t>(6 + type)] += 4.0f;
+      const bool root = abnormal && static_cast<int>(c) == type + 1;
+      if (root && noisy_second && r % 10 == 8) {
+        for (float& x : v) x += wide(rng);
+      } else if (root && !nuisance) {
+        v[static_cast<std::size_t>(6 + type)] += 4.0f;
+      }
       if (abnormal && static_cast<int>(c) == type + 1 && nuisance) {
         v[6] += 8.0f;
         v[5] += shared;
@@ -250,33 +256,74 @@ TEST(StateModels, DetectLocalizeAndClassifyWhereTheAnswerIsKnown) {
   EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), result.metrics.dump());
 }
 
+namespace {
+
+struct Fitted {
+  StateModels models;
+  nlohmann::json metrics;
+};
+
+// State models (2 states) fitted with `options` on the first 60% of `e`'s windows, evaluated on the rest.
+Fitted fitted_on_time(const EmbeddingSet& e, const TuneOptions& options) {
+  const auto split = split_rows(e, {"time", 0.6, {}});
+  const auto km = kmeans(e.z.select(split.train), 2, 3);
+  Fitted out{fit_state_models(e, split.train, km.centroids, options), {}};
+  out.metrics = evaluate(out.models, e, split.test).metrics;
+  return out;
+}
+
+}  // namespace
+
 // FC's Gaussian model (LDA) against the cosine to the type means where the types differ by less than a nuisance
 // varies that also shows in another dimension: the shared covariance sees through it, the cosine does not. The
 // Gaussian model is the default and round-trips; a model without its precision (an older one) ranks by cosine.
 TEST(StateModels, TheGaussianFaultClassifierSeesThroughASharedNuisance) {
   const EmbeddingSet e = known_answer_set(/*nuisance=*/true);
-  auto split = split_rows(e, {"time", 0.6, {}});
-  auto km = kmeans(e.z.select(split.train), 2, 3);
   TuneOptions gaussian{0.1, 0.99, 20}, prototype{0.1, 0.99, 20};
   prototype.fc_model = "prototype";
   EXPECT_EQ(gaussian.fc_model, "gaussian");
-  const StateModels lda = fit_state_models(e, split.train, km.centroids, gaussian);
-  const auto by_lda = evaluate(lda, e, split.test).metrics;
-  const auto by_cosine = evaluate(fit_state_models(e, split.train, km.centroids, prototype), e, split.test).metrics;
+  const auto [lda, by_lda] = fitted_on_time(e, gaussian);
+  const auto by_cosine = fitted_on_time(e, prototype).metrics;
   ASSERT_GT(by_lda["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
   EXPECT_GT(by_lda["fc"]["f1"].get<double>(), 0.9) << by_lda["fc"].dump();
   EXPECT_LT(by_cosine["fc"]["f1"].get<double>(), 0.8) << by_cosine["fc"].dump();
   EXPECT_GT(by_lda["fc"]["events"]["f1"].get<double>(), by_cosine["fc"]["events"]["f1"].get<double>());
+  const auto test = split_rows(e, {"time", 0.6, {}}).test;
   auto again = StateModels::from_json(nlohmann::json::parse(lda.to_json().dump()));
-  EXPECT_EQ(evaluate(again, e, split.test).metrics.dump(), by_lda.dump());
+  EXPECT_EQ(evaluate(again, e, test).metrics.dump(), by_lda.dump());
   auto older = lda.to_json();
   older.erase("fc_precision");
   older["options"].erase("fc_model");
-  EXPECT_EQ(evaluate(StateModels::from_json(older), e, split.test).metrics["fc"]["f1"].get<double>(),
+  EXPECT_EQ(evaluate(StateModels::from_json(older), e, test).metrics["fc"]["f1"].get<double>(),
             by_cosine["fc"]["f1"].get<double>());
   TuneOptions bad = gaussian;
   bad.fc_model = "forest";
-  EXPECT_THROW(fit_state_models(e, split.train, km.centroids, bad), rslicer::ConfigError);
+  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
+}
+
+// FC per window from the incident so far (tune.fc_evidence incident): a fault's second window alone carries no
+// type (its root cause moves at random), its mean with the first does. The window alone (the default) guesses on
+// it; both settings round-trip, and a model without the option (an older one) classifies from the window alone.
+TEST(StateModels, FaultClassificationFromTheIncidentSoFar) {
+  const EmbeddingSet e = known_answer_set(/*nuisance=*/false, /*noisy_second=*/true);
+  TuneOptions window{0.1, 0.99, 20}, incident{0.1, 0.99, 20};
+  incident.fc_evidence = "incident";
+  EXPECT_EQ(window.fc_evidence, "window");
+  const auto [by_incident, so_far] = fitted_on_time(e, incident);
+  const auto alone = fitted_on_time(e, window).metrics;
+  ASSERT_GT(so_far["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
+  EXPECT_GT(so_far["fc"]["f1"].get<double>(), 0.9) << so_far["fc"].dump();
+  EXPECT_LT(alone["fc"]["f1"].get<double>(), 0.8) << alone["fc"].dump();
+  EXPECT_EQ(so_far["fc"]["events"].dump(), alone["fc"]["events"].dump());  // per event: the same mean either way
+  const auto test = split_rows(e, {"time", 0.6, {}}).test;
+  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(by_incident.to_json().dump())), e, test).metrics.dump(),
+            so_far.dump());
+  auto older = by_incident.to_json();
+  older["options"].erase("fc_evidence");
+  EXPECT_EQ(evaluate(StateModels::from_json(older), e, test).metrics["fc"].dump(), alone["fc"].dump());
+  TuneOptions bad = incident;
+  bad.fc_evidence = "hunch";
+  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
 }
 
 // A later period whose whole score scale drifted: a fixed threshold flags all of it, the trailing robust z only the
