@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "core/error.h"
 #include "data/time_parse.h"
@@ -128,6 +129,9 @@ std::map<EdgeKey, Edge> edges_of(const WindowData& data, const std::vector<Compo
   return edges;
 }
 
+// The score that ranks a line before every deviation's (-|z|).
+constexpr double kGapsFirst = 1e9;
+
 // Lines ranked by their score (lower first; ties keep their order): the short lines of what deviates, then all.
 using Scored = std::vector<std::pair<double, std::string>>;
 // A z's word: high, very high, low, very low from level_z on (5 for "very"); none below it or with level_z <= 0.
@@ -159,19 +163,26 @@ EdgeBaseline::Typical typical(std::vector<double> v) {
   t.spread = 1.4826 * percentile(v, 0.5);
   return t;
 }
+
+// Up to `max_windows` of `rows` (window indices), evenly spaced.
+std::vector<std::size_t> evenly_spaced(const std::vector<std::size_t>& rows, std::size_t max_windows) {
+  const std::size_t step = std::max<std::size_t>(1, rows.size() / std::max<std::size_t>(max_windows, 1));
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < rows.size(); i += step) out.push_back(rows[i]);
+  return out;
+}
 }  // namespace
 
 EdgeBaseline EdgeBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
   std::vector<std::size_t> with_spans;
   for (std::size_t i = 0; i < store.windows().size(); ++i)
     if (store.windows()[i].span_range[1] > store.windows()[i].span_range[0]) with_spans.push_back(i);
-  const std::size_t step = std::max<std::size_t>(1, with_spans.size() / std::max<std::size_t>(max_windows, 1));
   struct Seen {
     std::vector<double> p95_ms, error_rate, wait_p95_ms;
   };
   std::map<EdgeKey, Seen> seen;
-  for (std::size_t k = 0; k < with_spans.size(); k += step)
-    for (const auto& [key, e] : edges_of(store.read_window(with_spans[k]), store.components(), -1)) {
+  for (std::size_t row : evenly_spaced(with_spans, max_windows))
+    for (const auto& [key, e] : edges_of(store.read_window(row), store.components(), -1)) {
       Seen& v = seen[key];
       v.p95_ms.push_back(e.p95());
       v.error_rate.push_back(e.error_rate());
@@ -201,27 +212,53 @@ std::vector<std::pair<std::int32_t, std::int32_t>> EdgeBaseline::calls() const {
 }
 
 namespace {
-// Each series' samples over up to `max_windows` of `rows` (window indices), evenly spaced.
+std::vector<std::size_t> all_windows(const WindowStoreReader& store) {
+  std::vector<std::size_t> all(store.windows().size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  return all;
+}
+
+// Each series' samples over the windows `rows`.
 std::unordered_map<std::uint64_t, std::vector<double>> series_samples(const WindowStoreReader& store,
-                                                                      const std::vector<std::size_t>& rows,
-                                                                      std::size_t max_windows) {
+                                                                      const std::vector<std::size_t>& rows) {
   std::unordered_map<std::uint64_t, std::vector<double>> samples;
-  const std::size_t step = std::max<std::size_t>(1, rows.size() / std::max<std::size_t>(max_windows, 1));
-  for (std::size_t i = 0; i < rows.size(); i += step)
-    for (const auto& m : store.read_window(rows[i]).metrics) samples[key(m.component, m.metric)].push_back(m.value);
+  for (std::size_t row : rows)
+    for (const auto& m : store.read_window(row).metrics) samples[key(m.component, m.metric)].push_back(m.value);
   return samples;
+}
+
+// Each series' median number of samples per window over the windows `rows`; a window without the series counts 0,
+// so a series most of them lack has a typical count of 0.
+std::unordered_map<std::uint64_t, std::size_t> typical_sample_counts(const WindowStoreReader& store,
+                                                                     const std::vector<std::size_t>& rows) {
+  std::unordered_map<std::uint64_t, std::vector<double>> counts;  // per series, one count per window read so far
+  for (std::size_t read = 0; read < rows.size(); ++read) {
+    std::unordered_map<std::uint64_t, double> here;
+    for (const auto& m : store.read_window(rows[read]).metrics) ++here[key(m.component, m.metric)];
+    for (const auto& [k, c] : here) {
+      auto& v = counts[k];
+      v.resize(read, 0.0);  // the windows before that lacked it
+      v.push_back(c);
+    }
+  }
+  std::unordered_map<std::uint64_t, std::size_t> typical;
+  for (auto& [k, v] : counts) {
+    v.resize(rows.size(), 0.0);
+    typical[k] = static_cast<std::size_t>(percentile(std::move(v), 0.5));
+  }
+  return typical;
 }
 }  // namespace
 
 MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
-  std::vector<std::size_t> all(store.windows().size());
-  std::iota(all.begin(), all.end(), std::size_t{0});
+  const auto rows = evenly_spaced(all_windows(store), max_windows);
   MetricBaseline b;
-  for (auto& [k, v] : series_samples(store, all, max_windows)) {
+  for (auto& [k, v] : series_samples(store, rows)) {
     std::sort(v.begin(), v.end());  // once for the three quantiles
     const double central_ninety = sorted_percentile(v, 0.95) - sorted_percentile(v, 0.05);
     b.stats[k] = {sorted_percentile(v, 0.5), central_ninety / kCentralNinetyInSds};
   }
+  b.samples_per_window = typical_sample_counts(store, rows);
   return b;
 }
 
@@ -234,12 +271,13 @@ std::optional<MetricBaseline> MetricBaseline::from_normal_windows(const WindowSt
   if (normal.size() < kMinNormalWindows) return std::nullopt;
   MetricBaseline b;
   b.label_windows = std::min(tuning_windows, windows.size());
-  for (const auto& [k, v] : series_samples(store, normal, max_windows)) {
+  for (const auto& [k, v] : series_samples(store, evenly_spaced(normal, max_windows))) {
     const double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
     double squares = 0;
     for (double x : v) squares += (x - mean) * (x - mean);
     b.stats[k] = {mean, std::sqrt(squares / static_cast<double>(v.size()))};
   }
+  b.samples_per_window = typical_sample_counts(store, evenly_spaced(all_windows(store), max_windows));
   return b;
 }
 
@@ -261,6 +299,12 @@ double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double 
   if (it == stats.end()) return 0.0;  // a series the normal windows never showed: no baseline to compare with
   const auto [mean, sd] = it->second;
   return (value - mean) / std::max({sd, kRelativeFloor * std::fabs(mean), kAbsoluteFloor});
+}
+
+bool MetricBaseline::misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const {
+  auto it = samples_per_window.find(key(component, metric));
+  if (it == samples_per_window.end() || it->second < 2) return false;
+  return 4 * count <= 3 * it->second;
 }
 
 WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options,
@@ -345,7 +389,9 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
   // (the deviating ones again, with the word). The value alone is a number the encoder must learn to read against
   // a baseline it never sees, the word is the same token in every store and system; and the short lines keep the
   // set of deviating series within the budget where a few correlated ones (p90/p95/p99 of one latency) would
-  // otherwise fill it with their values.
+  // otherwise fill it with their values. A component whose series reports fewer samples than usual (a pod that
+  // stopped reporting for part of the window: killed, restarting, its exporter down) says "missing samples" before
+  // everything else: its mean alone would look normal.
   {
     std::map<std::uint64_t, std::vector<float>> series;
     for (const auto& m : data.metrics)
@@ -353,8 +399,12 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     Scored scored, deviating;
     const bool system_wide = options_.system_kpis > 0 && only < 0;  // the system's move per KPI first
     std::map<std::int32_t, std::vector<double>> z_by_metric;
+    std::set<std::int32_t> with_gaps;  // components with a series that reports fewer samples than usual
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
+      if (options_.sample_gaps && baseline_.misses_samples(component, metric, values.size()) &&
+          with_gaps.insert(component).second)
+        deviating.emplace_back(-kGapsFirst, subject(component) + "missing samples");
       double sum = 0;
       for (float v : values) sum += v;
       const double mean = sum / static_cast<double>(values.size());

@@ -1,7 +1,8 @@
 // Window -> text per modality, the way the model reads it (deterministic):
 //   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
 //            (high, very high, low, very low) where |z| >= level_z, the most deviating series first; optionally
-//            (system_kpis) first the system's move per KPI, the median z over its components;
+//            (system_kpis) first the system's move per KPI, the median z over its components; before all of it,
+//            "missing samples" for a component with a series reporting fewer samples than usual (sample_gaps);
 //   traces:  per caller -> callee service edge, calls, latency p50/p95, the caller's wait beyond it (below), error
 //            rate; slowest and erroring first, with a word (slow, very slow, delayed, erroring) where a value is
 //            level_z above the edge's typical one (EdgeBaseline), those edges first in short lines as the metrics'
@@ -73,6 +74,14 @@ struct MetricBaseline {
   static constexpr double kRelativeFloor = 0.01, kAbsoluteFloor = 1e-3;
   static constexpr double kCentralNinetyInSds = 3.29;  // P95 - P5 of a normal distribution, in standard deviations
   static constexpr std::size_t kMinNormalWindows = 20;
+
+  // Each series' typical number of samples per window: the median over the sampled windows of all the store (a
+  // window without the series counts 0; labels never read, in either statistic).
+  std::unordered_map<std::uint64_t, std::size_t> samples_per_window;
+  // Whether a window's `count` samples of the series are fewer than usual: at most three quarters of its typical
+  // count (3 of 4), of a series sampled at least twice a window (one sampled once has no fewer to show; a missing
+  // series is a component's absence, not a gap).
+  bool misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const;
 };
 
 // Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
@@ -117,6 +126,10 @@ struct SerializerOptions {
   // latter lifts the demo's held-out period and lowers Nezha's later faults, whose normal differs from the earlier
   // one (bench/quality/metric-baseline-tuning-2026-12-07.md): off by default.
   std::string metric_baseline = "all_windows";
+  // A component with a series that reports fewer samples than usual in the window (MetricBaseline::misses_samples)
+  // says "missing samples" first in its metrics text. A pod that stops reporting for part of a window (killed,
+  // restarting) otherwise shows only the mean of the samples it did report.
+  bool sample_gaps = true;
 };
 
 struct ModalityTexts {

@@ -6,7 +6,7 @@ namespace rslicer::data {
 
 nlohmann::json serializer_record(const SerializerOptions& o) {
   return {{"show_time", o.show_time}, {"mask_event_params", o.mask_event_params}, {"level_z", o.level_z},
-          {"caller_wait", o.caller_wait}, {"system_kpis", o.system_kpis},
+          {"caller_wait", o.caller_wait}, {"system_kpis", o.system_kpis}, {"sample_gaps", o.sample_gaps},
           {"metric_baseline", o.metric_baseline}};
 }
 

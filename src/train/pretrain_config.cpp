@@ -118,6 +118,7 @@ data::SerializerOptions read_serializer_options(const config::Config& cfg, const
   flag("show_time", o.show_time);
   flag("mask_event_params", o.mask_event_params);
   flag("caller_wait", o.caller_wait);
+  flag("sample_gaps", o.sample_gaps);
   if (cfg.has(options + "level_z")) o.level_z = cfg.get_double(options + "level_z");
   if (cfg.has(options + "system_kpis")) o.system_kpis = static_cast<std::size_t>(cfg.get_int(options + "system_kpis"));
   if (cfg.has(options + "metric_baseline")) o.metric_baseline = cfg.get_string(options + "metric_baseline");

@@ -157,6 +157,40 @@ TEST(Serializer, AConstantSeriesThatFallsIsVeryLow) {
   EXPECT_NE(calm.find("svc-a success 100 z +0.0"), std::string::npos) << calm;
 }
 
+// A pod that stops reporting for part of a window (killed, restarting) says "missing samples" before everything
+// else, in the window's text and in its own: the mean of the samples it did report looks normal. A series reports
+// every 10 s here (6 samples a window, its typical count); 3 of 6 is a gap, 5 of 6 is not.
+TEST(Serializer, ASeriesReportingFewerSamplesThanUsualSaysSoFirst) {
+  if (!fs::exists(kTokenizer)) GTEST_SKIP() << "assets/qwen3/tokenizer.json missing (run make deps)";
+  test::TempDir dir;
+  Telemetry t = test::fixture();
+  const std::int32_t success = t.metric_names.intern("success"), a = t.component_id("svc-a-6f94c49ccd-aaaaa");
+  for (std::int64_t k = 0; k < 60; ++k)  // silent at T0+420..450 s: windows 13 and 14 lack 3 and 4 of 6 samples
+    if (k < 42 || k > 45) t.metrics.push_back({test::T0 + k * 10 * test::S, a, success, 100.0f});
+  t.sort_by_time();
+  const auto kept = fixture_store(dir, t, "gaps.h5");
+  const WindowStoreReader& store = *kept;
+  EXPECT_EQ(store.read_window(14).metrics.size() + 4, store.read_window(12).metrics.size());
+  auto tok = Tokenizer::from_file(kTokenizer);
+  WindowSerializer gaps(store, tok, {256});
+  SerializerOptions without;
+  without.max_tokens = 256;
+  without.sample_gaps = false;
+  WindowSerializer plain(store, tok, without);
+  for (std::size_t w : {13u, 14u}) {
+    const auto text = gaps.serialize(store.windows()[w], store.read_window(w)).metrics;
+    EXPECT_EQ(text.rfind("metrics window 60s\nsvc-a missing samples\n", 0), 0u) << w << ": " << text;
+    const auto own = gaps.serialize_component(store.windows()[w], store.read_window(w), a).metrics;
+    EXPECT_EQ(own.rfind("metrics window 60s\nmissing samples\n", 0), 0u) << w << ": " << own;
+    const auto ablated = plain.serialize(store.windows()[w], store.read_window(w)).metrics;
+    EXPECT_EQ(ablated.find("missing"), std::string::npos) << ablated;
+  }
+  for (std::size_t w : {2u, 12u, 15u}) {  // all 6 samples; 5 of 6
+    const auto text = gaps.serialize(store.windows()[w], store.read_window(w)).metrics;
+    EXPECT_EQ(text.find("missing"), std::string::npos) << w << ": " << text;
+  }
+}
+
 // A load that moves every pod a little (below level_z and so without a word on any pod) shows as the
 // system's move when system_kpis asks for it: the median z over the pods, first; a spike on one pod does not.
 TEST(Serializer, TheSystemsMoveOnAKpiIsTheMedianOverItsPods) {
