@@ -55,6 +55,7 @@ int run_inspect(const InspectArgs& args) {
     data::SerializerOptions shown;
     shown.max_tokens = args.max_tokens;
     shown.caller_wait = args.caller_wait;
+    shown.sample_gaps = args.sample_gaps;
     shown.system_kpis = args.system_kpis;
     if (args.tuning_windows > 0) shown.metric_baseline = "tuning_normal";
     data::WindowSerializer serializer(store, tok, shown, args.tuning_windows);

@@ -14,6 +14,7 @@ struct InspectArgs {
   std::size_t max_tokens = 512;
   std::string component;      // with --serialize: one pod's texts (what failure localization embeds)
   bool caller_wait = false;   // with --serialize: trace edges with the caller's wait (serializer.caller_wait)
+  bool sample_gaps = false;   // with --serialize: "missing samples" where a series has gaps (serializer.sample_gaps)
   std::size_t system_kpis = 0;  // with --serialize: the system's move on this many KPIs first (serializer.system_kpis)
   std::size_t tuning_windows = 0;  // with --serialize: the store's tuning side (serializer.metric_baseline)
 };

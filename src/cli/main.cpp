@@ -62,6 +62,9 @@ int run(int argc, char** argv, const rslicer::dist::MpiContext& mpi, const rslic
                       "With --serialize: one pod's texts, as failure localization embeds them (a component name)");
   inspect->add_flag("--caller-wait", inspect_args.caller_wait,
                     "With --serialize: trace edges with the caller's wait, as serializer.caller_wait shows them");
+  inspect->add_flag("--sample-gaps", inspect_args.sample_gaps,
+                    "With --serialize: \"missing samples\" for a component reporting fewer samples than usual, as "
+                    "serializer.sample_gaps shows it");
   inspect->add_option("--system-kpis", inspect_args.system_kpis,
                       "With --serialize: the system's move on this many KPIs first, as serializer.system_kpis shows it");
   inspect->add_option("--tuning-windows", inspect_args.tuning_windows,

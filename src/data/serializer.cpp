@@ -303,8 +303,8 @@ double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double 
 
 bool MetricBaseline::misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const {
   auto it = samples_per_window.find(key(component, metric));
-  if (it == samples_per_window.end() || it->second < 2) return false;
-  return 4 * count <= 3 * it->second;
+  if (it == samples_per_window.end() || it->second < kMinTypicalSamples) return false;
+  return 2 * count <= it->second;
 }
 
 WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokenizer& tokenizer, SerializerOptions options,

@@ -1,8 +1,9 @@
 // Window -> text per modality, the way the model reads it (deterministic):
 //   metrics: per component and KPI, the window's mean and its deviation from the store's baseline (z), with a word
 //            (high, very high, low, very low) where |z| >= level_z, the most deviating series first; optionally
-//            (system_kpis) first the system's move per KPI, the median z over its components; before all of it,
-//            "missing samples" for a component with a series reporting fewer samples than usual (sample_gaps);
+//            (system_kpis) first the system's move per KPI, the median z over its components; optionally
+//            (sample_gaps) before all of it "missing samples" for a component with a series reporting fewer samples
+//            than usual;
 //   traces:  per caller -> callee service edge, calls, latency p50/p95, the caller's wait beyond it (below), error
 //            rate; slowest and erroring first, with a word (slow, very slow, delayed, erroring) where a value is
 //            level_z above the edge's typical one (EdgeBaseline), those edges first in short lines as the metrics'
@@ -78,10 +79,13 @@ struct MetricBaseline {
   // Each series' typical number of samples per window: the median over the sampled windows of all the store (a
   // window without the series counts 0; labels never read, in either statistic).
   std::unordered_map<std::uint64_t, std::size_t> samples_per_window;
-  // Whether a window's `count` samples of the series are fewer than usual: at most three quarters of its typical
-  // count (3 of 4), of a series sampled at least twice a window (one sampled once has no fewer to show; a missing
-  // series is a component's absence, not a gap).
+  // Whether a window's `count` samples of the series are fewer than usual: at most half its typical count, of a
+  // series sampled at least kMinTypicalSamples times a window. Scrapes whose times fall on the windows' boundaries
+  // (a 15 s scrape and windows on the minute) move a sample in or out at each boundary by their jitter: a window
+  // then holds from typical - 1 to typical + 1 samples, never half of a typical 3 or more; a series sampled once or
+  // twice a window has no such margin (and a missing series is a component's absence, not a gap).
   bool misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const;
+  static constexpr std::size_t kMinTypicalSamples = 3;
 };
 
 // Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
@@ -128,8 +132,10 @@ struct SerializerOptions {
   std::string metric_baseline = "all_windows";
   // A component with a series that reports fewer samples than usual in the window (MetricBaseline::misses_samples)
   // says "missing samples" first in its metrics text. A pod that stops reporting for part of a window (killed,
-  // restarting) otherwise shows only the mean of the samples it did report.
-  bool sample_gaps = true;
+  // restarting) otherwise shows only the mean of the samples it did report. Off by default: on the demo it left
+  // the killed pods' fault type as unrecognised as before (bench/quality/sample-gaps-2026-12-07.md); Nezha samples
+  // once a window and never shows it.
+  bool sample_gaps = false;
 };
 
 struct ModalityTexts {

@@ -44,6 +44,9 @@ check version_blas 0 "" "BLAS: " -- env -u OPENBLAS_CORETYPE "$bin" --version
 "$bin" simulate system=online_boutique duration=10m seed=1 out=ob > /dev/null 2>&1
 check serialize_wait 0 "" "cartservice -> redis-cart calls [0-9]+ p50 [^ ]+ p95 [^ ]+ wait [0-9]" -- "$bin" inspect ob.h5 --serialize 3 --caller-wait
 if "$bin" inspect ob.h5 --serialize 3 | grep -q " wait "; then echo "FAIL serialize_no_wait: a wait without --caller-wait"; fails=$((fails+1)); else passes=$((passes+1)); fi
+# --sample-gaps (serializer.sample_gaps) is taken; every pod of this store reports all its samples, so none says so.
+check serialize_gaps 0 "" "metrics window [0-9]+s" -- "$bin" inspect ob.h5 --serialize 3 --sample-gaps
+if "$bin" inspect ob.h5 --serialize 3 --sample-gaps | grep -q "missing samples"; then echo "FAIL serialize_no_gaps: missing samples in a store without gaps"; fails=$((fails+1)); else passes=$((passes+1)); fi
 if [[ $(env -u OPENBLAS_CORETYPE "$bin" --version) != *DYNAMIC_ARCH* ]]; then
   echo "skip blas kernel checks: the BLAS is not a DYNAMIC_ARCH OpenBLAS"
 else
