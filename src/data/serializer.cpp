@@ -226,28 +226,6 @@ std::unordered_map<std::uint64_t, std::vector<double>> series_samples(const Wind
     for (const auto& m : store.read_window(row).metrics) samples[key(m.component, m.metric)].push_back(m.value);
   return samples;
 }
-
-// Each series' median number of samples per window over the windows `rows`; a window without the series counts 0,
-// so a series most of them lack has a typical count of 0.
-std::unordered_map<std::uint64_t, std::size_t> typical_sample_counts(const WindowStoreReader& store,
-                                                                     const std::vector<std::size_t>& rows) {
-  std::unordered_map<std::uint64_t, std::vector<double>> counts;  // per series, one count per window read so far
-  for (std::size_t read = 0; read < rows.size(); ++read) {
-    std::unordered_map<std::uint64_t, double> here;
-    for (const auto& m : store.read_window(rows[read]).metrics) ++here[key(m.component, m.metric)];
-    for (const auto& [k, c] : here) {
-      auto& v = counts[k];
-      v.resize(read, 0.0);  // the windows before that lacked it
-      v.push_back(c);
-    }
-  }
-  std::unordered_map<std::uint64_t, std::size_t> typical;
-  for (auto& [k, v] : counts) {
-    v.resize(rows.size(), 0.0);
-    typical[k] = static_cast<std::size_t>(percentile(std::move(v), 0.5));
-  }
-  return typical;
-}
 }  // namespace
 
 MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::size_t max_windows) {
@@ -258,7 +236,6 @@ MetricBaseline MetricBaseline::from_store(const WindowStoreReader& store, std::s
     const double central_ninety = sorted_percentile(v, 0.95) - sorted_percentile(v, 0.05);
     b.stats[k] = {sorted_percentile(v, 0.5), central_ninety / kCentralNinetyInSds};
   }
-  b.samples_per_window = typical_sample_counts(store, rows);
   return b;
 }
 
@@ -277,7 +254,6 @@ std::optional<MetricBaseline> MetricBaseline::from_normal_windows(const WindowSt
     for (double x : v) squares += (x - mean) * (x - mean);
     b.stats[k] = {mean, std::sqrt(squares / static_cast<double>(v.size()))};
   }
-  b.samples_per_window = typical_sample_counts(store, evenly_spaced(all_windows(store), max_windows));
   return b;
 }
 
@@ -301,9 +277,25 @@ double MetricBaseline::z_of(std::int32_t component, std::int32_t metric, double 
   return (value - mean) / std::max({sd, kRelativeFloor * std::fabs(mean), kAbsoluteFloor});
 }
 
-bool MetricBaseline::misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const {
-  auto it = samples_per_window.find(key(component, metric));
-  if (it == samples_per_window.end() || it->second < kMinTypicalSamples) return false;
+SampleCounts SampleCounts::from_store(const WindowStoreReader& store, std::size_t max_windows) {
+  const auto rows = evenly_spaced(all_windows(store), max_windows);
+  std::unordered_map<std::uint64_t, std::vector<double>> counts;  // per series, its count in each window that has it
+  for (std::size_t row : rows) {
+    std::unordered_map<std::uint64_t, double> here;
+    for (const auto& m : store.read_window(row).metrics) ++here[key(m.component, m.metric)];
+    for (const auto& [k, c] : here) counts[k].push_back(c);
+  }
+  SampleCounts out;
+  for (auto& [k, v] : counts) {
+    v.resize(rows.size(), 0.0);  // the windows without the series
+    out.per_window[k] = static_cast<std::size_t>(percentile(std::move(v), 0.5));
+  }
+  return out;
+}
+
+bool SampleCounts::misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const {
+  auto it = per_window.find(key(component, metric));
+  if (it == per_window.end() || it->second < kMinTypical) return false;
   return 2 * count <= it->second;
 }
 
@@ -311,7 +303,8 @@ WindowSerializer::WindowSerializer(const WindowStoreReader& store, const Tokeniz
                                    std::size_t tuning_windows)
     : store_(store), tokenizer_(tokenizer), options_(options),
       baseline_(MetricBaseline::for_store(store, options_.metric_baseline, tuning_windows)),
-      edge_baseline_(EdgeBaseline::from_store(store)) {
+      edge_baseline_(EdgeBaseline::from_store(store)),
+      sample_counts_(options_.sample_gaps ? SampleCounts::from_store(store) : SampleCounts{}) {
   const auto& comps = store.components();
   std::unordered_map<std::int32_t, int> replicas;
   for (const auto& c : comps)
@@ -402,7 +395,7 @@ ModalityTexts WindowSerializer::render(const Window& window, const WindowData& d
     std::set<std::int32_t> with_gaps;  // components with a series that reports fewer samples than usual
     for (const auto& [k, values] : series) {
       const auto component = static_cast<std::int32_t>(k >> 32), metric = static_cast<std::int32_t>(k & 0xffffffffu);
-      if (options_.sample_gaps && baseline_.misses_samples(component, metric, values.size()) &&
+      if (options_.sample_gaps && sample_counts_.misses_samples(component, metric, values.size()) &&
           with_gaps.insert(component).second)
         deviating.emplace_back(-kGapsFirst, subject(component) + "missing samples");
       double sum = 0;

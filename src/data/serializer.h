@@ -75,17 +75,21 @@ struct MetricBaseline {
   static constexpr double kRelativeFloor = 0.01, kAbsoluteFloor = 1e-3;
   static constexpr double kCentralNinetyInSds = 3.29;  // P95 - P5 of a normal distribution, in standard deviations
   static constexpr std::size_t kMinNormalWindows = 20;
+};
 
-  // Each series' typical number of samples per window: the median over the sampled windows of all the store (a
-  // window without the series counts 0; labels never read, in either statistic).
-  std::unordered_map<std::uint64_t, std::size_t> samples_per_window;
+// Each (component, metric) series' typical number of samples per window: the median over up to `max_windows` of
+// the store's windows, evenly spaced (a window without the series counts 0; labels never read). Read only where
+// SerializerOptions::sample_gaps asks for it.
+struct SampleCounts {
+  std::unordered_map<std::uint64_t, std::size_t> per_window;  // key: component << 32 | metric
+  static SampleCounts from_store(const WindowStoreReader& store, std::size_t max_windows = 200);
   // Whether a window's `count` samples of the series are fewer than usual: at most half its typical count, of a
-  // series sampled at least kMinTypicalSamples times a window. Scrapes whose times fall on the windows' boundaries
-  // (a 15 s scrape and windows on the minute) move a sample in or out at each boundary by their jitter: a window
-  // then holds from typical - 1 to typical + 1 samples, never half of a typical 3 or more; a series sampled once or
+  // series sampled at least kMinTypical times a window. Scrapes whose times fall on the windows' boundaries (a
+  // 15 s scrape and windows on the minute) move a sample in or out at each boundary by their jitter: a window then
+  // holds from typical - 1 to typical + 1 samples, never half of a typical 3 or more; a series sampled once or
   // twice a window has no such margin (and a missing series is a component's absence, not a gap).
   bool misses_samples(std::int32_t component, std::int32_t metric, std::size_t count) const;
-  static constexpr std::size_t kMinTypicalSamples = 3;
+  static constexpr std::size_t kMinTypical = 3;
 };
 
 // Each service edge's typical values (caller service, or -1 for the entry, -> callee service): the median and the
@@ -130,7 +134,7 @@ struct SerializerOptions {
   // latter lifts the demo's held-out period and lowers Nezha's later faults, whose normal differs from the earlier
   // one (bench/quality/metric-baseline-tuning-2026-12-07.md): off by default.
   std::string metric_baseline = "all_windows";
-  // A component with a series that reports fewer samples than usual in the window (MetricBaseline::misses_samples)
+  // A component with a series that reports fewer samples than usual in the window (SampleCounts::misses_samples)
   // says "missing samples" first in its metrics text. A pod that stops reporting for part of a window (killed,
   // restarting) otherwise shows only the mean of the samples it did report. Off by default: on the demo it left
   // the killed pods' fault type as unrecognised as before (bench/quality/sample-gaps-2026-12-07.md); Nezha samples
@@ -163,6 +167,7 @@ class WindowSerializer {
   SerializerOptions options_;
   MetricBaseline baseline_;
   EdgeBaseline edge_baseline_;
+  SampleCounts sample_counts_;  // empty unless options_.sample_gaps
   std::vector<std::string> display_names_;  // a pod shows as its service (+ "-<suffix>" when it has replicas)
 
   ModalityTexts render(const Window& window, const WindowData& data, std::int32_t only_component) const;

@@ -613,7 +613,8 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
     // A window of a fault ranks its pods by the incident so far: their mean score over the fault's windows up to
     // and including it (a localizer watching the incident keeps its evidence); its FC culprit is the top one.
     std::vector<std::pair<double, std::size_t>> ranked;
-    if (ranked_pods && e.fault[r] >= 0) {
+    const bool in_incident = ranked_pods && e.fault[r] >= 0;
+    if (in_incident) {
       per_event.add(e, r, devs);
       ranked = per_event.ranked_so_far(e, r);
     } else {
@@ -626,7 +627,7 @@ Evaluation evaluate(const StateModels& m, const EmbeddingSet& e, const std::vect
       } else {
         // The incident so far (as FL's culprit) where the window belongs to a fault with ranked pods; else the
         // window alone.
-        const bool incident = m.options.fc_evidence == "incident" && ranked_pods && e.fault[r] >= 0;
+        const bool incident = m.options.fc_evidence == "incident" && in_incident;
         const auto sig = incident ? per_event.signature_so_far(m, s, r) : signature(m, s, r, culprit_of(e, devs, ranked));
         const auto ranking = rank_fault_types(m, s, r, sig);
         type_ranks.push_back(rank_of(ranking, e.fault_type[r]));
