@@ -59,12 +59,20 @@ model::Encoded encode_texts(model::RuntimeSlicer& model, const data::Tokenizer& 
                        train::to_tensors(tok.encode_batch(l, max_tokens)), precision, torch::kCPU);
 }
 
-// Pod-level embeddings of each component's three modality texts, appended to `out`: "state" is the model's state
-// embedding z over them, as for a whole window (every modality gets its own budget, and the fusion the model
-// learnt); "text" the backbone's embedding of the three texts concatenated (cut at max_tokens).
+// e_m, e_t and e_l side by side, each unit length (EmbeddingSet::comp_modalities).
+torch::Tensor modalities_side_by_side(const model::Encoded& e) {
+  namespace F = torch::nn::functional;
+  const auto unit = [](const torch::Tensor& x) { return F::normalize(x, F::NormalizeFuncOptions().dim(1)); };
+  return torch::cat({unit(e.e_m), unit(e.e_t), unit(e.e_l)}, 1);
+}
+
+// Pod-level embeddings of each component's three modality texts, appended to `out.comp`: "state" is the model's
+// state embedding z over them, as for a whole window (every modality gets its own budget, and the fusion the model
+// learnt), with the modality embeddings it fused in `out.comp_modalities`; "text" the backbone's embedding of the
+// three texts concatenated (cut at max_tokens).
 void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
                       const std::vector<data::ModalityTexts>& texts, const std::string& mode, std::size_t max_tokens,
-                      std::size_t chunk, model::Precision precision, tuning::Matrix& out) {
+                      std::size_t chunk, model::Precision precision, tuning::EmbeddingSet& out) {
   for (std::size_t c0 = 0; c0 < texts.size(); c0 += chunk) {
     const std::size_t c1 = std::min(texts.size(), c0 + chunk);
     std::vector<std::string> m, t, l, joined;
@@ -78,10 +86,12 @@ void embed_components(model::RuntimeSlicer& model, const data::Tokenizer& tok,
       }
     }
     if (mode == "state") {
-      copy_rows(out, encode_texts(model, tok, m, t, l, max_tokens, precision).z);
+      const model::Encoded e = encode_texts(model, tok, m, t, l, max_tokens, precision);
+      copy_rows(out.comp, e.z);
+      copy_rows(out.comp_modalities, modalities_side_by_side(e));
     } else {
       auto tb = train::to_tensors(tok.encode_batch(joined, max_tokens));
-      copy_rows(out, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
+      copy_rows(out.comp, model->model->embed(tb.ids, tb.mask, model->mrl_dim));
     }
   }
 }
@@ -199,7 +209,7 @@ void embed_windows(model::RuntimeSlicer& model, const data::Tokenizer& tok, cons
     copy_rows(out.e_m, e.e_m);
     copy_rows(out.e_t, e.e_t);
     copy_rows(out.e_l, e.e_l);
-    embed_components(model, tok, comp_texts, c.component_embedding, max_tokens, c.batch_size * 2, c.precision, out.comp);
+    embed_components(model, tok, comp_texts, c.component_embedding, max_tokens, c.batch_size * 2, c.precision, out);
     for (const auto& [row, comp] : comp_meta) {
       out.comp_row.push_back(row);
       out.comp_id.push_back(comp->id);

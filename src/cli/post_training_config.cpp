@@ -74,6 +74,7 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.fc_signature = cfg.get_string("tune.fc_signature");
   o.fc_model = cfg.get_string("tune.fc_model");
   o.fc_evidence = cfg.get_string("tune.fc_evidence");
+  o.fc_embedding = cfg.get_string("tune.fc_embedding");
   o.ad_reference = cfg.get_string("tune.ad_reference");
   tuning::check_tune_options(o);
   return c;

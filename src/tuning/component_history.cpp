@@ -30,11 +30,11 @@ bool ComponentHistory::reference(int store, int comp_id, std::int64_t before_ns,
   const auto end = std::lower_bound(rows.begin(), rows.end(), std::pair<std::int64_t, std::size_t>{before_ns, 0});
   const auto n = std::min<std::size_t>(windows_, static_cast<std::size_t>(end - rows.begin()));
   if (n < 2) return false;
-  std::vector<std::size_t> last;
-  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k) last.push_back(k->second);
-  out.mean = mean_of(e_.comp, last);
+  out.rows.clear();
+  for (auto k = end - static_cast<std::ptrdiff_t>(n); k != end; ++k) out.rows.push_back(k->second);
+  out.mean = mean_of(e_.comp, out.rows);
   double spread = 0;
-  for (auto c : last) spread += 1.0 - cosine(e_.comp.row(c), out.mean.data(), e_.comp.cols);
+  for (auto c : out.rows) spread += 1.0 - cosine(e_.comp.row(c), out.mean.data(), e_.comp.cols);
   out.spread = spread / static_cast<double>(n);
   return true;
 }

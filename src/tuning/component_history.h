@@ -22,6 +22,7 @@ FaultOnsets fault_onsets(const EmbeddingSet& e);
 struct Reference {
   std::vector<float> mean;  // mean embedding of the component's last windows before the fault
   double spread = 0;        // their mean cosine distance to it: the component's own normal variation
+  std::vector<std::size_t> rows;  // the component rows it is the mean of
 };
 
 class ComponentHistory {

@@ -1,5 +1,7 @@
 #include "tuning/embeddings.h"
 
+#include <fmt/format.h>
+
 #include <set>
 #include <tuple>
 
@@ -63,6 +65,7 @@ void EmbeddingSet::write(const fs::path& path) const {
     h5::write_array(f, "comp_id", comp_id);
     h5::write_array(f, "comp_service", comp_service);
     write_matrix(f, "comp", comp);
+    if (comp_modalities.rows) write_matrix(f, "comp_modalities", comp_modalities);
     h5::write_array(f, "call_store", call_store);
     h5::write_array(f, "call_caller", call_caller);
     h5::write_array(f, "call_callee", call_callee);
@@ -98,6 +101,10 @@ EmbeddingSet EmbeddingSet::read(const fs::path& path) {
   e.comp_id = h5::read_array<std::int32_t>(f, "comp_id");
   e.comp_service = h5::read_array<std::int32_t>(f, "comp_service");
   e.comp = read_matrix(f, "comp");
+  if (h5::exists(f, "comp_modalities")) e.comp_modalities = read_matrix(f, "comp_modalities");
+  if (e.comp_modalities.rows && e.comp_modalities.rows != e.comp.rows)
+    throw Error(fmt::format("comp_modalities has {} rows for {} components", e.comp_modalities.rows, e.comp.rows),
+                path.string(), "one per component row");
   if (h5::exists(f, "call_store")) {
     e.call_store = h5::read_array<std::int32_t>(f, "call_store");
     e.call_caller = h5::read_array<std::int32_t>(f, "call_caller");
@@ -133,6 +140,7 @@ void EmbeddingSet::append(const EmbeddingSet& o) {
   append_vec(comp_id, o.comp_id);
   append_vec(comp_service, o.comp_service);
   append_matrix(comp, o.comp);
+  append_matrix(comp_modalities, o.comp_modalities);
   std::set<std::tuple<std::int32_t, std::int32_t, std::int32_t>> known;
   for (std::size_t i = 0; i < call_store.size(); ++i) known.insert({call_store[i], call_caller[i], call_callee[i]});
   for (std::size_t i = 0; i < o.call_store.size(); ++i)

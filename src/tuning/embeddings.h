@@ -25,6 +25,10 @@ struct EmbeddingSet {
   std::vector<std::int64_t> comp_row;
   std::vector<std::int32_t> comp_id, comp_service;
   Matrix comp;
+  // per component row (component embedding "state" only): the pod's three modality embeddings e_m, e_t, e_l, each
+  // unit length, side by side: what each of its texts says, before the fusion weighs them into one state. Fault
+  // classification reads them (tune.fc_embedding). Empty in files written before it or with "text".
+  Matrix comp_modalities;
   // per service call seen in a store's traces: its store, caller and callee service (component ids in the store);
   // the call graph failure localization reads. Files written before it have none.
   std::vector<std::int32_t> call_store, call_caller, call_callee;

@@ -1,6 +1,7 @@
 #include "tuning/state_models.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -167,10 +168,23 @@ AdScores ad_scores(const StateModels& m, const Scene& s) {
 }
 
 struct Deviation {
-  std::size_t comp;            // component row
-  double score;                // larger: moved more
+  std::size_t comp;              // component row
+  double score;                  // larger: moved more
   std::vector<float> direction;  // embedding - reference
+  std::vector<float> fc_direction;  // the same in the embedding FC reads (fc_embedding)
 };
+
+// FC's move of component row c: in the fused pod z (`direction`, fc_embedding state) or in its modality
+// embeddings against the mean of the same reference rows (none: the window's other pods, as FL's last fallback).
+std::vector<float> fc_direction(const StateModels& m, const EmbeddingSet& e, std::size_t c, const Reference* ref,
+                                const std::vector<std::size_t>& peers, const std::vector<float>& direction) {
+  if (m.options.fc_embedding == "state") return direction;
+  const Matrix& x = e.comp_modalities;
+  const std::vector<float> base = mean_of(x, ref ? ref->rows : peers);
+  std::vector<float> out(x.cols);
+  for (std::size_t j = 0; j < x.cols; ++j) out[j] = x.row(c)[j] - base[j];
+  return out;
+}
 
 // A pod's distance in units of its normal variation. Its spread comes from a few overlapping windows (8: four
 // minutes), a noisy estimate that makes a pod that happened to sit still look far moved; each is shrunk halfway
@@ -201,7 +215,8 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
     const std::pair<int, int> key{e.store[r], e.comp_id[c]};
     double spread = 0;
     const std::vector<float>* base = &peers;
-    if (s.history.reference(key.first, key.second, s.reference_time(r), ref)) {
+    const bool has_history = s.history.reference(key.first, key.second, s.reference_time(r), ref);
+    if (has_history) {
       base = &ref.mean;
       spread = ref.spread;
     } else if (state_baselines.count(key)) {
@@ -209,8 +224,9 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
     } else if (m.global_baselines.count(key)) {
       base = &m.global_baselines.at(key);
     }
-    Deviation dev{c, 1.0 - cosine(e.comp.row(c), base->data(), d), std::vector<float>(d)};
+    Deviation dev{c, 1.0 - cosine(e.comp.row(c), base->data(), d), std::vector<float>(d), {}};
     for (std::size_t j = 0; j < d; ++j) dev.direction[j] = e.comp.row(c)[j] - (*base)[j];
+    dev.fc_direction = fc_direction(m, e, c, has_history ? &ref : nullptr, s.comps[r], dev.direction);
     out.push_back(std::move(dev));
     spreads.push_back(spread);
   }
@@ -222,13 +238,13 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
 // FC's fault signature of window r (see the header), with `culprit` the component taken as the root cause.
 std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
   const EmbeddingSet& e = s.e;
-  if (m.options.fc_signature == "culprit")
-    return culprit ? unit(culprit->direction) : std::vector<float>(e.comp.cols, 0.0f);
+  const std::size_t width = m.options.fc_embedding == "state" ? e.comp.cols : e.comp_modalities.cols;
+  std::vector<float> moved = culprit ? unit(culprit->fc_direction) : std::vector<float>(width, 0.0f);
+  if (m.options.fc_signature == "culprit") return moved;
   const GaussianModel& g = m.ad_model(s.state[r]);
   std::vector<float> shift(e.z.cols);
   for (std::size_t j = 0; j < e.z.cols; ++j) shift[j] = e.z.row(r)[j] - g.mean[j];
   std::vector<float> out = unit(std::move(shift));
-  std::vector<float> moved = culprit ? unit(culprit->direction) : std::vector<float>(e.comp.cols, 0.0f);
   out.insert(out.end(), moved.begin(), moved.end());
   return out;
 }
@@ -365,6 +381,8 @@ void check_tune_options(const TuneOptions& o) {
     throw ConfigError("unknown FC signature '" + o.fc_signature + "'", "tune.fc_signature", "culprit or state_and_culprit");
   if (o.fc_evidence != "incident" && o.fc_evidence != "window")
     throw ConfigError("unknown FC evidence '" + o.fc_evidence + "'", "tune.fc_evidence", "incident or window");
+  if (o.fc_embedding != "modalities" && o.fc_embedding != "state")
+    throw ConfigError("unknown FC embedding '" + o.fc_embedding + "'", "tune.fc_embedding", "modalities or state");
   if (o.fc_model != "gaussian" && o.fc_model != "prototype")
     throw ConfigError("unknown FC model '" + o.fc_model + "'", "tune.fc_model", "gaussian or prototype");
   if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
@@ -387,6 +405,11 @@ StateModels fit_state_models(const EmbeddingSet& e, const std::vector<std::size_
   m.options = options;
   m.centroids = centroids;
   check_tune_options(options);
+  if (options.fc_embedding == "modalities" && (e.comp_modalities.rows != e.comp.rows || e.comp.rows == 0)) {
+    spdlog::warn("the embeddings have no modality embeddings per pod (written before them, or with "
+                 "embed.components.embedding=text): FC reads the fused pod embedding (tune.fc_embedding=state)");
+    m.options.fc_embedding = "state";
+  }
   for (auto r : train) m.tuned_stores.insert(e.stores[static_cast<std::size_t>(e.store[r])]);
   Scene scene(m, e);
   fit_ad(m, e, train, scene.state);
@@ -695,7 +718,7 @@ nlohmann::json StateModels::to_json() const {
                   {"min_state_windows", options.min_state_windows}, {"history_windows", options.history_windows},
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
                   {"fc_signature", options.fc_signature}, {"fc_model", options.fc_model},
-                  {"fc_evidence", options.fc_evidence},
+                  {"fc_evidence", options.fc_evidence}, {"fc_embedding", options.fc_embedding},
                   {"ad_reference", options.ad_reference},
                   {"fl_callee_discount", options.fl_callee_discount}};
   return j;
@@ -747,6 +770,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.fc_signature = j["options"].value("fc_signature", std::string("state_and_culprit"));  // older models
   m.options.fc_model = j["options"].value("fc_model", std::string("prototype"));  // older models
   m.options.fc_evidence = j["options"].value("fc_evidence", std::string("window"));  // older models
+  m.options.fc_embedding = j["options"].value("fc_embedding", std::string("state"));  // older models
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;

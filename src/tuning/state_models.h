@@ -25,7 +25,9 @@
 //       calls that stand out (`fl_callee_discount` x; the store's call graph from its traces,
 //       tuning/call_graph.h): a fault spreads to its callers, and the move a callee explains is not the caller's own.
 //   FC: a window's fault signature = unit(the top-ranked component's embedding - its reference): how its culprit
-//       moved (`fc_signature` culprit; state_and_culprit puts unit(z - its state's normal mean) before it, which
+//       moved, in its modality embeddings side by side (`fc_embedding` modalities: a network loss and a CPU load
+//       differ in their pods' metrics and trace words, and the fused pod z FL ranks by had moved alike for both;
+//       state: that z) against the mean of the same windows FL's reference is (`fc_signature` culprit; state_and_culprit puts unit(z - its state's normal mean) before it, which
 //       state moved, and was the better one while FL's top pod was more often wrong). Prototypes per fault type over the
 //       tuning split's abnormal windows (their culprit: the true root cause), per state where a state has 3+
 //       windows of a type. Types ranked (`fc_model` gaussian) by the Mahalanobis distance to their prototype under
@@ -64,6 +66,10 @@ struct TuneOptions {
   // far, its culprit FL's top pod so far, as FL ranks by the incident so far: lower on the demo's held-out period
   // in 3 of 3 seeds, bench/quality/fc-evidence-2026-12-07.md).
   std::string fc_evidence = "window";
+  // FC: which pod embedding the culprit's move is taken in: modalities (its three modality embeddings side by side,
+  // EmbeddingSet::comp_modalities) or state (the fused pod z that FL ranks by). Embeddings without the modality
+  // embeddings are tuned with state, and the models say so.
+  std::string fc_embedding = "modalities";
   std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history
 };
 

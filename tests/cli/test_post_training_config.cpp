@@ -53,6 +53,7 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_DOUBLE_EQ(tune.options.quantile, 0.9);
   EXPECT_EQ(tune.options.fc_signature, "state_and_culprit");
   EXPECT_EQ(tune.options.ad_reference, "auto");
+  EXPECT_EQ(tune.options.fc_embedding, "modalities");
   EXPECT_DOUBLE_EQ(tune.options.fl_callee_discount, 1.0);
   EXPECT_EQ(tune.clusters, "/c.json");
 
@@ -77,6 +78,8 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
             std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_signature=vibes"})
                 .find("tune.fc_signature"), std::string::npos);
+  EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_embedding=pixels"})
+                .find("tune.fc_embedding"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.ad_reference=oracle"})
                 .find("tune.ad_reference"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fl_callee_discount=-1"})

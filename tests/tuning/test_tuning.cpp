@@ -326,6 +326,57 @@ TEST(StateModels, FaultClassificationFromTheIncidentSoFar) {
   EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
 }
 
+namespace {
+
+// known_answer_set() where the fused pod embedding (comp) of a root cause moves alike for both fault types (+4 along
+// dimension 6) and only its modality embeddings (comp_modalities: the set's original comp) carry the type's mark.
+EmbeddingSet type_in_modalities_only() {
+  EmbeddingSet e = known_answer_set();
+  e.comp_modalities = e.comp;
+  for (std::size_t c = 0; c < e.comp.rows; ++c) {
+    const auto r = static_cast<std::size_t>(e.comp_row[c]);
+    if (e.label[r] == 1 && e.fault_type[r] == 1 && e.comp_id[c] == e.root_cause[r]) {
+      e.comp.row(c)[7] -= 4.0f;
+      e.comp.row(c)[6] += 4.0f;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+// FC from the culprit's modality embeddings (tune.fc_embedding modalities, the default) where the fused pod
+// embedding FL ranks by moves alike for two types: FL finds the culprit either way, only the modalities tell the
+// types apart. Embeddings without modality embeddings are tuned from the fused one, and the models say so; the
+// option round-trips, and a model without it (an older one) reads the fused embedding.
+TEST(StateModels, FaultClassificationFromTheCulpritsModalityEmbeddings) {
+  const EmbeddingSet e = type_in_modalities_only();
+  TuneOptions modalities{0.1, 0.99, 20}, state{0.1, 0.99, 20};
+  state.fc_embedding = "state";
+  EXPECT_EQ(modalities.fc_embedding, "modalities");
+  const auto [by_modalities, separated] = fitted_on_time(e, modalities);
+  const auto fused = fitted_on_time(e, state).metrics;
+  ASSERT_GT(separated["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
+  EXPECT_EQ(separated["fl"].dump(), fused["fl"].dump());
+  EXPECT_GT(separated["fc"]["f1"].get<double>(), 0.9) << separated["fc"].dump();
+  EXPECT_LT(fused["fc"]["f1"].get<double>(), 0.8) << fused["fc"].dump();
+  EXPECT_GT(separated["fc"]["events"]["f1"].get<double>(), 0.9) << separated["fc"].dump();
+  const auto test = split_rows(e, {"time", 0.6, {}}).test;
+  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(by_modalities.to_json().dump())), e, test).metrics.dump(),
+            separated.dump());
+  auto older = by_modalities.to_json();
+  older["options"].erase("fc_embedding");
+  EXPECT_EQ(StateModels::from_json(older).options.fc_embedding, "state");
+  EmbeddingSet without = e;
+  without.comp_modalities = Matrix();
+  const auto [fallback, fallback_metrics] = fitted_on_time(without, modalities);
+  EXPECT_EQ(fallback.options.fc_embedding, "state");
+  EXPECT_EQ(fallback_metrics["fc"].dump(), fused["fc"].dump());
+  TuneOptions bad = modalities;
+  bad.fc_embedding = "vibes";
+  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
+}
+
 // A later period whose whole score scale drifted: a fixed threshold flags all of it, the trailing robust z only the
 // windows where the score rises above its recent level (and the first ones after the shift, until the history
 // has caught up).
@@ -573,6 +624,7 @@ TEST(Embeddings, TheCallGraphRoundTripsAndMergesOnce) {
   EmbeddingSet merged = EmbeddingSet::read(path);
   EXPECT_EQ(merged.call_caller, a.call_caller);
   EXPECT_EQ(merged.call_callee, a.call_callee);
+  EXPECT_EQ(merged.comp_modalities.rows, 0u);
   EmbeddingSet other = a;
   other.call_store.push_back(1);
   other.call_caller.push_back(21);
@@ -580,6 +632,26 @@ TEST(Embeddings, TheCallGraphRoundTripsAndMergesOnce) {
   merged.append(other);
   EXPECT_EQ(merged.call_store, (std::vector<std::int32_t>{0, 1, 1}));
   EXPECT_EQ(merged.call_callee, (std::vector<std::int32_t>{11, 21, 22}));
+}
+
+// The pods' modality embeddings travel with their fused ones: written, read back row for row, appended in order; a
+// file whose count differs from the components' is refused.
+TEST(Embeddings, ThePodsModalityEmbeddingsRoundTrip) {
+  test::TempDir dir;
+  EmbeddingSet a = known_answer_set();
+  a.comp_modalities = Matrix(a.comp.rows, 3);
+  for (std::size_t i = 0; i < a.comp_modalities.data.size(); ++i) a.comp_modalities.data[i] = static_cast<float>(i);
+  a.write(dir / "a.h5");
+  EmbeddingSet back = EmbeddingSet::read(dir / "a.h5");
+  EXPECT_EQ(back.comp_modalities.cols, 3u);
+  EXPECT_EQ(back.comp_modalities.data, a.comp_modalities.data);
+  back.append(a);
+  EXPECT_EQ(back.comp_modalities.rows, 2 * a.comp.rows);
+  EXPECT_EQ(back.comp_modalities.row(a.comp.rows)[1], 1.0f);
+  EmbeddingSet short_by_one = a;
+  short_by_one.comp_modalities = Matrix(a.comp.rows - 1, 3);
+  short_by_one.write(dir / "b.h5");
+  EXPECT_THROW(EmbeddingSet::read(dir / "b.h5"), rslicer::Error);
 }
 
 TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
