@@ -75,6 +75,7 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.fc_model = cfg.get_string("tune.fc_model");
   o.fc_evidence = cfg.get_string("tune.fc_evidence");
   o.fc_embedding = cfg.get_string("tune.fc_embedding");
+  o.fc_move = cfg.get_string("tune.fc_move");
   o.ad_reference = cfg.get_string("tune.ad_reference");
   tuning::check_tune_options(o);
   return c;

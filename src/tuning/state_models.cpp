@@ -239,7 +239,8 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
 std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
   const EmbeddingSet& e = s.e;
   const std::size_t width = m.options.fc_embedding == "state" ? e.comp.cols : e.comp_modalities.cols;
-  std::vector<float> moved = culprit ? unit(culprit->fc_direction) : std::vector<float>(width, 0.0f);
+  std::vector<float> moved = !culprit ? std::vector<float>(width, 0.0f)
+                             : m.options.fc_move == "direction" ? unit(culprit->fc_direction) : culprit->fc_direction;
   if (m.options.fc_signature == "culprit") return moved;
   const GaussianModel& g = m.ad_model(s.state[r]);
   std::vector<float> shift(e.z.cols);
@@ -383,6 +384,8 @@ void check_tune_options(const TuneOptions& o) {
     throw ConfigError("unknown FC evidence '" + o.fc_evidence + "'", "tune.fc_evidence", "incident or window");
   if (o.fc_embedding != "modalities" && o.fc_embedding != "state")
     throw ConfigError("unknown FC embedding '" + o.fc_embedding + "'", "tune.fc_embedding", "modalities or state");
+  if (o.fc_move != "displacement" && o.fc_move != "direction")
+    throw ConfigError("unknown FC move '" + o.fc_move + "'", "tune.fc_move", "displacement or direction");
   if (o.fc_model != "gaussian" && o.fc_model != "prototype")
     throw ConfigError("unknown FC model '" + o.fc_model + "'", "tune.fc_model", "gaussian or prototype");
   if (!(o.fl_callee_discount >= 0 && o.fl_callee_discount <= 10))
@@ -719,6 +722,7 @@ nlohmann::json StateModels::to_json() const {
                   {"reference_windows", options.reference_windows}, {"threshold", options.threshold},
                   {"fc_signature", options.fc_signature}, {"fc_model", options.fc_model},
                   {"fc_evidence", options.fc_evidence}, {"fc_embedding", options.fc_embedding},
+                  {"fc_move", options.fc_move},
                   {"ad_reference", options.ad_reference},
                   {"fl_callee_discount", options.fl_callee_discount}};
   return j;
@@ -771,6 +775,7 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
   m.options.fc_model = j["options"].value("fc_model", std::string("prototype"));  // older models
   m.options.fc_evidence = j["options"].value("fc_evidence", std::string("window"));  // older models
   m.options.fc_embedding = j["options"].value("fc_embedding", std::string("state"));  // older models
+  m.options.fc_move = j["options"].value("fc_move", std::string("direction"));          // older models
   m.options.ad_reference = j["options"].value("ad_reference", std::string("state"));
   m.options.fl_callee_discount = j["options"].value("fl_callee_discount", 0.0);  // older models: no call graph
   return m;

@@ -24,7 +24,8 @@
 //       Before ranking, each pod's score is discounted by the largest excess over the median pod among the pods it
 //       calls that stand out (`fl_callee_discount` x; the store's call graph from its traces,
 //       tuning/call_graph.h): a fault spreads to its callers, and the move a callee explains is not the caller's own.
-//   FC: a window's fault signature = unit(the top-ranked component's embedding - its reference): how its culprit
+//   FC: a window's fault signature = the top-ranked component's embedding - its reference (`fc_move`
+//       displacement; direction: scaled to unit length, which weighs a slight move as a large one): how its culprit
 //       moved, in its modality embeddings side by side (`fc_embedding` modalities: a network loss and a CPU load
 //       differ in their pods' metrics and trace words, and the fused pod z FL ranks by had moved alike for both;
 //       state: that z) against the mean of the same windows FL's reference is (`fc_signature` culprit; state_and_culprit puts unit(z - its state's normal mean) before it, which
@@ -70,6 +71,9 @@ struct TuneOptions {
   // EmbeddingSet::comp_modalities) or state (the fused pod z that FL ranks by). Embeddings without the modality
   // embeddings are tuned with state, and the models say so.
   std::string fc_embedding = "modalities";
+  // FC: the culprit's move as it is (displacement: how far it moved counts, a killed pod's move is not a delayed
+  // one's) or scaled to unit length (direction).
+  std::string fc_move = "displacement";
   std::string ad_reference = "auto";  // AD: auto (state models for tuned stores, own history for the others), state, history
 };
 

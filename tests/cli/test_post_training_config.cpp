@@ -54,6 +54,7 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_EQ(tune.options.fc_signature, "state_and_culprit");
   EXPECT_EQ(tune.options.ad_reference, "auto");
   EXPECT_EQ(tune.options.fc_embedding, "modalities");
+  EXPECT_EQ(tune.options.fc_move, "displacement");
   EXPECT_DOUBLE_EQ(tune.options.fl_callee_discount, 1.0);
   EXPECT_EQ(tune.clusters, "/c.json");
 
@@ -80,6 +81,8 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
                 .find("tune.fc_signature"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_embedding=pixels"})
                 .find("tune.fc_embedding"), std::string::npos);
+  EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_move=teleport"})
+                .find("tune.fc_move"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.ad_reference=oracle"})
                 .find("tune.ad_reference"), std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fl_callee_discount=-1"})

@@ -309,6 +309,8 @@ TEST(StateModels, FaultClassificationFromTheIncidentSoFar) {
   TuneOptions window{0.1, 0.99, 20}, incident{0.1, 0.99, 20};
   incident.fc_evidence = "incident";
   EXPECT_EQ(window.fc_evidence, "window");
+  // The random move's direction carries no type; its distance (wide noise in every dimension) partly does.
+  window.fc_move = incident.fc_move = "direction";
   const auto [by_incident, so_far] = fitted_on_time(e, incident);
   const auto alone = fitted_on_time(e, window).metrics;
   ASSERT_GT(so_far["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
@@ -374,6 +376,49 @@ TEST(StateModels, FaultClassificationFromTheCulpritsModalityEmbeddings) {
   EXPECT_EQ(fallback_metrics["fc"].dump(), fused["fc"].dump());
   TuneOptions bad = modalities;
   bad.fc_embedding = "vibes";
+  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
+}
+
+namespace {
+
+// known_answer_set() where a root cause moves the same way for both fault types (along dimension 6), by 4 for type
+// 0 and by 12 for type 1: the types differ in how far the culprit moved, not in which direction.
+EmbeddingSet type_in_distance_only() {
+  EmbeddingSet e = known_answer_set();
+  for (std::size_t c = 0; c < e.comp.rows; ++c) {
+    const auto r = static_cast<std::size_t>(e.comp_row[c]);
+    if (e.label[r] == 1 && e.fault_type[r] == 1 && e.comp_id[c] == e.root_cause[r]) {
+      e.comp.row(c)[7] -= 4.0f;
+      e.comp.row(c)[6] += 12.0f;
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+// FC from the culprit's displacement (tune.fc_move, the default) or its direction alone: where the types differ in
+// how far the culprit moved, only the displacement tells them apart. The option round-trips; a model without it
+// (an older one) reads the direction.
+TEST(StateModels, FaultClassificationFromHowFarTheCulpritMoved) {
+  const EmbeddingSet e = type_in_distance_only();
+  TuneOptions displacement{0.1, 0.99, 20}, direction{0.1, 0.99, 20};
+  direction.fc_move = "direction";
+  EXPECT_EQ(displacement.fc_move, "displacement");
+  const auto [by_displacement, far] = fitted_on_time(e, displacement);
+  const auto unit = fitted_on_time(e, direction).metrics;
+  ASSERT_GT(far["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
+  EXPECT_GT(far["fc"]["f1"].get<double>(), 0.9) << far["fc"].dump();
+  EXPECT_LT(unit["fc"]["f1"].get<double>(), 0.8) << unit["fc"].dump();
+  EXPECT_GT(far["fc"]["events"]["f1"].get<double>(), 0.9) << far["fc"].dump();
+  const auto test = split_rows(e, {"time", 0.6, {}}).test;
+  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(by_displacement.to_json().dump())), e, test).metrics.dump(),
+            far.dump());
+  auto older = by_displacement.to_json();
+  older["options"].erase("fc_move");
+  EXPECT_EQ(StateModels::from_json(older).options.fc_move, "direction");
+  TuneOptions bad = displacement;
+  bad.fc_move = "teleport";
   EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
 }
 
