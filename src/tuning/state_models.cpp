@@ -318,6 +318,14 @@ std::vector<double> within_type_precision(const std::map<int, std::vector<std::v
   return fit_gaussian(residuals, rows, shrinkage).precision;
 }
 
+// Every prototype's (global and per state) linear discriminant under `precision`.
+void set_discriminants(StateModels& m, const std::vector<double>& precision) {
+  for (const auto& [t, p] : m.global_prototypes) m.global_discriminants[t] = LinearDiscriminant::of(p, precision);
+  m.state_discriminants.assign(m.state_prototypes.size(), {});
+  for (std::size_t k = 0; k < m.state_prototypes.size(); ++k)
+    for (const auto& [t, p] : m.state_prototypes[k]) m.state_discriminants[k][t] = LinearDiscriminant::of(p, precision);
+}
+
 void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
   const EmbeddingSet& e = s.e;
   const std::size_t K = m.centroids.rows;
@@ -344,8 +352,9 @@ void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::si
   for (std::size_t k = 0; k < K; ++k)
     for (auto& [t, sigs] : by_state_type[k])
       if (sigs.size() >= 3) m.state_prototypes[k][t] = mean(sigs);
+  m.state_discriminants.assign(K, {});
   if (m.options.fc_model == "gaussian" && !by_type.empty())
-    m.fc_precision = within_type_precision(by_type, m.global_prototypes, m.options.shrinkage);
+    set_discriminants(m, within_type_precision(by_type, m.global_prototypes, m.options.shrinkage));
 }
 
 }  // namespace
@@ -360,6 +369,25 @@ double mahalanobis_squared(const float* x, const float* mean, const std::vector<
     s += diff[i] * row;
   }
   return s;
+}
+
+LinearDiscriminant LinearDiscriminant::of(const std::vector<float>& prototype, const std::vector<double>& precision) {
+  const std::size_t d = prototype.size();
+  LinearDiscriminant out;
+  out.weights.assign(d, 0.0);
+  for (std::size_t i = 0; i < d; ++i) {
+    double w = 0;
+    for (std::size_t j = 0; j < d; ++j) w += precision[i * d + j] * prototype[j];
+    out.weights[i] = w;
+    out.offset += w * prototype[i];
+  }
+  return out;
+}
+
+double LinearDiscriminant::score(const std::vector<float>& x) const {
+  double dot = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) dot += weights[i] * x[i];
+  return offset - 2 * dot;
 }
 
 int StateModels::state_of(const float* z) const {
@@ -492,13 +520,12 @@ nlohmann::json detection_figures(const StateModels& m, const EmbeddingSet& e, co
 namespace {
 
 // FC: fault types ranked by the distance of a signature to their prototypes: Mahalanobis under the models' FC
-// precision (fc_model gaussian), else 1 - cosine.
-std::vector<int> rank_by_prototypes(const StateModels& m, const std::vector<float>& sig,
-                                    const std::map<int, std::vector<float>>& protos) {
+// precision (their discriminants: fc_model gaussian), else 1 - cosine.
+std::vector<int> rank_by_prototypes(const std::vector<float>& sig, const std::map<int, std::vector<float>>& protos,
+                                    const std::map<int, LinearDiscriminant>& discriminants) {
   std::vector<std::pair<double, int>> types;
   for (auto& [t, p] : protos)
-    types.emplace_back(m.fc_precision.empty() ? -cosine(sig.data(), p.data(), sig.size())
-                                              : mahalanobis_squared(sig.data(), p.data(), m.fc_precision, sig.size()),
+    types.emplace_back(discriminants.empty() ? -cosine(sig.data(), p.data(), sig.size()) : discriminants.at(t).score(sig),
                        t);
   std::sort(types.begin(), types.end());
   std::vector<int> ranking;
@@ -509,9 +536,13 @@ std::vector<int> rank_by_prototypes(const StateModels& m, const std::vector<floa
 // Window r's fault types ranked by `sig` against its state's prototypes (the global ones fill the types the state
 // lacks).
 std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const std::vector<float>& sig) {
+  const auto k = static_cast<std::size_t>(s.state[r]);
   std::map<int, std::vector<float>> protos = m.global_prototypes;
-  for (auto& [t, p] : m.state_prototypes[static_cast<std::size_t>(s.state[r])]) protos[t] = p;
-  return rank_by_prototypes(m, sig, protos);
+  for (auto& [t, p] : m.state_prototypes[k]) protos[t] = p;
+  std::map<int, LinearDiscriminant> discriminants = m.global_discriminants;
+  if (!discriminants.empty())
+    for (auto& [t, d] : m.state_discriminants.at(k)) discriminants[t] = d;
+  return rank_by_prototypes(sig, protos, discriminants);
 }
 
 // FL per fault event: each event's pods scored by the mean of their scores over its test windows, discounted by
@@ -554,7 +585,7 @@ class EventRanking {
     for (const auto& [key, ev] : events_) {
       const int type = e.fault_type[ev.rows.back()];
       if (type < 0 || !m.global_prototypes.count(type)) continue;
-      const std::vector<int> ranking = rank_by_prototypes(m, mean_signature(m, s, ev), m.global_prototypes);
+      const std::vector<int> ranking = rank_by_prototypes(mean_signature(m, s, ev), m.global_prototypes, m.global_discriminants);
       type_ranks.push_back(rank_of(ranking, type));
       truth.push_back(type);
       predicted.push_back(ranking.front());
@@ -711,7 +742,14 @@ nlohmann::json StateModels::to_json() const {
   j["history_threshold"] = history_threshold;
   j["tuned_stores"] = tuned_stores;
   j["global_prototypes"] = protos(global_prototypes);
-  j["fc_precision"] = fc_precision;
+  auto discriminants = [](const std::map<int, LinearDiscriminant>& ds) {
+    nlohmann::json o = nlohmann::json::object();
+    for (const auto& [t, d] : ds) o[std::to_string(t)] = {{"weights", d.weights}, {"offset", d.offset}};
+    return o;
+  };
+  j["global_discriminants"] = discriminants(global_discriminants);
+  j["state_discriminants"] = nlohmann::json::array();
+  for (const auto& ds : state_discriminants) j["state_discriminants"].push_back(discriminants(ds));
   j["state_prototypes"] = nlohmann::json::array();
   for (const auto& p : state_prototypes) j["state_prototypes"].push_back(protos(p));
   j["global_baselines"] = bases(global_baselines);
@@ -761,8 +799,21 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
     m.tuned_stores = j["tuned_stores"].get<std::set<std::string>>();
   }
   m.global_prototypes = protos(j["global_prototypes"]);
-  m.fc_precision = j.value("fc_precision", std::vector<double>{});  // older models: cosine
   for (const auto& p : j["state_prototypes"]) m.state_prototypes.push_back(protos(p));
+  auto discriminants = [](const nlohmann::json& o) {
+    std::map<int, LinearDiscriminant> ds;
+    for (const auto& [t, d] : o.items())
+      ds[std::stoi(t)] = {d["weights"].get<std::vector<double>>(), d["offset"].get<double>()};
+    return ds;
+  };
+  m.state_discriminants.assign(m.state_prototypes.size(), {});
+  if (j.contains("global_discriminants")) {
+    m.global_discriminants = discriminants(j["global_discriminants"]);
+    for (std::size_t k = 0; k < m.state_prototypes.size(); ++k)
+      m.state_discriminants[k] = discriminants(j["state_discriminants"].at(k));
+  } else if (j.contains("fc_precision") && !j["fc_precision"].empty()) {  // older models: the precision itself
+    set_discriminants(m, j["fc_precision"].get<std::vector<double>>());
+  }  // older still: cosine
   m.global_baselines = bases(j["global_baselines"]);
   for (const auto& b : j["state_baselines"]) m.state_baselines.push_back(bases(b));
   m.options.shrinkage = j["options"]["shrinkage"];

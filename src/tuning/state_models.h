@@ -87,6 +87,18 @@ struct GaussianModel {
   double score(const float* x, std::size_t d) const { return mahalanobis_squared(x, mean.data(), precision, d); }
 };
 
+// FC's Gaussian model of one fault type (LDA): its prototype p under the pooled within-type precision P, in the
+// linear form that ranks the types as the Mahalanobis distance does: (x - p)' P (x - p) = x'Px - 2 x'(Pp) + p'Pp,
+// and x'Px is the same for every type. d numbers a type instead of P's d x d, and as many operations a signature
+// (3072-wide signatures with Qwen3-Embedding-0.6B's three modalities: 9.4M doubles in P).
+struct LinearDiscriminant {
+  std::vector<double> weights;  // P p
+  double offset = 0;            // p' P p
+  static LinearDiscriminant of(const std::vector<float>& prototype, const std::vector<double>& precision);
+  // The Mahalanobis distance squared of x to the prototype, less x'Px.
+  double score(const std::vector<float>& x) const;
+};
+
 struct StateModels {
   Matrix centroids;
   GaussianModel global_ad;
@@ -98,7 +110,9 @@ struct StateModels {
   std::set<std::string> tuned_stores;   // store paths with tuning windows (as the embeddings name them)
   std::map<int, std::vector<float>> global_prototypes;              // fault type -> mean signature
   std::vector<std::map<int, std::vector<float>>> state_prototypes;
-  std::vector<double> fc_precision;  // fc_model gaussian: of the pooled within-type covariance; empty: cosine
+  // fc_model gaussian: each prototype's discriminant, keyed as the prototypes are; empty: cosine to the prototypes
+  std::map<int, LinearDiscriminant> global_discriminants;
+  std::vector<std::map<int, LinearDiscriminant>> state_discriminants;
   std::map<std::pair<int, int>, std::vector<float>> global_baselines;  // (store, component) -> mean embedding
   std::vector<std::map<std::pair<int, int>, std::vector<float>>> state_baselines;
   TuneOptions options;

@@ -292,13 +292,53 @@ TEST(StateModels, TheGaussianFaultClassifierSeesThroughASharedNuisance) {
   auto again = StateModels::from_json(nlohmann::json::parse(lda.to_json().dump()));
   EXPECT_EQ(evaluate(again, e, test).metrics.dump(), by_lda.dump());
   auto older = lda.to_json();
-  older.erase("fc_precision");
+  older.erase("global_discriminants");
+  older.erase("state_discriminants");
   older["options"].erase("fc_model");
   EXPECT_EQ(evaluate(StateModels::from_json(older), e, test).metrics["fc"]["f1"].get<double>(),
             by_cosine["fc"]["f1"].get<double>());
+  // A model that stored the precision itself (before the discriminants) gets its discriminants from it.
+  const std::size_t d = lda.global_prototypes.begin()->second.size();
+  std::vector<double> identity(d * d, 0.0);
+  for (std::size_t i = 0; i < d; ++i) identity[i * d + i] = 1.0;
+  older["fc_precision"] = identity;
+  const StateModels with_precision = StateModels::from_json(older);
+  ASSERT_EQ(with_precision.global_discriminants.size(), lda.global_prototypes.size());
+  const auto& [first_type, first_prototype] = *lda.global_prototypes.begin();
+  EXPECT_EQ(with_precision.global_discriminants.at(first_type).weights,
+            std::vector<double>(first_prototype.begin(), first_prototype.end()));
   TuneOptions bad = gaussian;
   bad.fc_model = "forest";
   EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
+}
+
+// The linear form of FC's Gaussian model against the Mahalanobis distance it replaces (the reference): over random
+// prototypes, precisions and signatures, both rank the types alike and differ by x'Px only.
+TEST(StateModels, TheLinearDiscriminantRanksAsTheMahalanobisDistance) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal(0, 1);
+  const std::size_t d = 12, types = 5;
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> b(d * d), precision(d * d, 0.0);  // B'B / d + 0.1 I: symmetric positive definite
+    for (double& x : b) x = normal(rng);
+    for (std::size_t i = 0; i < d; ++i)
+      for (std::size_t j = 0; j < d; ++j) {
+        for (std::size_t k = 0; k < d; ++k) precision[i * d + j] += b[k * d + i] * b[k * d + j] / d;
+        if (i == j) precision[i * d + j] += 0.1;
+      }
+    std::vector<std::vector<float>> protos(types, std::vector<float>(d));
+    for (auto& p : protos)
+      for (float& x : p) x = normal(rng);
+    std::vector<float> sig(d);
+    for (float& x : sig) x = normal(rng);
+    double quadratic = 0;  // x'Px
+    for (std::size_t i = 0; i < d; ++i)
+      for (std::size_t j = 0; j < d; ++j) quadratic += sig[i] * precision[i * d + j] * sig[j];
+    for (const auto& p : protos) {
+      const double reference = mahalanobis_squared(sig.data(), p.data(), precision, d);
+      EXPECT_NEAR(LinearDiscriminant::of(p, precision).score(sig) + quadratic, reference, 1e-6 * (1 + reference));
+    }
+  }
 }
 
 // FC per window from the incident so far (tune.fc_evidence incident): a fault's second window alone carries no
