@@ -370,96 +370,80 @@ TEST(StateModels, FaultClassificationFromTheIncidentSoFar) {
 
 namespace {
 
-// known_answer_set() where the fused pod embedding (comp) of a root cause moves alike for both fault types (+4 along
-// dimension 6) and only its modality embeddings (comp_modalities: the set's original comp) carry the type's mark.
-EmbeddingSet type_in_modalities_only() {
-  EmbeddingSet e = known_answer_set();
-  e.comp_modalities = e.comp;
+// known_answer_set() with its type-1 root causes' mark in comp (+4 along dimension 7) moved to dimension 6, type 0's,
+// by `along_6`: 4 moves both types' culprits alike, 12 the same way but three times as far.
+EmbeddingSet type1_roots_moved_along_6(EmbeddingSet e, float along_6) {
   for (std::size_t c = 0; c < e.comp.rows; ++c) {
     const auto r = static_cast<std::size_t>(e.comp_row[c]);
     if (e.label[r] == 1 && e.fault_type[r] == 1 && e.comp_id[c] == e.root_cause[r]) {
       e.comp.row(c)[7] -= 4.0f;
-      e.comp.row(c)[6] += 4.0f;
+      e.comp.row(c)[6] += along_6;
     }
   }
   return e;
+}
+
+// FC with `good` classifies the test windows and events (F1 > 0.9) where `poor` does not (< 0.8), FL finding the
+// culprit either way, and `good`'s models round-trip; returns them and `poor`'s metrics.
+std::pair<StateModels, nlohmann::json> expect_only_the_first_classifies(const EmbeddingSet& e, const TuneOptions& good,
+                                                                        const TuneOptions& poor) {
+  const auto [models, classified] = fitted_on_time(e, good);
+  const auto confused = fitted_on_time(e, poor).metrics;
+  EXPECT_GT(classified["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
+  EXPECT_EQ(classified["fl"].dump(), confused["fl"].dump());
+  EXPECT_GT(classified["fc"]["f1"].get<double>(), 0.9) << classified["fc"].dump();
+  EXPECT_GT(classified["fc"]["events"]["f1"].get<double>(), 0.9) << classified["fc"].dump();
+  EXPECT_LT(confused["fc"]["f1"].get<double>(), 0.8) << confused["fc"].dump();
+  const auto test = split_rows(e, {"time", 0.6, {}}).test;
+  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(models.to_json().dump())), e, test).metrics.dump(),
+            classified.dump());
+  return {models, confused};
+}
+
+// Tune option `member` (`key` in the models' options): a model without it (an older one) reads `older`, an unknown
+// value is refused.
+void expect_older_reads_and_unknown_refused(const EmbeddingSet& e, const StateModels& models,
+                                            std::string TuneOptions::*member, const std::string& key,
+                                            const std::string& older) {
+  auto json = models.to_json();
+  json["options"].erase(key);
+  EXPECT_EQ(StateModels::from_json(json).options.*member, older);
+  TuneOptions unknown = models.options;
+  unknown.*member = "vibes";
+  EXPECT_THROW(fitted_on_time(e, unknown), rslicer::ConfigError);
 }
 
 }  // namespace
 
 // FC from the culprit's modality embeddings (tune.fc_embedding modalities, the default) where the fused pod
-// embedding FL ranks by moves alike for two types: FL finds the culprit either way, only the modalities tell the
-// types apart. Embeddings without modality embeddings are tuned from the fused one, and the models say so; the
-// option round-trips, and a model without it (an older one) reads the fused embedding.
+// embedding FL ranks by moves alike for two types: only the modalities (here the set's original comp) tell the
+// types apart. Embeddings without modality embeddings are tuned from the fused one, and the models say so; a model
+// without the option (an older one) reads the fused embedding.
 TEST(StateModels, FaultClassificationFromTheCulpritsModalityEmbeddings) {
-  const EmbeddingSet e = type_in_modalities_only();
+  EmbeddingSet e = type1_roots_moved_along_6(known_answer_set(), 4.0f);
+  e.comp_modalities = known_answer_set().comp;
   TuneOptions modalities{0.1, 0.99, 20}, state{0.1, 0.99, 20};
   state.fc_embedding = "state";
   EXPECT_EQ(modalities.fc_embedding, "modalities");
-  const auto [by_modalities, separated] = fitted_on_time(e, modalities);
-  const auto fused = fitted_on_time(e, state).metrics;
-  ASSERT_GT(separated["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
-  EXPECT_EQ(separated["fl"].dump(), fused["fl"].dump());
-  EXPECT_GT(separated["fc"]["f1"].get<double>(), 0.9) << separated["fc"].dump();
-  EXPECT_LT(fused["fc"]["f1"].get<double>(), 0.8) << fused["fc"].dump();
-  EXPECT_GT(separated["fc"]["events"]["f1"].get<double>(), 0.9) << separated["fc"].dump();
-  const auto test = split_rows(e, {"time", 0.6, {}}).test;
-  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(by_modalities.to_json().dump())), e, test).metrics.dump(),
-            separated.dump());
-  auto older = by_modalities.to_json();
-  older["options"].erase("fc_embedding");
-  EXPECT_EQ(StateModels::from_json(older).options.fc_embedding, "state");
+  const auto [by_modalities, fused] = expect_only_the_first_classifies(e, modalities, state);
+  expect_older_reads_and_unknown_refused(e, by_modalities, &TuneOptions::fc_embedding, "fc_embedding", "state");
   EmbeddingSet without = e;
   without.comp_modalities = Matrix();
   const auto [fallback, fallback_metrics] = fitted_on_time(without, modalities);
   EXPECT_EQ(fallback.options.fc_embedding, "state");
   EXPECT_EQ(fallback_metrics["fc"].dump(), fused["fc"].dump());
-  TuneOptions bad = modalities;
-  bad.fc_embedding = "vibes";
-  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
 }
-
-namespace {
-
-// known_answer_set() where a root cause moves the same way for both fault types (along dimension 6), by 4 for type
-// 0 and by 12 for type 1: the types differ in how far the culprit moved, not in which direction.
-EmbeddingSet type_in_distance_only() {
-  EmbeddingSet e = known_answer_set();
-  for (std::size_t c = 0; c < e.comp.rows; ++c) {
-    const auto r = static_cast<std::size_t>(e.comp_row[c]);
-    if (e.label[r] == 1 && e.fault_type[r] == 1 && e.comp_id[c] == e.root_cause[r]) {
-      e.comp.row(c)[7] -= 4.0f;
-      e.comp.row(c)[6] += 12.0f;
-    }
-  }
-  return e;
-}
-
-}  // namespace
 
 // FC from the culprit's displacement (tune.fc_move, the default) or its direction alone: where the types differ in
-// how far the culprit moved, only the displacement tells them apart. The option round-trips; a model without it
-// (an older one) reads the direction.
+// how far the culprit moved, only the displacement tells them apart. A model without the option (an older one)
+// reads the direction.
 TEST(StateModels, FaultClassificationFromHowFarTheCulpritMoved) {
-  const EmbeddingSet e = type_in_distance_only();
+  const EmbeddingSet e = type1_roots_moved_along_6(known_answer_set(), 12.0f);
   TuneOptions displacement{0.1, 0.99, 20}, direction{0.1, 0.99, 20};
   direction.fc_move = "direction";
   EXPECT_EQ(displacement.fc_move, "displacement");
-  const auto [by_displacement, far] = fitted_on_time(e, displacement);
-  const auto unit = fitted_on_time(e, direction).metrics;
-  ASSERT_GT(far["fl"]["pod"]["top1"].get<double>(), 0.9) << "the culprit is found either way";
-  EXPECT_GT(far["fc"]["f1"].get<double>(), 0.9) << far["fc"].dump();
-  EXPECT_LT(unit["fc"]["f1"].get<double>(), 0.8) << unit["fc"].dump();
-  EXPECT_GT(far["fc"]["events"]["f1"].get<double>(), 0.9) << far["fc"].dump();
-  const auto test = split_rows(e, {"time", 0.6, {}}).test;
-  EXPECT_EQ(evaluate(StateModels::from_json(nlohmann::json::parse(by_displacement.to_json().dump())), e, test).metrics.dump(),
-            far.dump());
-  auto older = by_displacement.to_json();
-  older["options"].erase("fc_move");
-  EXPECT_EQ(StateModels::from_json(older).options.fc_move, "direction");
-  TuneOptions bad = displacement;
-  bad.fc_move = "teleport";
-  EXPECT_THROW(fitted_on_time(e, bad), rslicer::ConfigError);
+  const auto by_displacement = expect_only_the_first_classifies(e, displacement, direction).first;
+  expect_older_reads_and_unknown_refused(e, by_displacement, &TuneOptions::fc_move, "fc_move", "direction");
 }
 
 // A later period whose whole score scale drifted: a fixed threshold flags all of it, the trailing robust z only the
