@@ -168,23 +168,12 @@ AdScores ad_scores(const StateModels& m, const Scene& s) {
 }
 
 struct Deviation {
-  std::size_t comp;              // component row
-  double score;                  // larger: moved more
-  std::vector<float> direction;  // embedding - reference
-  std::vector<float> fc_direction;  // the same in the embedding FC reads (fc_embedding)
+  std::size_t comp;                         // component row
+  double score;                             // larger: moved more
+  std::vector<float> direction;             // embedding - reference
+  std::vector<std::size_t> reference_rows;  // the component's own windows its reference is the mean of (none: a
+                                            // tuned baseline or the window's pods)
 };
-
-// FC's move of component row c: in the fused pod z (`direction`, fc_embedding state) or in its modality
-// embeddings against the mean of the same reference rows (none: the window's other pods, as FL's last fallback).
-std::vector<float> fc_direction(const StateModels& m, const EmbeddingSet& e, std::size_t c, const Reference* ref,
-                                const std::vector<std::size_t>& peers, const std::vector<float>& direction) {
-  if (m.options.fc_embedding == "state") return direction;
-  const Matrix& x = e.comp_modalities;
-  const std::vector<float> base = mean_of(x, ref ? ref->rows : peers);
-  std::vector<float> out(x.cols);
-  for (std::size_t j = 0; j < x.cols; ++j) out[j] = x.row(c)[j] - base[j];
-  return out;
-}
 
 // A pod's distance in units of its normal variation. Its spread comes from a few overlapping windows (8: four
 // minutes), a noisy estimate that makes a pod that happened to sit still look far moved; each is shrunk halfway
@@ -226,7 +215,7 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
     }
     Deviation dev{c, 1.0 - cosine(e.comp.row(c), base->data(), d), std::vector<float>(d), {}};
     for (std::size_t j = 0; j < d; ++j) dev.direction[j] = e.comp.row(c)[j] - (*base)[j];
-    dev.fc_direction = fc_direction(m, e, c, has_history ? &ref : nullptr, s.comps[r], dev.direction);
+    if (has_history) dev.reference_rows = ref.rows;
     out.push_back(std::move(dev));
     spreads.push_back(spread);
   }
@@ -235,12 +224,24 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
   return out;
 }
 
+// How window r's culprit moved in the embedding FC reads: its fused pod z (`direction`, fc_embedding state) or its
+// modality embeddings against the mean of the same reference rows (none: the window's pods, as FL's last fallback).
+// Taken for the culprit alone: deviations() serves FL, every pod of every window.
+std::vector<float> fc_move(const StateModels& m, const Scene& s, std::size_t r, const Deviation& culprit) {
+  if (m.options.fc_embedding == "state") return culprit.direction;
+  const Matrix& x = s.e.comp_modalities;
+  const std::vector<float> base = mean_of(x, culprit.reference_rows.empty() ? s.comps[r] : culprit.reference_rows);
+  std::vector<float> out(x.cols);
+  for (std::size_t j = 0; j < x.cols; ++j) out[j] = x.row(culprit.comp)[j] - base[j];
+  return out;
+}
+
 // FC's fault signature of window r (see the header), with `culprit` the component taken as the root cause.
 std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r, const Deviation* culprit) {
   const EmbeddingSet& e = s.e;
   const std::size_t width = m.options.fc_embedding == "state" ? e.comp.cols : e.comp_modalities.cols;
-  std::vector<float> moved = !culprit ? std::vector<float>(width, 0.0f)
-                             : m.options.fc_move == "direction" ? unit(culprit->fc_direction) : culprit->fc_direction;
+  std::vector<float> moved = culprit ? fc_move(m, s, r, *culprit) : std::vector<float>(width, 0.0f);
+  if (m.options.fc_move == "direction") moved = unit(std::move(moved));
   if (m.options.fc_signature == "culprit") return moved;
   const GaussianModel& g = m.ad_model(s.state[r]);
   std::vector<float> shift(e.z.cols);
@@ -533,16 +534,20 @@ std::vector<int> rank_by_prototypes(const std::vector<float>& sig, const std::ma
   return ranking;
 }
 
-// Window r's fault types ranked by `sig` against its state's prototypes (the global ones fill the types the state
-// lacks).
+// A state's per-type entries over the global ones (the global ones fill the types the state lacks).
+template <typename T>
+std::map<int, T> state_over_global(std::map<int, T> global, const std::map<int, T>& state) {
+  for (const auto& [t, v] : state) global[t] = v;
+  return global;
+}
+
+// Window r's fault types ranked by `sig` against its state's prototypes and their discriminants.
 std::vector<int> rank_fault_types(const StateModels& m, const Scene& s, std::size_t r, const std::vector<float>& sig) {
   const auto k = static_cast<std::size_t>(s.state[r]);
-  std::map<int, std::vector<float>> protos = m.global_prototypes;
-  for (auto& [t, p] : m.state_prototypes[k]) protos[t] = p;
-  std::map<int, LinearDiscriminant> discriminants = m.global_discriminants;
-  if (!discriminants.empty())
-    for (auto& [t, d] : m.state_discriminants.at(k)) discriminants[t] = d;
-  return rank_by_prototypes(sig, protos, discriminants);
+  return rank_by_prototypes(sig, state_over_global(m.global_prototypes, m.state_prototypes[k]),
+                            m.global_discriminants.empty()
+                                ? m.global_discriminants
+                                : state_over_global(m.global_discriminants, m.state_discriminants.at(k)));
 }
 
 // FL per fault event: each event's pods scored by the mean of their scores over its test windows, discounted by
