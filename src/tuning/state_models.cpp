@@ -13,66 +13,31 @@
 #include "tuning/call_graph.h"
 #include "tuning/clustering.h"
 #include "tuning/component_history.h"
+#include "tuning/linalg.h"
 #include "tuning/metrics.h"
 
 namespace rslicer::tuning {
 
 namespace {
 
-// Inverse of a symmetric positive-definite matrix by Gauss-Jordan elimination with partial pivoting.
-std::vector<double> invert(std::vector<double> a, std::size_t d) {
-  std::vector<double> inv(d * d, 0.0);
-  for (std::size_t i = 0; i < d; ++i) inv[i * d + i] = 1.0;
-  for (std::size_t c = 0; c < d; ++c) {
-    std::size_t pivot = c;
-    for (std::size_t r = c + 1; r < d; ++r)
-      if (std::fabs(a[r * d + c]) > std::fabs(a[pivot * d + c])) pivot = r;
-    if (std::fabs(a[pivot * d + c]) < 1e-300) throw Error("singular covariance", "tuning::AD", "a shrinkage > 0");
-    for (std::size_t k = 0; k < d; ++k) {
-      std::swap(a[c * d + k], a[pivot * d + k]);
-      std::swap(inv[c * d + k], inv[pivot * d + k]);
-    }
-    const double p = a[c * d + c];
-    for (std::size_t k = 0; k < d; ++k) {
-      a[c * d + k] /= p;
-      inv[c * d + k] /= p;
-    }
-    for (std::size_t r = 0; r < d; ++r) {
-      if (r == c) continue;
-      const double f = a[r * d + c];
-      if (f == 0) continue;
-      for (std::size_t k = 0; k < d; ++k) {
-        a[r * d + k] -= f * a[c * d + k];
-        inv[r * d + k] -= f * inv[c * d + k];
-      }
-    }
-  }
-  return inv;
+// The covariance of `rows` of `z` shrunk towards (tr S / d) I by `shrinkage`: invertible however few the rows.
+std::vector<double> shrunk_covariance(const Matrix& z, const std::vector<std::size_t>& rows, const std::vector<float>& mean,
+                                      double shrinkage) {
+  const std::size_t d = z.cols;
+  std::vector<double> cov = covariance(z, rows, mean);
+  double trace = 0;
+  for (std::size_t i = 0; i < d; ++i) trace += cov[i * d + i];
+  const double target = std::max(trace / static_cast<double>(d), 1e-8);
+  for (std::size_t i = 0; i < d; ++i)
+    for (std::size_t j = 0; j < d; ++j) cov[i * d + j] = (1 - shrinkage) * cov[i * d + j] + (i == j ? shrinkage * target : 0.0);
+  return cov;
 }
 
 GaussianModel fit_gaussian(const Matrix& z, const std::vector<std::size_t>& normal_rows, double shrinkage) {
   GaussianModel g;
-  const std::size_t d = z.cols;
   g.windows = normal_rows.size();
   g.mean = mean_of(z, normal_rows);
-  std::vector<double> cov(d * d, 0.0);
-  for (auto r : normal_rows)
-    for (std::size_t i = 0; i < d; ++i) {
-      const double di = z.row(r)[i] - g.mean[i];
-      for (std::size_t j = i; j < d; ++j) cov[i * d + j] += di * (z.row(r)[j] - g.mean[j]);
-    }
-  const double n = std::max<double>(1.0, static_cast<double>(normal_rows.size()) - 1.0);
-  double trace = 0;
-  for (std::size_t i = 0; i < d; ++i)
-    for (std::size_t j = i; j < d; ++j) {
-      cov[i * d + j] /= n;
-      cov[j * d + i] = cov[i * d + j];
-      if (i == j) trace += cov[i * d + i];
-    }
-  const double target = std::max(trace / static_cast<double>(d), 1e-8);
-  for (std::size_t i = 0; i < d; ++i)
-    for (std::size_t j = 0; j < d; ++j) cov[i * d + j] = (1 - shrinkage) * cov[i * d + j] + (i == j ? shrinkage * target : 0.0);
-  g.precision = invert(cov, d);
+  g.precision = CholeskyFactor(shrunk_covariance(z, normal_rows, g.mean, shrinkage), z.cols, "tuning::AD").inverse();
   return g;
 }
 
@@ -302,9 +267,9 @@ void fit_fl_baselines(StateModels& m, const EmbeddingSet& e, const std::vector<s
       if (rows.size() >= 3) m.state_baselines[k][key] = mean_of(e.comp, rows);
 }
 
-// The precision of the signatures' covariance about their own type's mean (pooled over types), shrunk as AD's is.
-std::vector<double> within_type_precision(const std::map<int, std::vector<std::vector<float>>>& by_type,
-                                          const std::map<int, std::vector<float>>& type_means, double shrinkage) {
+// The signatures' covariance about their own type's mean (pooled over types), shrunk as AD's is, factored.
+CholeskyFactor within_type_covariance(const std::map<int, std::vector<std::vector<float>>>& by_type,
+                                      const std::map<int, std::vector<float>>& type_means, double shrinkage) {
   Matrix residuals;
   residuals.cols = type_means.begin()->second.size();
   for (const auto& [t, sigs] : by_type) {
@@ -316,15 +281,34 @@ std::vector<double> within_type_precision(const std::map<int, std::vector<std::v
   }
   std::vector<std::size_t> rows(residuals.rows);
   std::iota(rows.begin(), rows.end(), std::size_t{0});
-  return fit_gaussian(residuals, rows, shrinkage).precision;
+  return CholeskyFactor(shrunk_covariance(residuals, rows, mean_of(residuals, rows), shrinkage), residuals.cols,
+                        "tuning::FC");
 }
 
-// Every prototype's (global and per state) linear discriminant under `precision`.
-void set_discriminants(StateModels& m, const std::vector<double>& precision) {
-  for (const auto& [t, p] : m.global_prototypes) m.global_discriminants[t] = LinearDiscriminant::of(p, precision);
+// Every prototype (global and per state) beside the place of its linear discriminant, the state ones emptied.
+std::vector<std::pair<const std::vector<float>*, LinearDiscriminant*>> discriminant_slots(StateModels& m) {
   m.state_discriminants.assign(m.state_prototypes.size(), {});
+  std::vector<std::pair<const std::vector<float>*, LinearDiscriminant*>> slots;
+  for (const auto& [t, p] : m.global_prototypes) slots.emplace_back(&p, &m.global_discriminants[t]);
   for (std::size_t k = 0; k < m.state_prototypes.size(); ++k)
-    for (const auto& [t, p] : m.state_prototypes[k]) m.state_discriminants[k][t] = LinearDiscriminant::of(p, precision);
+    for (const auto& [t, p] : m.state_prototypes[k]) slots.emplace_back(&p, &m.state_discriminants[k][t]);
+  return slots;
+}
+
+// Every prototype's linear discriminant under the within-type covariance: their weights (P p) solved together, one
+// right-hand side a prototype.
+void set_discriminants(StateModels& m, const CholeskyFactor& within) {
+  const auto targets = discriminant_slots(m);
+  const std::size_t d = within.dim(), n = targets.size();
+  std::vector<double> prototypes(d * n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < d; ++j) prototypes[j * n + i] = (*targets[i].first)[j];
+  const std::vector<double> weights = within.solve(prototypes, n);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<double> w(d);
+    for (std::size_t j = 0; j < d; ++j) w[j] = weights[j * n + i];
+    *targets[i].second = LinearDiscriminant::of_weights(*targets[i].first, std::move(w));
+  }
 }
 
 void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
@@ -355,7 +339,7 @@ void fit_fc_prototypes(StateModels& m, const Scene& s, const std::vector<std::si
       if (sigs.size() >= 3) m.state_prototypes[k][t] = mean(sigs);
   m.state_discriminants.assign(K, {});
   if (m.options.fc_model == "gaussian" && !by_type.empty())
-    set_discriminants(m, within_type_precision(by_type, m.global_prototypes, m.options.shrinkage));
+    set_discriminants(m, within_type_covariance(by_type, m.global_prototypes, m.options.shrinkage));
 }
 
 }  // namespace
@@ -374,14 +358,16 @@ double mahalanobis_squared(const float* x, const float* mean, const std::vector<
 
 LinearDiscriminant LinearDiscriminant::of(const std::vector<float>& prototype, const std::vector<double>& precision) {
   const std::size_t d = prototype.size();
+  std::vector<double> weights(d, 0.0);
+  for (std::size_t i = 0; i < d; ++i)
+    for (std::size_t j = 0; j < d; ++j) weights[i] += precision[i * d + j] * prototype[j];
+  return of_weights(prototype, std::move(weights));
+}
+
+LinearDiscriminant LinearDiscriminant::of_weights(const std::vector<float>& prototype, std::vector<double> weights) {
   LinearDiscriminant out;
-  out.weights.assign(d, 0.0);
-  for (std::size_t i = 0; i < d; ++i) {
-    double w = 0;
-    for (std::size_t j = 0; j < d; ++j) w += precision[i * d + j] * prototype[j];
-    out.weights[i] = w;
-    out.offset += w * prototype[i];
-  }
+  out.weights = std::move(weights);
+  for (std::size_t i = 0; i < prototype.size(); ++i) out.offset += out.weights[i] * prototype[i];
   return out;
 }
 
@@ -817,7 +803,8 @@ StateModels StateModels::from_json(const nlohmann::json& j) {
     for (std::size_t k = 0; k < m.state_prototypes.size(); ++k)
       m.state_discriminants[k] = discriminants(j["state_discriminants"].at(k));
   } else if (j.contains("fc_precision") && !j["fc_precision"].empty()) {  // older models: the precision itself
-    set_discriminants(m, j["fc_precision"].get<std::vector<double>>());
+    const auto precision = j["fc_precision"].get<std::vector<double>>();
+    for (auto [prototype, discriminant] : discriminant_slots(m)) *discriminant = LinearDiscriminant::of(*prototype, precision);
   }  // older still: cosine
   m.global_baselines = bases(j["global_baselines"]);
   for (const auto& b : j["state_baselines"]) m.state_baselines.push_back(bases(b));

@@ -95,6 +95,8 @@ struct LinearDiscriminant {
   std::vector<double> weights;  // P p
   double offset = 0;            // p' P p
   static LinearDiscriminant of(const std::vector<float>& prototype, const std::vector<double>& precision);
+  // With the weights P p already solved for (tuning/linalg.h): the offset from them.
+  static LinearDiscriminant of_weights(const std::vector<float>& prototype, std::vector<double> weights);
   // The Mahalanobis distance squared of x to the prototype, less x'Px.
   double score(const std::vector<float>& x) const;
 };
