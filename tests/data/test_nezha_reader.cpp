@@ -95,6 +95,38 @@ TEST(NezhaReader, FixtureWithEveryQuirk) {
   EXPECT_NE(notes.find("duplicated"), std::string::npos) << notes;
 }
 
+// As in Train-Ticket 2023-01-29's list: a fault whose inject_timestamp is 8 hours from its inject_time (the spans of
+// its minute are at inject_time). inject_time wins and the report says how many disagreed; a fault with one of
+// the two takes that one.
+TEST(NezhaReader, AFaultBeginsAtItsInjectTimeWhereTheTimestampDisagrees) {
+  test::TempDir dir;
+  make_fixture(dir.path());
+  test::write_text(dir.path() / "2022-08-22-fault_list.json",
+                   R"({"3": [{"inject_time": "2022-08-22 03:52:00", "inject_timestamp": "1661111520",
+                               "inject_pod": "adservice-5f6585d649-fnmft", "inject_type": "cpu_contention"},
+                              {"inject_timestamp": "1661140680",
+                               "inject_pod": "adservice-5f6585d649-fnmft", "inject_type": "return"},
+                              {"inject_time": "2022-08-22 04:05:00",
+                               "inject_pod": "frontend-579b9bff58-t2dbm", "inject_type": "exception"}]})");
+  IngestReport report;
+  NezhaOptions options;
+  options.path = dir.path();
+  const Telemetry t = read_nezha(options, report);
+  ASSERT_EQ(t.faults.size(), 3u);
+  std::vector<std::int64_t> begins;
+  for (const auto& f : t.faults) begins.push_back(f.begin_ns);
+  std::sort(begins.begin(), begins.end());
+  EXPECT_EQ(begins[0], 1661140320000000000LL);  // 03:52:00 UTC, not the timestamp's 19:52 the day before
+  EXPECT_EQ(begins[1], 1661140680000000000LL);  // the timestamp alone
+  EXPECT_EQ(begins[2], 1661141100000000000LL);  // inject_time alone
+  std::string notes;
+  for (const auto& n : report.notes()) notes += n + "\n";
+  EXPECT_NE(notes.find("1 faults in 2022-08-22-fault_list.json have inject_timestamp more than a minute from "
+                       "inject_time; inject_time used"),
+            std::string::npos)
+      << notes;
+}
+
 TEST(NezhaReader, StrictStopsAtTheFirstBadRow) {
   test::TempDir dir;
   make_fixture(dir.path());
