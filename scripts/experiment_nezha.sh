@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The Nezha experiment on real data (../shared/data): ingest one system's date, pre-train on it (2 ranks), embed with
 # the trained model and the untrained backbone, then cluster, tune on the earlier faults and evaluate on the later
-# ones (split=fault_time). usage: scripts/experiment_nezha.sh [tt|ob] [build dir]
+# ones (split=fault_time). usage: scripts/experiment_nezha.sh [tt|ob] [build dir] [date]
+# The date (default the shipped 2023-01-30 for tt, 2022-08-22 for ob) comes from nezha-<system>-<date>.tar.zst in
+# ../shared/data/nezha (RSLICER_SHARED_DATA), or from rca_data/<date>/ of a Nezha checkout there.
 set -euo pipefail
 which=${1:-tt}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/${2:-build}/bin/rslicer"
-archive=$root/../shared/data/nezha/nezha-train-ticket-2023-01-30.tar.zst; date=2023-01-30
-[[ $which == ob ]] && { archive=$root/../shared/data/nezha/nezha-online-boutique-2022-08-22.tar.zst; date=2022-08-22; }
+system=train-ticket; date=${3:-2023-01-30}
+[[ $which == ob ]] && { system=online-boutique; date=${3:-2022-08-22}; }
+nezha_dir=${RSLICER_SHARED_DATA:-$root/../shared/data}/nezha
+archive=$nezha_dir/nezha-$system-$date.tar.zst
 out=${EXPERIMENT_OUT:-$root/experiment-out/nezha_$which}
 export RSLICER_DATA=$out OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 mpirun=(mpirun -np 2 --bind-to none)
 rm -rf "$out"; mkdir -p "$out/raw"
-tar --zstd -xf "$archive" -C "$out/raw"
-"$bin" ingest data.path="$out/raw" data.date=$date out="$out/nezha_$which.h5" hydra.run.dir="$out/runs/ingest"
+raw=$out/raw
+if [[ -f $archive ]]; then tar --zstd -xf "$archive" -C "$raw"
+elif [[ -d $nezha_dir/rca_data/$date ]]; then raw=$nezha_dir
+else echo "error: no Nezha data for $system $date, expected $archive or $nezha_dir/rca_data/$date/"; exit 1; fi
+"$bin" ingest data.path="$raw" data.date=$date out="$out/nezha_$which.h5" hydra.run.dir="$out/runs/ingest"
 # Pre-training reads the tuning side only (split=fault_time): the later faults' windows and labels stay unseen.
 "${mpirun[@]}" "$bin" pretrain +experiment=nezha_$which split=fault_time hydra.run.dir="$out/runs/pretrain"
 for m in trained baseline; do

@@ -29,27 +29,28 @@ ROWS = [
     ("regime NMI within each store", "regimes/nmi_within_store", None),
 ]
 
-# The AD and FC references' files per experiment, beside its report directory (bench/quality/run writes them).
-def reference_files(kind):
-    return {"demo, held-out period (split=time)": f"{kind}_reference_time.json",
-            "demo, held-out system (tune OB, test TT)": f"{kind}_reference_system.json",
-            "Nezha TT 2023-01-30 (split=fault_time)": f"{kind}_reference.json",
-            "Nezha OB 2022-08-22 (split=fault_time)": f"{kind}_reference.json",
-            "Nezha held-out system OB -> TT": f"{kind}_reference.json",
-            "Nezha held-out system TT -> OB": f"{kind}_reference.json"}
+SHIPPED_DATES = {"tt": "2023-01-30", "ob": "2022-08-22"}
 
 
-REFERENCE_FILES = {"ad": reference_files("ad"), "fc": reference_files("fc")}
-
-EXPERIMENTS = [
-    ("demo, held-out period (split=time)", "demo/report_time/report.json",
-     ["demo/baro_time_online_boutique.json", "demo/baro_time_train_ticket.json"]),
-    ("demo, held-out system (tune OB, test TT)", "demo/report_system/report.json", ["demo/baro_system.json"]),
-    ("Nezha TT 2023-01-30 (split=fault_time)", "nezha/tt_fault_time/report/report.json", ["nezha/tt_fault_time/baro.json"]),
-    ("Nezha OB 2022-08-22 (split=fault_time)", "nezha/ob_fault_time/report/report.json", ["nezha/ob_fault_time/baro.json"]),
-    ("Nezha held-out system OB -> TT", "nezha/ob_to_tt/report/report.json", ["nezha/ob_to_tt/baro.json"]),
-    ("Nezha held-out system TT -> OB", "nezha/tt_to_ob/report/report.json", ["nezha/tt_to_ob/baro.json"]),
-]
+def experiments(root):
+    """(label, report path, FL reference paths, AD/FC reference file name per kind) per experiment; the Nezha dates
+    are the run's (nezha/dates.json, written by bench/quality/run), else the shipped ones."""
+    dates_path = os.path.join(root, "nezha", "dates.json")
+    dates = json.load(open(dates_path)) if os.path.exists(dates_path) else SHIPPED_DATES
+    nezha = {"ad": "ad_reference.json", "fc": "fc_reference.json"}
+    return [
+        ("demo, held-out period (split=time)", "demo/report_time/report.json",
+         ["demo/baro_time_online_boutique.json", "demo/baro_time_train_ticket.json"],
+         {"ad": "ad_reference_time.json", "fc": "fc_reference_time.json"}),
+        ("demo, held-out system (tune OB, test TT)", "demo/report_system/report.json", ["demo/baro_system.json"],
+         {"ad": "ad_reference_system.json", "fc": "fc_reference_system.json"}),
+        (f"Nezha TT {dates['tt']} (split=fault_time)", "nezha/tt_fault_time/report/report.json",
+         ["nezha/tt_fault_time/baro.json"], nezha),
+        (f"Nezha OB {dates['ob']} (split=fault_time)", "nezha/ob_fault_time/report/report.json",
+         ["nezha/ob_fault_time/baro.json"], nezha),
+        ("Nezha held-out system OB -> TT", "nezha/ob_to_tt/report/report.json", ["nezha/ob_to_tt/baro.json"], nezha),
+        ("Nezha held-out system TT -> OB", "nezha/tt_to_ob/report/report.json", ["nezha/tt_to_ob/baro.json"], nezha),
+    ]
 
 
 def get(d, path):
@@ -104,7 +105,7 @@ def main():
           "Each pre-training read its split's training side only.", "",
           "![t-SNE of z on the demo's held-out period: trained (left) and untrained (right), by state cluster and "
           "by label](tsne_demo_time.png)", ""]
-    for name, report_path, baro_paths in EXPERIMENTS:
+    for name, report_path, baro_paths, reference_files in experiments(root):
         path = os.path.join(root, report_path)
         if not os.path.exists(path):
             continue
@@ -112,8 +113,8 @@ def main():
         baros = [json.load(open(os.path.join(root, p))) for p in baro_paths if os.path.exists(os.path.join(root, p))]
         experiment_dir = os.path.join(root, os.path.dirname(report_path).rsplit("/report", 1)[0])
         references = {}
-        for kind, files in REFERENCE_FILES.items():
-            p = os.path.join(experiment_dir, files[name])
+        for kind, file in reference_files.items():
+            p = os.path.join(experiment_dir, file)
             references[kind] = [json.load(open(p))] if os.path.exists(p) else []
         rows = []
         for label, rp, bp in ROWS:
