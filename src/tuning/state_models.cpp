@@ -132,12 +132,13 @@ AdScores ad_scores(const StateModels& m, const Scene& s) {
   return out;
 }
 
+// How far a pod moved, and from what: its own windows before the fault, else a tuned baseline, else the window's
+// pods (`reference_rows` and `baseline` both empty). FC reads the culprit's move against the same reference.
 struct Deviation {
-  std::size_t comp;                         // component row
-  double score;                             // larger: moved more
-  std::vector<float> direction;             // embedding - reference
-  std::vector<std::size_t> reference_rows;  // the component's own windows its reference is the mean of (none: a
-                                            // tuned baseline or the window's pods)
+  std::size_t comp;                          // component row
+  double score;                              // larger: moved more
+  std::vector<std::size_t> reference_rows;   // the component's own windows its reference is the mean of
+  const std::vector<float>* baseline = nullptr;  // else the state's / global tuned baseline (the models own it)
 };
 
 // A pod's distance in units of its normal variation. Its spread comes from a few overlapping windows (8: four
@@ -178,9 +179,9 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
     } else if (m.global_baselines.count(key)) {
       base = &m.global_baselines.at(key);
     }
-    Deviation dev{c, 1.0 - cosine(e.comp.row(c), base->data(), d), std::vector<float>(d), {}};
-    for (std::size_t j = 0; j < d; ++j) dev.direction[j] = e.comp.row(c)[j] - (*base)[j];
+    Deviation dev{c, 1.0 - cosine(e.comp.row(c), base->data(), d), {}, nullptr};
     if (has_history) dev.reference_rows = ref.rows;
+    else if (base != &peers) dev.baseline = base;
     out.push_back(std::move(dev));
     spreads.push_back(spread);
   }
@@ -189,13 +190,16 @@ std::vector<Deviation> deviations(const StateModels& m, const Scene& s, std::siz
   return out;
 }
 
-// How window r's culprit moved in the embedding FC reads: its fused pod z (`direction`, fc_embedding state) or its
-// modality embeddings against the mean of the same reference rows (none: the window's pods, as FL's last fallback).
-// Taken for the culprit alone: deviations() serves FL, every pod of every window.
+// How window r's culprit moved in the embedding FC reads: its fused pod z (fc_embedding state) against FL's
+// reference for it, or its modality embeddings against the mean of the same reference rows (none: the window's
+// pods; there are no tuned baselines of the modality embeddings). Taken for the culprit alone: deviations() serves
+// FL, every pod of every window.
 std::vector<float> fc_move(const StateModels& m, const Scene& s, std::size_t r, const Deviation& culprit) {
-  if (m.options.fc_embedding == "state") return culprit.direction;
-  const Matrix& x = s.e.comp_modalities;
-  const std::vector<float> base = mean_of(x, culprit.reference_rows.empty() ? s.comps[r] : culprit.reference_rows);
+  const bool fused = m.options.fc_embedding == "state";
+  const Matrix& x = fused ? s.e.comp : s.e.comp_modalities;
+  const std::vector<float> base = fused && culprit.reference_rows.empty() && culprit.baseline
+                                      ? *culprit.baseline
+                                      : mean_of(x, culprit.reference_rows.empty() ? s.comps[r] : culprit.reference_rows);
   std::vector<float> out(x.cols);
   for (std::size_t j = 0; j < x.cols; ++j) out[j] = x.row(culprit.comp)[j] - base[j];
   return out;
