@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "tuning/linalg.h"
+#include "tuning/random_spd.h"
 
 using namespace rslicer;
 using namespace rslicer::tuning;
@@ -54,19 +55,6 @@ std::vector<double> reference_inverse(std::vector<double> a, std::size_t d) {
   return inv;
 }
 
-// B'B / d + 0.1 I for a random B: symmetric positive definite.
-std::vector<double> random_spd(std::size_t d, std::mt19937_64& rng) {
-  std::normal_distribution<double> normal;
-  std::vector<double> b(d * d), a(d * d, 0.0);
-  for (double& x : b) x = normal(rng);
-  for (std::size_t i = 0; i < d; ++i)
-    for (std::size_t j = 0; j < d; ++j) {
-      for (std::size_t k = 0; k < d; ++k) a[i * d + j] += b[k * d + i] * b[k * d + j] / static_cast<double>(d);
-      if (i == j) a[i * d + j] += 0.1;
-    }
-  return a;
-}
-
 }  // namespace
 
 TEST(Linalg, CovarianceMatchesTheRowByRowSum) {
@@ -85,7 +73,7 @@ TEST(Linalg, CholeskyInverseAndSolveMatchGaussJordan) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> normal;
   for (std::size_t d : {1, 2, 7, 33}) {
-    const std::vector<double> a = random_spd(d, rng);
+    const std::vector<double> a = test::random_spd(d, rng);
     const CholeskyFactor factor(a, d, "test");
     const std::vector<double> inverse = factor.inverse(), reference = reference_inverse(a, d);
     for (std::size_t i = 0; i < d * d; ++i) EXPECT_NEAR(inverse[i], reference[i], 1e-8 * (1 + std::fabs(reference[i])));

@@ -19,6 +19,7 @@
 #include "tuning/tsne.h"
 #include "tuning/state_models.h"
 #include "tuning/trailing_scores.h"
+#include "tuning/random_spd.h"
 #include "test_util.h"
 
 using namespace rslicer;
@@ -319,13 +320,7 @@ TEST(StateModels, TheLinearDiscriminantRanksAsTheMahalanobisDistance) {
   std::normal_distribution<float> normal(0, 1);
   const std::size_t d = 12, types = 5;
   for (int trial = 0; trial < 20; ++trial) {
-    std::vector<double> b(d * d), precision(d * d, 0.0);  // B'B / d + 0.1 I: symmetric positive definite
-    for (double& x : b) x = normal(rng);
-    for (std::size_t i = 0; i < d; ++i)
-      for (std::size_t j = 0; j < d; ++j) {
-        for (std::size_t k = 0; k < d; ++k) precision[i * d + j] += b[k * d + i] * b[k * d + j] / d;
-        if (i == j) precision[i * d + j] += 0.1;
-      }
+    const std::vector<double> precision = test::random_spd(d, rng);
     std::vector<std::vector<float>> protos(types, std::vector<float>(d));
     for (auto& p : protos)
       for (float& x : p) x = normal(rng);
