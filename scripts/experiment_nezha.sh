@@ -11,15 +11,12 @@ bin="$root/${2:-build}/bin/rslicer"
 system=train-ticket; date=${3:-2023-01-30}
 [[ $which == ob ]] && { system=online-boutique; date=${3:-2022-08-22}; }
 nezha_dir=${RSLICER_SHARED_DATA:-$root/../shared/data}/nezha
-archive=$nezha_dir/nezha-$system-$date.tar.zst
 out=${EXPERIMENT_OUT:-$root/experiment-out/nezha_$which}
 export RSLICER_DATA=$out OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 mpirun=(mpirun -np 2 --bind-to none)
-rm -rf "$out"; mkdir -p "$out/raw"
-raw=$out/raw
-if [[ -f $archive ]]; then tar --zstd -xf "$archive" -C "$raw"
-elif [[ -d $nezha_dir/rca_data/$date ]]; then raw=$nezha_dir
-else echo "error: no Nezha data for $system $date, expected $archive or $nezha_dir/rca_data/$date/"; exit 1; fi
+rm -rf "$out"; mkdir -p "$out"
+source "$root/scripts/nezha_date.sh"
+raw=$(nezha_date_dir "$nezha_dir" "$system" "$date" "$out/raw")
 "$bin" ingest data.path="$raw" data.date=$date out="$out/nezha_$which.h5" hydra.run.dir="$out/runs/ingest"
 # Pre-training reads the tuning side only (split=fault_time): the later faults' windows and labels stay unseen.
 "${mpirun[@]}" "$bin" pretrain +experiment=nezha_$which split=fault_time hydra.run.dir="$out/runs/pretrain"
