@@ -103,26 +103,69 @@ void score_against_regimes(const tuning::EmbeddingSet& e, const std::vector<int>
                out["regimes"]["ari"].get<double>(), out["regimes"]["purity"].get<double>());
 }
 
+// The training rows each set of states is found in: all of them together, or each system's apart
+// (cluster.per_system: a state of one system is not one of another, and two systems' windows differ first by
+// system), and of them all or those not labelled abnormal (cluster.windows=normal: the states of normal operation,
+// a fault being a departure from one, which the state's models score). Groups in system-name order.
+std::map<std::string, std::vector<std::size_t>> state_groups(const tuning::EmbeddingSet& e,
+                                                             const std::vector<std::size_t>& train,
+                                                             const ClusterConfig& c) {
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (auto r : train) {
+    if (c.windows == "normal" && e.label[r] == 1) continue;
+    groups[c.per_system ? e.systems.at(static_cast<std::size_t>(e.store[r])) : "all"].push_back(r);
+  }
+  const std::int64_t smallest_k = c.k > 0 ? c.k : c.k_min;
+  for (const auto& [name, rows] : groups)
+    if (static_cast<std::int64_t>(rows.size()) < smallest_k)
+      throw Error(fmt::format("{} training window(s) to find states in ({}, cluster.windows={})", rows.size(), name,
+                              c.windows),
+                  c.embeddings, fmt::format("at least {} (the smallest K)", smallest_k));
+  if (groups.empty())
+    throw Error("no training window to find states in (cluster.windows=" + c.windows + ")", c.embeddings,
+                "a split whose training side holds windows");
+  return groups;
+}
+
+// One group's centroids (every rank calls it: k-means is collective); `group` gets its K and the scores K was
+// chosen by.
+tuning::Matrix group_centroids(const ClusterConfig& c, const tuning::Matrix& train, const dist::MpiContext& mpi,
+                               nlohmann::json& group) {
+  nlohmann::json selection = nlohmann::json::array();
+  const int k = choose_k(c, train, mpi, selection);
+  group["k"] = k;
+  group["selection"] = selection;
+  if (c.method == "kmeans") return kmeans_centroids(train, k, c.seed, mpi);
+  return mpi.is_root() ? tuning::gaussian_mixture(train, k, c.seed).means : tuning::Matrix{};
+}
+
 }  // namespace
 
 // Under mpirun, k-means is data parallel, so the result is the same on any number of ranks (up to summation
-// order). K selection and the GMM run on rank 0.
+// order). K selection and the GMM run on rank 0. The states of several groups (cluster.per_system) are their
+// centroids together: a window's state is the nearest of them all.
 void run_cluster(const JobContext& ctx) {
   const ClusterConfig c = read_cluster_config(ctx.cfg);
   const auto& mpi = ctx.mpi;
   auto e = tuning::EmbeddingSet::read(c.embeddings);
   auto split = tuning::split_rows(e, c.split);
-  tuning::Matrix train = e.z.select(split.train);
-  nlohmann::json selection = nlohmann::json::array();
-  const int k = choose_k(c, train, mpi, selection);
-  tuning::Matrix centroids;
-  if (c.method == "kmeans") centroids = kmeans_centroids(train, k, c.seed, mpi);
+  tuning::Matrix centroids(0, e.z.cols);
+  nlohmann::json groups = nlohmann::json::array();
+  for (const auto& [name, rows] : state_groups(e, split.train, c)) {
+    nlohmann::json group = {{"name", name}, {"windows", rows.size()}};
+    const tuning::Matrix part = group_centroids(c, e.z.select(rows), mpi, group);
+    centroids.data.insert(centroids.data.end(), part.data.begin(), part.data.end());
+    centroids.rows += part.rows;
+    groups.push_back(group);
+  }
   if (!mpi.is_root()) return;
-  if (c.method == "gmm") centroids = tuning::gaussian_mixture(train, k, c.seed).means;
   auto assignment = tuning::assign_nearest(e.z, centroids);
-  nlohmann::json out = {{"method", c.method}, {"k", k}, {"selection", selection},
+  const int k = static_cast<int>(centroids.rows);
+  nlohmann::json out = {{"method", c.method}, {"k", k}, {"windows", c.windows}, {"per_system", c.per_system},
+                        {"groups", groups},
                         {"centroids", {{"rows", centroids.rows}, {"cols", centroids.cols}, {"data", centroids.data}}},
                         {"assignment", assignment}};
+  if (groups.size() == 1) out["selection"] = groups[0]["selection"];
   score_against_regimes(e, assignment, c.method, k, out);
   write_file_atomic(c.out, out.dump());
   spdlog::info("wrote {}", c.out);

@@ -54,6 +54,10 @@ ClusterConfig read_cluster_config(const config::Config& cfg) {
                       "[smallest K, largest K], 1 <= smallest <= largest");
   c.k_min = range[0];
   c.k_max = range[1];
+  c.windows = cfg.get_string("cluster.windows");
+  if (c.windows != "all" && c.windows != "normal")
+    throw ConfigError("unknown window set '" + c.windows + "'", "cluster.windows", "all or normal");
+  c.per_system = cfg.get_bool("cluster.per_system");
   return c;
 }
 

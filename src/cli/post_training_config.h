@@ -44,6 +44,8 @@ struct ClusterConfig {
   std::uint64_t seed = 0;
   int k = 0;  // 0: chosen over k_range
   std::int64_t k_min = 0, k_max = 0;
+  std::string windows = "all";  // all | normal: the training windows the states are found in
+  bool per_system = false;      // each system's states found apart
 };
 
 struct TuneConfig {

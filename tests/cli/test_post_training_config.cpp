@@ -47,6 +47,12 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_EQ(cluster.k_min, 3);
   EXPECT_EQ(cluster.k_max, 5);
   EXPECT_EQ(cluster.split.by, "system");
+  EXPECT_EQ(cluster.windows, "all");
+  EXPECT_FALSE(cluster.per_system);
+  const auto per_system = cli::read_cluster_config(
+      composed("cluster", {"embeddings=/e.h5", "cluster.windows=normal", "cluster.per_system=true"}));
+  EXPECT_EQ(per_system.windows, "normal");
+  EXPECT_TRUE(per_system.per_system);
 
   const auto tune = cli::read_tune_config(
       composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=state_and_culprit"}));
@@ -76,6 +82,8 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
   EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.method=dbscan"}).find("cluster.method"),
             std::string::npos);
   EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.k_range=[5,2]"}).find("cluster.k_range"),
+            std::string::npos);
+  EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.windows=faulty"}).find("cluster.windows"),
             std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_signature=vibes"})
                 .find("tune.fc_signature"), std::string::npos);

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # rslicer cluster under mpirun: k-means over 1, 2 and 3 ranks (rows sharded, Lloyd's sums all-reduced) gives the
-# same centroids and assignments.
+# same centroids and assignments; each system's states of normal operation found apart (cluster.per_system,
+# cluster.windows=normal) are the union of each system's own clustering.
 set -u
 bin=$1
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 fail() { echo "FAIL: $*"; echo "0 passed, 1 failed"; exit 1; }
 "$bin" simulate system=online_boutique duration=2h seed=3 out="$out/ob" hydra.run.dir="$out/sim" > "$out/log" 2>&1 || fail simulate
-mpirun -np 2 --bind-to none "$bin" embed data.stores="[$out/ob.h5]" model.hidden_size=32 model.num_hidden_layers=1 \
+"$bin" simulate system=train_ticket duration=1h seed=4 out="$out/tt" hydra.run.dir="$out/sim_tt" >> "$out/log" 2>&1 || fail simulate
+mpirun -np 2 --bind-to none "$bin" embed data.stores="[$out/ob.h5,$out/tt.h5]" model.hidden_size=32 model.num_hidden_layers=1 \
   model.num_attention_heads=2 model.num_key_value_heads=1 model.head_dim=16 model.intermediate_size=64 \
   model.fusion.hidden_dim=32 model.fusion.out_dim=16 embed.max_tokens=32 embed.components.enabled=false \
   out="$out/e.h5" hydra.run.dir="$out/embed" >> "$out/log" 2>&1 || { tail -5 "$out/log"; fail embed; }
@@ -31,4 +33,35 @@ for n, other in zip((2, 3), c[1:]):
     assert diff < 1e-5 and same == 1.0
 PY
 grep -q "k-means over 3 rank(s)" "$out/log" || fail "no 3-rank k-means line"
-echo "1 passed, 0 failed"
+for np in 1 2; do
+  mpirun -np $np --bind-to none "$bin" cluster embeddings="$out/e.h5" cluster.windows=normal cluster.per_system=true \
+    cluster.k_range=[2,4] split=time out="$out/s$np.json" hydra.run.dir="$out/s$np" >> "$out/log" 2>&1 \
+    || { tail -5 "$out/log"; fail "per-system cluster on $np ranks"; }
+done
+"$bin" cluster embeddings="$out/e.h5" cluster.windows=normal cluster.per_system=true cluster.k=100000 split=time \
+  out="$out/bad.json" hydra.run.dir="$out/bad_k" > "$out/bad_k.log" 2>&1 && fail "cluster took more states than windows"
+tail -1 "$out/bad_k.log" | grep -q "^error: .*training window(s) to find states in" || { cat "$out/bad_k.log"; fail "no error line for too few windows"; }
+[[ ! -e $out/bad.json ]] || fail "cluster wrote output after an error"
+/usr/bin/python3 - "$out" <<'PY' || fail "per-system states"
+import json, sys
+import h5py, numpy as np
+d = sys.argv[1]
+s1, s2 = (json.load(open("%s/s%d.json" % (d, n))) for n in (1, 2))
+f = h5py.File(d + "/e.h5", "r")
+store, label, begin = f["store"][()], f["label"][()], f["begin_ns"][()]
+train = np.zeros(len(store), bool)  # split=time: each store's first 60% of windows by time
+for s in np.unique(store):
+    idx = np.where(store == s)[0]
+    train[idx] = begin[idx] < np.sort(begin[idx])[int(0.6 * len(idx))]
+names = [g["name"] for g in s1["groups"]]
+print("groups", [(g["name"], g["windows"], g["k"]) for g in s1["groups"]])
+assert names == sorted(["online_boutique", "train_ticket"]), names
+assert s1["k"] == sum(g["k"] for g in s1["groups"]) == s1["centroids"]["rows"]
+# each group holds its system's training windows not labelled abnormal (the stores are one system each, in order)
+for g, s in zip(s1["groups"], (0, 1)):
+    assert g["windows"] == int(((store == s) & (label != 1) & train).sum()), (g, s)
+assert 2 <= min(g["k"] for g in s1["groups"]) and max(g["k"] for g in s1["groups"]) <= 4
+diff = max(abs(a - b) for a, b in zip(s1["centroids"]["data"], s2["centroids"]["data"]))
+assert diff < 1e-5 and s1["assignment"] == s2["assignment"], diff
+PY
+echo "2 passed, 0 failed"
