@@ -44,15 +44,21 @@ std::vector<int> to_int(const std::vector<std::int32_t>& v, const std::vector<st
 }
 
 // K for the clustering: cluster.k, or the best over k_range by silhouette (k-means) or BIC (GMM) on up to 1500
-// training windows, chosen on rank 0 and broadcast; `selection` gets every K's score.
+// training windows, chosen on rank 0 and broadcast; `selection` gets every K's score. A chosen K is at most the
+// windows over cluster.min_windows: a state needs that many windows for its models (tune.min_state_windows), and a
+// state too small for them leaves its windows to the global model.
 int choose_k(const ClusterConfig& c, const tuning::Matrix& train, const dist::MpiContext& mpi, nlohmann::json& selection) {
   int k = c.k;
   if (k == 0 && mpi.is_root()) {
     std::vector<std::size_t> sample;
     for (std::size_t i = 0; i < train.rows; i += std::max<std::size_t>(1, train.rows / 1500)) sample.push_back(i);
     tuning::Matrix x = train.select(sample);
+    const std::int64_t k_max = std::min<std::int64_t>(
+        {c.k_max, static_cast<std::int64_t>(x.rows), std::max<std::int64_t>(1, static_cast<std::int64_t>(train.rows) / c.min_windows)});
+    const std::int64_t k_min = std::min(c.k_min, k_max);
+    k = static_cast<int>(k_min);
     double best = -1e300;
-    for (auto kk = c.k_min; kk <= c.k_max && kk <= static_cast<std::int64_t>(x.rows); ++kk) {
+    for (auto kk = k_min; kk <= k_max && k_min < k_max; ++kk) {
       const double score = c.method == "gmm"
                                ? -tuning::gaussian_mixture(x, static_cast<int>(kk), c.seed).bic
                                : tuning::silhouette(x, tuning::kmeans(x, static_cast<int>(kk), c.seed).assignment);
@@ -115,7 +121,7 @@ std::map<std::string, std::vector<std::size_t>> state_groups(const tuning::Embed
     if (c.windows == "normal" && e.label[r] == 1) continue;
     groups[c.per_system ? e.systems.at(static_cast<std::size_t>(e.store[r])) : "all"].push_back(r);
   }
-  const std::int64_t smallest_k = c.k > 0 ? c.k : c.k_min;
+  const std::int64_t smallest_k = c.k > 0 ? c.k : 1;
   for (const auto& [name, rows] : groups)
     if (static_cast<std::int64_t>(rows.size()) < smallest_k)
       throw Error(fmt::format("{} training window(s) to find states in ({}, cluster.windows={})", rows.size(), name,

@@ -58,6 +58,9 @@ ClusterConfig read_cluster_config(const config::Config& cfg) {
   if (c.windows != "all" && c.windows != "normal")
     throw ConfigError("unknown window set '" + c.windows + "'", "cluster.windows", "all or normal");
   c.per_system = cfg.get_bool("cluster.per_system");
+  c.min_windows = cfg.get_int("cluster.min_windows");
+  if (c.min_windows < 1)
+    throw ConfigError("cluster.min_windows " + std::to_string(c.min_windows), "cluster.min_windows", "at least 1");
   return c;
 }
 

@@ -53,6 +53,7 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
       composed("cluster", {"embeddings=/e.h5", "cluster.windows=normal", "cluster.per_system=true"}));
   EXPECT_EQ(per_system.windows, "normal");
   EXPECT_TRUE(per_system.per_system);
+  EXPECT_EQ(per_system.min_windows, 20);
 
   const auto tune = cli::read_tune_config(
       composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=state_and_culprit"}));
@@ -84,6 +85,8 @@ TEST(PostTrainingConfig, BadValuesNameTheirKey) {
   EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.k_range=[5,2]"}).find("cluster.k_range"),
             std::string::npos);
   EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.windows=faulty"}).find("cluster.windows"),
+            std::string::npos);
+  EXPECT_NE(error_of(cli::read_cluster_config, "cluster", {"embeddings=/e.h5", "cluster.min_windows=0"}).find("cluster.min_windows"),
             std::string::npos);
   EXPECT_NE(error_of(cli::read_tune_config, "tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.fc_signature=vibes"})
                 .find("tune.fc_signature"), std::string::npos);

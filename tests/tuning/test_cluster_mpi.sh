@@ -38,6 +38,9 @@ for np in 1 2; do
     cluster.k_range=[2,4] split=time out="$out/s$np.json" hydra.run.dir="$out/s$np" >> "$out/log" 2>&1 \
     || { tail -5 "$out/log"; fail "per-system cluster on $np ranks"; }
 done
+# K is at most a group's windows / cluster.min_windows: groups of 120 and 72 windows at 50 a state hold 2 and 1
+"$bin" cluster embeddings="$out/e.h5" cluster.windows=normal cluster.per_system=true cluster.min_windows=50 split=time \
+  out="$out/capped.json" hydra.run.dir="$out/capped" >> "$out/log" 2>&1 || { tail -5 "$out/log"; fail "capped cluster"; }
 "$bin" cluster embeddings="$out/e.h5" cluster.windows=normal cluster.per_system=true cluster.k=100000 split=time \
   out="$out/bad.json" hydra.run.dir="$out/bad_k" > "$out/bad_k.log" 2>&1 && fail "cluster took more states than windows"
 tail -1 "$out/bad_k.log" | grep -q "^error: .*training window(s) to find states in" || { cat "$out/bad_k.log"; fail "no error line for too few windows"; }
@@ -61,6 +64,10 @@ assert s1["k"] == sum(g["k"] for g in s1["groups"]) == s1["centroids"]["rows"]
 for g, s in zip(s1["groups"], (0, 1)):
     assert g["windows"] == int(((store == s) & (label != 1) & train).sum()), (g, s)
 assert 2 <= min(g["k"] for g in s1["groups"]) and max(g["k"] for g in s1["groups"]) <= 4
+capped = json.load(open(d + "/capped.json"))
+print("capped", [(g["name"], g["windows"], g["k"]) for g in capped["groups"]])
+assert [g["k"] for g in capped["groups"]] == [max(1, min(2, g["windows"] // 50)) for g in capped["groups"]]
+assert capped["k"] == capped["centroids"]["rows"] == sum(g["k"] for g in capped["groups"])
 diff = max(abs(a - b) for a, b in zip(s1["centroids"]["data"], s2["centroids"]["data"]))
 assert diff < 1e-5 and s1["assignment"] == s2["assignment"], diff
 PY
