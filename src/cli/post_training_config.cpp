@@ -75,6 +75,9 @@ TuneConfig read_tune_config(const config::Config& cfg) {
   o.quantile = cfg.get_double("tune.quantile");
   o.min_state_windows = static_cast<std::size_t>(cfg.get_int("tune.min_state_windows"));
   o.history_windows = static_cast<std::size_t>(cfg.get_int("tune.history_windows"));
+  const auto ad_folds = cfg.get_int("tune.ad_folds");
+  if (ad_folds < 1) throw ConfigError("tune.ad_folds " + std::to_string(ad_folds), "tune.ad_folds", "at least 1 (1: in-sample)");
+  o.ad_folds = static_cast<std::size_t>(ad_folds);
   o.reference_windows = static_cast<std::size_t>(cfg.get_int("tune.reference_windows"));
   o.fl_callee_discount = cfg.get_double("tune.fl_callee_discount");
   o.threshold = cfg.get_string("tune.threshold");

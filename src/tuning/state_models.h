@@ -8,6 +8,8 @@
 //       normal windows flagged where the scores are stationary; the F1-best threshold on tuning, "f1", follows
 //       tuning's base rate and flagged 63-77% of Nezha's later windows), measured on both. Threshold-free AUROC/AUPRC
 //       and the oracle threshold's F1 (the best on the test split itself, a ceiling, not a rule) are reported beside.
+//       The tuning normal windows' raw scores behind the centre and threshold are cross-fitted (`ad_folds`): each
+//       under its model fitted without its fold, as every later window is scored by a model that never saw it.
 //       A store with no tuning window (another system or deployment: `ad_reference` auto) is scored against its own
 //       past instead, as FL is: the cosine distance of z to the median z of the store's previous `history_windows`
 //       windows (tuning/trailing_scores.h), as a robust z over the same history, with a threshold chosen the same
@@ -58,6 +60,9 @@ struct TuneOptions {
   double quantile = 0.95;
   std::size_t min_state_windows = 20;
   std::size_t history_windows = 60;    // AD: windows before each window that centre its score
+  // AD: the tuning windows' scores that set the centre and threshold come from models fitted without them, in this
+  // many folds (contiguous in time) of each model's normal windows; 1: from the models themselves (in-sample).
+  std::size_t ad_folds = 5;
   std::size_t reference_windows = 8;   // FL: a component's embedded windows before a fault that form its reference
   double fl_callee_discount = 1.0;     // FL: a pod's score less this x its outlying callees' largest excess (0: unused)
   std::string threshold = "quantile";  // AD: quantile (of tuning's normal windows) or f1 (best F1 on tuning)

@@ -488,6 +488,50 @@ TEST(TrailingScores, MedianDistanceIsTheCosineToThePastMedian) {
   EXPECT_NEAR(trailing_median_distance(z, {0, 1, 0, 0}, {10, 0, 20, 5}, 1)[2], 1.0 - 1.0 / std::sqrt(2.0), 1e-6);
 }
 
+// A state's Gaussian of 30 windows in 24 dimensions fits its own windows closely: scored in-sample, their distances
+// are narrower than those of later windows of the same distribution, so the threshold from them flags three times
+// the quantile's 5% later on (15%). Cross-fitted (each fold scored by the model fitted without it), the tuning
+// scores are what a later window gets (7%).
+TEST(StateModels, TheThresholdComesFromScoresOfWindowsTheModelDidNotSee) {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> noise(0, 1);
+  EmbeddingSet e;
+  e.stores = {"/data/s.h5"};
+  e.systems = {"a"};
+  const std::size_t d = 24, tuning = 30, later = 2000;
+  e.z = Matrix(tuning + later, d);
+  for (std::size_t r = 0; r < tuning + later; ++r) {
+    e.store.push_back(0);
+    e.window.push_back(static_cast<int>(r));
+    e.begin_ns.push_back(static_cast<std::int64_t>(r) * 30);
+    e.label.push_back(0);
+    e.regime.push_back(0);
+    e.fault.push_back(-1);
+    e.fault_type.push_back(-1);
+    e.root_cause.push_back(-1);
+    e.root_service.push_back(-1);
+    for (std::size_t j = 0; j < d; ++j) e.z.row(r)[j] = noise(rng);
+  }
+  e.e_m = e.e_t = e.e_l = e.z;
+  std::vector<std::size_t> train(tuning), test(later);
+  std::iota(train.begin(), train.end(), 0);
+  std::iota(test.begin(), test.end(), tuning);
+  const Matrix centroids = kmeans(e.z.select(train), 1, 3).centroids;
+  auto flagged_later = [&](std::size_t folds) {
+    TuneOptions options{0.1, 0.95, 20};
+    options.ad_folds = folds;
+    const auto ad = evaluate(fit_state_models(e, train, centroids, options), e, test).metrics["ad"];
+    return ad["flagged_share"].get<double>();
+  };
+  const double in_sample = flagged_later(1), cross_fitted = flagged_later(5);
+  EXPECT_GT(in_sample, 0.12) << cross_fitted;
+  EXPECT_LT(cross_fitted, 0.09) << in_sample;
+  EXPECT_GT(cross_fitted, 0.0);
+  TuneOptions none{0.1, 0.95, 20};
+  none.ad_folds = 0;
+  EXPECT_THROW(fit_state_models(e, train, centroids, none), rslicer::ConfigError);
+}
+
 // A store the tuning split lacks is scored against its own past: its normal windows vary along a direction the
 // tuning store held still (the tuned Gaussian calls them all abnormal), its faults move along the direction the
 // tuning store varied in (the Gaussian finds them ordinary).
