@@ -44,9 +44,9 @@ struct ClusterConfig {
   std::uint64_t seed = 0;
   int k = 0;  // 0: chosen over k_range
   std::int64_t k_min = 0, k_max = 0;
-  std::string windows = "all";  // all | normal: the training windows the states are found in
-  bool per_system = false;      // each system's states found apart
-  std::int64_t min_windows = 1;  // a chosen K is at most the training windows / min_windows
+  std::string windows = "normal";  // all | normal: the training windows the states are found in
+  bool per_system = true;         // each system's states found apart
+  std::int64_t min_windows = 20;  // a chosen K is at most the training windows / min_windows
 };
 
 struct TuneConfig {

@@ -47,13 +47,13 @@ TEST(PostTrainingConfig, EveryFieldComesFromTheComposedConfig) {
   EXPECT_EQ(cluster.k_min, 3);
   EXPECT_EQ(cluster.k_max, 5);
   EXPECT_EQ(cluster.split.by, "system");
-  EXPECT_EQ(cluster.windows, "all");
-  EXPECT_FALSE(cluster.per_system);
-  const auto per_system = cli::read_cluster_config(
-      composed("cluster", {"embeddings=/e.h5", "cluster.windows=normal", "cluster.per_system=true"}));
-  EXPECT_EQ(per_system.windows, "normal");
-  EXPECT_TRUE(per_system.per_system);
-  EXPECT_EQ(per_system.min_windows, 20);
+  EXPECT_EQ(cluster.windows, "normal");
+  EXPECT_TRUE(cluster.per_system);
+  EXPECT_EQ(cluster.min_windows, 20);
+  const auto together = cli::read_cluster_config(
+      composed("cluster", {"embeddings=/e.h5", "cluster.windows=all", "cluster.per_system=false"}));
+  EXPECT_EQ(together.windows, "all");
+  EXPECT_FALSE(together.per_system);
 
   const auto tune = cli::read_tune_config(
       composed("tune", {"embeddings=/e.h5", "clusters=/c.json", "tune.quantile=0.9", "tune.fc_signature=state_and_culprit"}));
