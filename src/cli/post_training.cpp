@@ -262,6 +262,9 @@ tuning::Evaluation evaluate_run(const EvaluateConfig::Run& run, const tuning::Sp
   auto e = tuning::EmbeddingSet::read(run.embeddings);
   auto models = tuning::StateModels::from_json(read_json(run.models));
   auto split = tuning::split_rows(e, split_options);
+  if (split.test.empty())
+    throw Error("no test window (split=" + split_options.by + ")", run.embeddings,
+                "a split that holds windows out: time, fault_time, system or store");
   auto result = tuning::evaluate(models, e, split.test);
   result.metrics["test_windows"] = split.test.size();
   result.metrics["train_windows"] = split.train.size();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -75,7 +76,10 @@ void check_no_test_labels_read(const EmbeddingSet& e, const Split& s, const Spli
 
 Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
   Split s;
-  if (o.by == "time") {
+  if (o.by == "none") {  // every window tunes: states and models to deploy on what comes later
+    s.train.resize(e.size());
+    std::iota(s.train.begin(), s.train.end(), std::size_t{0});
+  } else if (o.by == "time") {
     if (!(o.train_fraction > 0 && o.train_fraction < 1))
       throw ConfigError("train_fraction " + std::to_string(o.train_fraction), "split.train_fraction", "a value in (0, 1)");
     std::map<int, std::vector<std::int64_t>> times;
@@ -132,12 +136,12 @@ Split split_rows(const EmbeddingSet& e, const SplitOptions& o) {
     for (std::size_t r = 0; r < e.size(); ++r)
       (held_out.at(static_cast<std::size_t>(e.store[r])) ? s.test : s.train).push_back(r);
   } else {
-    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time, fault_time, system or store");
+    throw ConfigError("unknown split '" + o.by + "'", "split.by", "time, fault_time, system, store or none");
   }
-  if (s.train.empty() || s.test.empty())
+  if (s.train.empty() || (s.test.empty() && o.by != "none"))
     throw ConfigError("the split leaves " + std::to_string(s.train.size()) + " training and " +
                           std::to_string(s.test.size()) + " test windows",
-                      "split", "both sides non-empty");
+                      "split", "both sides non-empty (split=none: every window tunes)");
   check_no_test_labels_read(e, s, o);
   return s;
 }

@@ -15,7 +15,7 @@
 namespace rslicer::tuning {
 
 struct SplitOptions {
-  std::string by = "time";  // time | fault_time | system | store (none: everything trains, for pre-training)
+  std::string by = "time";  // time | fault_time | system | store | none (everything trains: nothing to evaluate)
   double train_fraction = 0.6;
   std::vector<std::string> test_systems;
   std::vector<std::string> test_stores;

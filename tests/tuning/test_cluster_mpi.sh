@@ -45,6 +45,13 @@ done
   out="$out/bad.json" hydra.run.dir="$out/bad_k" > "$out/bad_k.log" 2>&1 && fail "cluster took more states than windows"
 tail -1 "$out/bad_k.log" | grep -q "^error: .*training window(s) to find states in" || { cat "$out/bad_k.log"; fail "no error line for too few windows"; }
 [[ ! -e $out/bad.json ]] || fail "cluster wrote output after an error"
+# split=none: every window tunes (states and models to deploy); there is nothing to evaluate, said in one line
+"$bin" cluster embeddings="$out/e.h5" split=none out="$out/all.json" hydra.run.dir="$out/all" >> "$out/log" 2>&1 || fail "cluster split=none"
+"$bin" tune embeddings="$out/e.h5" clusters="$out/all.json" split=none out="$out/models.json" hydra.run.dir="$out/tune" >> "$out/log" 2>&1 \
+  || { tail -5 "$out/log"; fail "tune split=none"; }
+"$bin" evaluate embeddings="$out/e.h5" models="$out/models.json" split=none hydra.run.dir="$out/eval" > "$out/eval.log" 2>&1 \
+  && fail "evaluate took split=none"
+tail -1 "$out/eval.log" | grep -q "^error: no test window (split=none)" || { cat "$out/eval.log"; fail "no error line for split=none"; }
 /usr/bin/python3 - "$out" <<'PY' || fail "per-system states"
 import json, sys
 import h5py, numpy as np
@@ -60,6 +67,8 @@ names = [g["name"] for g in s1["groups"]]
 print("groups", [(g["name"], g["windows"], g["k"]) for g in s1["groups"]])
 assert names == sorted(["online_boutique", "train_ticket"]), names
 assert s1["k"] == sum(g["k"] for g in s1["groups"]) == s1["centroids"]["rows"]
+every = json.load(open(d + "/all.json"))
+assert [g["windows"] for g in every["groups"]] == [int(((store == s) & (label != 1)).sum()) for s in (0, 1)], every["groups"]
 # each group holds its system's training windows not labelled abnormal (the stores are one system each, in order)
 for g, s in zip(s1["groups"], (0, 1)):
     assert g["windows"] == int(((store == s) & (label != 1) & train).sum()), (g, s)

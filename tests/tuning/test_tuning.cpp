@@ -786,6 +786,19 @@ TEST(Split, FaultTimeCutsAtAFaultSoBothSidesHaveFaults) {
   EXPECT_THROW(split_rows(e, {"system", 0.6, {"z"}}), rslicer::ConfigError);
 }
 
+TEST(Split, NoneTunesOnEveryWindow) {
+  EmbeddingSet e;
+  e.stores = {"/a.h5"};
+  e.systems = {"a"};
+  e.store = {0, 0, 0};
+  e.begin_ns = {30, 10, 20};
+  SplitOptions none;
+  none.by = "none";
+  const Split s = split_rows(e, none);
+  EXPECT_EQ(s.train, (std::vector<std::size_t>{0, 1, 2}));
+  EXPECT_TRUE(s.test.empty());
+}
+
 TEST(Split, StoreHoldsOutTheListedStoresByPathFileNameOrStem) {
   EmbeddingSet e;
   e.stores = {"/data/tt_2023-01-29.h5", "/data/tt_2023-01-30.h5", "/other/ob.h5"};
