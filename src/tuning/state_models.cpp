@@ -220,6 +220,14 @@ std::vector<float> signature(const StateModels& m, const Scene& s, std::size_t r
   return out;
 }
 
+// The rows of `train` AD's Gaussians are fitted on: normal (0) or unlabelled (-1).
+std::vector<std::size_t> normal_rows(const EmbeddingSet& e, const std::vector<std::size_t>& train) {
+  std::vector<std::size_t> normal;
+  for (auto r : train)
+    if (e.label[r] == 0 || e.label[r] == -1) normal.push_back(r);
+  return normal;
+}
+
 // Each normal tuning window's raw score under its model (its state's, else the global one) fitted without the
 // window's fold: the model's normal windows in `folds` contiguous blocks of time (overlapping windows share events,
 // so a fold is a stretch, not a stride). In-sample distances are smaller than those of windows the model never saw
@@ -255,9 +263,7 @@ void cross_fit_normal_raw(const StateModels& m, const EmbeddingSet& e, const std
 void fit_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& train,
             const std::vector<int>& state) {
   const std::size_t K = m.centroids.rows;
-  std::vector<std::size_t> normal;
-  for (auto r : train)
-    if (e.label[r] == 0 || e.label[r] == -1) normal.push_back(r);
+  const std::vector<std::size_t> normal = normal_rows(e, train);
   if (normal.size() < 2) throw Error("fewer than 2 normal training windows", "tuning", "a split with normal windows");
   m.global_ad = fit_gaussian(e.z, normal, m.options.shrinkage);
   m.state_ad.assign(K, GaussianModel{});
@@ -269,22 +275,14 @@ void fit_ad(StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t
   }
 }
 
-// The tuning windows' raw AD scores, the normal ones cross-fitted (ad_folds > 1); they set the scores' fallback
-// centre and the threshold.
-std::vector<double> tuning_raw_ad_scores(const StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
-  std::vector<double> raw = raw_ad_scores(m, s);
-  std::vector<std::size_t> normal;
-  for (auto r : train)
-    if (s.e.label[r] == 0 || s.e.label[r] == -1) normal.push_back(r);
-  if (m.options.ad_folds > 1) cross_fit_normal_raw(m, s.e, normal, s.state, raw);
-  return raw;
-}
-
+// The scores' fallback centre and the threshold, from the windows' raw AD scores with the normal tuning windows'
+// cross-fitted (ad_folds > 1).
 void fit_ad_threshold(StateModels& m, const Scene& s, const std::vector<std::size_t>& train) {
-  const std::vector<double> raw = tuning_raw_ad_scores(m, s, train);
+  std::vector<double> raw = raw_ad_scores(m, s);
+  const std::vector<std::size_t> normal = normal_rows(s.e, train);
+  if (m.options.ad_folds > 1) cross_fit_normal_raw(m, s.e, normal, s.state, raw);
   std::vector<double> normal_raw;
-  for (auto r : train)
-    if (s.e.label[r] == 0 || s.e.label[r] == -1) normal_raw.push_back(raw[r]);
+  for (auto r : normal) normal_raw.push_back(raw[r]);
   m.normal_scores = robust_centre(std::move(normal_raw));
   const std::vector<double> scores = trailing_robust_z(raw, s.e.store, s.e.begin_ns, m.options.history_windows,
                                                        kMinHistory, m.normal_scores);
