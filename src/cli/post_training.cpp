@@ -58,7 +58,7 @@ int choose_k(const ClusterConfig& c, const tuning::Matrix& train, const dist::Mp
     const std::int64_t k_min = std::min(c.k_min, k_max);
     k = static_cast<int>(k_min);
     double best = -1e300;
-    for (auto kk = k_min; kk <= k_max && k_min < k_max; ++kk) {
+    for (auto kk = k_min; k_min < k_max && kk <= k_max; ++kk) {  // one K allowed (k_min == k_max): nothing to score
       const double score = c.method == "gmm"
                                ? -tuning::gaussian_mixture(x, static_cast<int>(kk), c.seed).bic
                                : tuning::silhouette(x, tuning::kmeans(x, static_cast<int>(kk), c.seed).assignment);

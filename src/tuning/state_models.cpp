@@ -236,13 +236,11 @@ std::vector<std::size_t> normal_rows(const EmbeddingSet& e, const std::vector<st
 // flagged and none of Train-Ticket's.
 void cross_fit_normal_raw(const StateModels& m, const EmbeddingSet& e, const std::vector<std::size_t>& normal,
                           const std::vector<int>& state, std::vector<double>& raw) {
-  std::map<int, std::vector<std::size_t>> scored_by;  // model (state, or -1: global) -> the normal rows it scores
-  for (auto r : normal) {
-    const auto k = static_cast<std::size_t>(state[r]);
-    scored_by[k < m.state_ad.size() && !m.state_ad[k].mean.empty() ? state[r] : -1].push_back(r);
-  }
+  std::map<const GaussianModel*, std::vector<std::size_t>> scored_by;  // model -> the normal rows it scores
+  for (auto r : normal) scored_by[&m.ad_model(state[r])].push_back(r);
   for (const auto& [model, scored] : scored_by) {
-    std::vector<std::size_t> fitted = model >= 0 ? scored : normal;  // the rows the model was fitted on
+    // the rows the model was fitted on: its state's normal windows, or all of them for the global model
+    std::vector<std::size_t> fitted = model == &m.global_ad ? normal : scored;
     std::sort(fitted.begin(), fitted.end(), [&](std::size_t a, std::size_t b) {
       return std::make_pair(e.store[a], e.begin_ns[a]) < std::make_pair(e.store[b], e.begin_ns[b]);
     });
