@@ -40,6 +40,28 @@ Matrix blobs(std::size_t per, int k, std::size_t d, std::uint64_t seed, std::vec
   return x;
 }
 
+// A window row's fields other than z (the caller sets z): normal, of no fault, unless given.
+struct WindowFields {
+  int store = 0, window = 0;
+  std::int64_t begin_ns = 0;
+  std::int8_t label = 0;
+  int regime = 0, fault = -1;
+  std::int16_t fault_type = -1;
+  int root_cause = -1, root_service = -1;
+};
+
+void append_window(EmbeddingSet& e, const WindowFields& w) {
+  e.store.push_back(w.store);
+  e.window.push_back(w.window);
+  e.begin_ns.push_back(w.begin_ns);
+  e.label.push_back(w.label);
+  e.regime.push_back(w.regime);
+  e.fault.push_back(w.fault);
+  e.fault_type.push_back(w.fault_type);
+  e.root_cause.push_back(w.root_cause);
+  e.root_service.push_back(w.root_service);
+}
+
 }  // namespace
 
 TEST(Metrics, HandCheckedValues) {
@@ -162,15 +184,11 @@ EmbeddingSet known_answer_set(bool nuisance = false, bool noisy_second = false) 
     const int state = static_cast<int>(r % 2);
     const bool abnormal = r % 10 == 3 || r % 10 == 8;
     const int type = (r / 10) % 2;  // two fault types
-    e.store.push_back(0);
-    e.window.push_back(static_cast<int>(r));
-    e.begin_ns.push_back(static_cast<std::int64_t>(r) * 30);
-    e.label.push_back(abnormal ? 1 : 0);
-    e.regime.push_back(state);
-    e.fault.push_back(abnormal ? static_cast<int>(r / 10) : -1);
-    e.fault_type.push_back(abnormal ? static_cast<std::int16_t>(type) : std::int16_t{-1});
-    e.root_cause.push_back(abnormal ? static_cast<int>(type + 1) : -1);
-    e.root_service.push_back(abnormal ? static_cast<int>(10 + type + 1) : -1);
+    if (abnormal)
+      append_window(e, {0, static_cast<int>(r), static_cast<std::int64_t>(r) * 30, 1, state, static_cast<int>(r / 10),
+                        static_cast<std::int16_t>(type), type + 1, 10 + type + 1});
+    else
+      append_window(e, {0, static_cast<int>(r), static_cast<std::int64_t>(r) * 30, 0, state});
     for (std::size_t j = 0; j < d; ++j) e.z.row(r)[j] = noise(rng) + (state ? 4.0f : -4.0f) * (j == 0);
     if (abnormal) e.z.row(r)[2 + type] += 3.0f;
     if (nuisance && r % 10 == 0) shared = wide(rng);  // one per fault event (its windows are rows 3 and 8 of ten)
@@ -501,15 +519,7 @@ TEST(StateModels, TheThresholdComesFromScoresOfWindowsTheModelDidNotSee) {
   const std::size_t d = 24, tuning = 30, later = 2000;
   e.z = Matrix(tuning + later, d);
   for (std::size_t r = 0; r < tuning + later; ++r) {
-    e.store.push_back(0);
-    e.window.push_back(static_cast<int>(r));
-    e.begin_ns.push_back(static_cast<std::int64_t>(r) * 30);
-    e.label.push_back(0);
-    e.regime.push_back(0);
-    e.fault.push_back(-1);
-    e.fault_type.push_back(-1);
-    e.root_cause.push_back(-1);
-    e.root_service.push_back(-1);
+    append_window(e, {0, static_cast<int>(r), static_cast<std::int64_t>(r) * 30});
     for (std::size_t j = 0; j < d; ++j) e.z.row(r)[j] = noise(rng);
   }
   e.e_m = e.e_t = e.e_l = e.z;
@@ -547,15 +557,8 @@ TEST(StateModels, AStoreAbsentFromTuningIsScoredAgainstItsOwnPast) {
     const int store = r < per_store ? 0 : 1;
     const std::size_t w = r % per_store;
     const bool abnormal = store == 1 && w >= 30 && w % 30 < 3;
-    e.store.push_back(store);
-    e.window.push_back(static_cast<int>(w));
-    e.begin_ns.push_back(static_cast<std::int64_t>(w) * 30);
-    e.label.push_back(abnormal ? 1 : 0);
-    e.regime.push_back(0);
-    e.fault.push_back(abnormal ? static_cast<int>(w / 30) : -1);
-    e.fault_type.push_back(-1);
-    e.root_cause.push_back(-1);
-    e.root_service.push_back(-1);
+    append_window(e, {store, static_cast<int>(w), static_cast<std::int64_t>(w) * 30, abnormal ? std::int8_t{1} : std::int8_t{0},
+                      0, abnormal ? static_cast<int>(w / 30) : -1});
     float* z = e.z.row(r);
     z[1] = 3.0f;
     z[0] = noise(rng) * (store == 0 ? 0.05f : 0.5f);
@@ -620,15 +623,8 @@ nlohmann::json localization_of(std::size_t windows, int pods, std::size_t fault_
   e.z = Matrix(windows, d);
   for (std::size_t w = 0; w < windows; ++w) {
     const bool fault = w >= fault_from;
-    e.store.push_back(0);
-    e.window.push_back(static_cast<int>(w));
-    e.begin_ns.push_back(static_cast<std::int64_t>(w) * 30);
-    e.label.push_back(fault ? 1 : 0);
-    e.regime.push_back(0);
-    e.fault.push_back(fault ? 0 : -1);
-    e.fault_type.push_back(-1);
-    e.root_cause.push_back(fault ? 0 : -1);
-    e.root_service.push_back(fault ? 10 : -1);
+    append_window(e, {0, static_cast<int>(w), static_cast<std::int64_t>(w) * 30, fault ? std::int8_t{1} : std::int8_t{0}, 0,
+                      fault ? 0 : -1, -1, fault ? 0 : -1, fault ? 10 : -1});
     e.z.row(w)[0] = 1.0f;
     e.z.row(w)[1 + w % 3] = 0.1f;
     for (int pod = 0; pod < pods; ++pod) {
